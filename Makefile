@@ -1,0 +1,35 @@
+# camelid: `make demo` runs the whole pipeline on the built-in toy world (CPU, minutes);
+# `make test` runs the test suite. Both set up .venv first.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+
+.PHONY: setup demo test lint browser-deps bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# torch first and pinned: 2.13.0 is the tested CPU build here; keep an existing (e.g. CUDA) torch.
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(OFFLINE) $(VENV)/bin/camelid run --profile tiny
+	$(VENV)/bin/camelid registry ls
+
+test: setup
+	$(OFFLINE) $(VENV)/bin/pytest
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+# Debian's chromium for the browser tests (they skip without it). Needs root.
+browser-deps:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+clean:
+	rm -rf registry-micro runs-micro .pytest_cache

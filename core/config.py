@@ -1,0 +1,230 @@
+"""pipelines.yaml -> a typed, validated PipelineConfig.
+
+Resolution order: the file's top level, then the chosen profile merged on top (dicts merge, other
+values replace), then `key=value` overrides from the command line (dotted paths, YAML values).
+Every validation error is reported with its key path, all at once.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from camelid.errors import ConfigError
+from camelid.eval.config import CompareConfig
+from camelid.ppo.config import PPOConfig
+from camelid.reward.config import RewardStageConfig
+from camelid.sft.config import SFTConfig
+
+DEFAULT_CONFIG = "pipelines.yaml"
+
+
+class ToyBaseConfig(BaseModel):
+    """The tiny Llama and its tokenizer that `camelid init` builds for the toy world."""
+
+    model_config = ConfigDict(extra="forbid")
+    output: str = Field("base", description="Registry name of the base model.")
+    vocab_size: int = Field(1024, ge=300, description="BPE vocabulary size (trained on toy-world text).")
+    hidden_size: int = Field(128, gt=0, description="Model width.")
+    intermediate_size: int = Field(344, gt=0, description="MLP width.")
+    num_layers: int = Field(4, gt=0, description="Decoder layers.")
+    num_heads: int = Field(4, gt=0, description="Attention heads.")
+    max_position_embeddings: int = Field(512, gt=0, description="Context length.")
+    tokenizer_lines: int = Field(20000, gt=0, description="Toy-world lines to train the tokenizer on.")
+    eval_prompts: int = Field(100, ge=0, description="Held-out prompts to score the untrained model on (the floor).")
+    seed: int = Field(0, description="Seed for the toy world and weight init.")
+
+
+class StagesConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sft: SFTConfig = Field(default_factory=SFTConfig, description="Supervised fine-tuning.")
+    reward: RewardStageConfig = Field(default_factory=RewardStageConfig, description="Reward models.")
+    ppo: PPOConfig = Field(default_factory=PPOConfig, description="PPO with the combined reward.")
+    compare: CompareConfig = Field(default_factory=CompareConfig, description="Checkpoint comparison.")
+
+
+class PipelineConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    registry: str = Field("./registry", description="Registry folder (relative to the config file).")
+    runs_dir: str = Field("./runs", description="Where stages keep checkpoints for --resume and logs.")
+    profile: str | None = Field(None, description="Profile applied (set by the loader).")
+    description: str = Field("", description="What this profile is for.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA if available, else CPU.")
+    trust_remote_code: bool = Field(False, description="Allow custom model code from the Hub (off: safer).")
+    pipeline: list[str] = Field(
+        default_factory=lambda: ["init", "sft", "reward", "ppo", "compare"],
+        description="Stages `camelid run` runs, in order.")
+    toy_base: ToyBaseConfig = Field(default_factory=ToyBaseConfig, description="Tiny base model for the toy world.")
+    stages: StagesConfig = Field(default_factory=StagesConfig, description="Per-stage settings.")
+
+    # Set by the loader, not part of the file.
+    config_path: Path | None = Field(None, exclude=True, description="The file this came from.")
+
+    def registry_path(self) -> Path:
+        p = Path(self.registry).expanduser()
+        if not p.is_absolute() and self.config_path is not None:
+            p = self.config_path.parent / p
+        return p
+
+    def runs_path(self) -> Path:
+        p = Path(self.runs_dir).expanduser()
+        if not p.is_absolute() and self.config_path is not None:
+            p = self.config_path.parent / p
+        return p
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """'stages.sft.learning_rate=1e-4' -> (['stages','sft','learning_rate'], 0.0001)."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"override {text!r}: expected dotted.key=value, e.g. stages.sft.max_steps=10")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override {text!r}: value is not valid YAML ({e.problem})") from e
+    if isinstance(value, float) is False and isinstance(raw, str) and _looks_like_float(raw):
+        value = float(raw)  # YAML 1.1 reads '1e-4' as a string
+    return key.split("."), value
+
+
+def _looks_like_float(raw: str) -> bool:
+    try:
+        float(raw)
+    except ValueError:
+        return False
+    return any(c in raw.lower() for c in ".e") and raw.strip().lower() not in ("nan", "inf", "-inf")
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    out = copy.deepcopy(raw)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = out
+        for part in path[:-1]:
+            nxt = node.get(part)
+            if nxt is None:
+                nxt = node[part] = {}
+            elif not isinstance(nxt, dict):
+                raise ConfigError(f"override {text!r}: {part!r} is not a section (it is {nxt!r})")
+            node = nxt
+        node[path[-1]] = value
+    return out
+
+
+_MESSAGES = {
+    "greater_than": "must be > {gt}",
+    "greater_than_equal": "must be >= {ge}",
+    "less_than": "must be < {lt}",
+    "less_than_equal": "must be <= {le}",
+}
+
+
+def _model_fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    """Field names valid at the parent of ``loc`` (for 'did you mean' hints)."""
+    cur: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int) or not (isinstance(cur, type) and issubclass(cur, BaseModel)):
+            return []
+        f = cur.model_fields.get(part)
+        if f is None:
+            return []
+        ann = f.annotation
+        cur = next((a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)),
+                   ann)
+    if isinstance(cur, type) and issubclass(cur, BaseModel):
+        return list(cur.model_fields)
+    return []
+
+
+def format_validation_error(err: ValidationError, model: type[BaseModel], source: str) -> str:
+    lines = []
+    seen = set()
+    # Drop pydantic's union-branch markers (e.g. 'DataSpec', 'list[DataSpec]') from the paths, and an
+    # error on a union as a whole when a branch reported something more specific below it.
+    errors = [(tuple(p for p in e["loc"] if not (isinstance(p, str) and ("[" in p or p[:1].isupper()))), e)
+              for e in err.errors()]
+    locs = [loc for loc, _ in errors]
+    for loc, e in errors:
+        if any(len(o) > len(loc) and o[:len(loc)] == loc for o in locs):
+            continue
+        path = ".".join(str(p) for p in loc) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            hint = difflib.get_close_matches(str(loc[-1]), _model_fields_at(model, loc), n=1)
+            msg = "unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+        elif e["type"] in _MESSAGES:
+            msg = _MESSAGES[e["type"]].format(**e.get("ctx", {})) + f", got {e.get('input')!r}"
+        elif e["type"] == "missing":
+            msg = "is required"
+        else:
+            msg = e["msg"][0].lower() + e["msg"][1:] + (f", got {e['input']!r}" if "input" in e and not isinstance(
+                e["input"], dict) else "")
+        line = f"  {path}: {msg}"
+        if line not in seen:
+            seen.add(line)
+            lines.append(line)
+    return f"{source}: {len(lines)} invalid setting(s):\n" + "\n".join(lines)
+
+
+def read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found (run from the project folder or pass --config FILE)") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: invalid YAML: {getattr(e, 'problem', e)}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of settings")
+    return data
+
+
+def load_config(path: str | Path = DEFAULT_CONFIG, profile: str | None = None,
+                overrides: list[str] | None = None) -> PipelineConfig:
+    """Read, merge profile and overrides, validate. Raises ConfigError listing every problem."""
+    path = Path(path)
+    raw = read_yaml(path)
+    profiles = raw.pop("profiles", {}) or {}
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"{path}: 'profiles' must be a mapping of profile name -> settings")
+    profile = profile or raw.pop("default_profile", None)
+    raw.pop("default_profile", None)
+    if profile is not None:
+        if profile not in profiles:
+            raise ConfigError(f"{path}: unknown profile {profile!r}; profiles: {', '.join(profiles) or '(none)'}")
+        over = profiles[profile] or {}
+        if not isinstance(over, dict):
+            raise ConfigError(f"{path}: profiles.{profile} must be a mapping")
+        raw = deep_merge(raw, over)
+        raw["profile"] = profile
+    raw = apply_overrides(raw, list(overrides or []))
+    try:
+        cfg = PipelineConfig.model_validate(raw)
+    except ValidationError as e:
+        src = f"{path}" + (f" (profile {profile})" if profile else "")
+        raise ConfigError(format_validation_error(e, PipelineConfig, src)) from None
+    cfg.config_path = path.resolve()
+    return cfg
+
+
+def list_profiles(path: str | Path = DEFAULT_CONFIG) -> dict[str, str]:
+    raw = read_yaml(Path(path))
+    return {name: (body or {}).get("description", "") for name, body in (raw.get("profiles") or {}).items()}

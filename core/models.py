@@ -1,0 +1,196 @@
+"""Models and tokenizers: build the toy world's tiny Llama, load any ref, generate in batches."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import torch
+
+from camelid.chat import resolve_template
+from camelid.errors import CamelidError
+from camelid.registry import Artifact, Registry
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from camelid.config import ToyBaseConfig
+
+SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>"]
+# Whole tokens for the chat markup: a tiny model should not spend capacity spelling "[/INST]".
+CHAT_TOKENS = ["[INST]", "[/INST]", "<<SYS>>", "<</SYS>>"]
+
+
+def device_for(setting: str = "auto") -> torch.device:
+    if setting == "cuda" or (setting == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise CamelidError("device 'cuda' was asked for but no CUDA GPU is visible; use device=auto or cpu")
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def pick_precision(setting: str, device: torch.device | None = None) -> str:
+    """'auto' -> bf16 on GPUs that support it, fp32 on CPU (TRL defaults to bf16, which is slow on CPU)."""
+    device = device or device_for("auto")
+    if setting != "auto":
+        if setting in ("bf16", "fp16") and device.type == "cpu":
+            raise CamelidError(f"precision {setting} needs a GPU; on CPU use precision=fp32 or auto")
+        return setting
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "fp32"
+
+
+def torch_dtype(precision: str) -> torch.dtype:
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+# ---- the toy world's tokenizer and tiny Llama ---------------------------------------------------
+
+def train_tokenizer(lines: Iterable[str], vocab_size: int) -> PreTrainedTokenizerBase:
+    """Byte-level BPE with single-digit splitting (so arithmetic sees digits), Llama 2 chat template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS + CHAT_TOKENS,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(lines, trainer=trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+                                   pad_token="<pad>", padding_side="right")
+    fast.chat_template = resolve_template("llama2")
+    return fast
+
+
+def build_tiny_llama(cfg: ToyBaseConfig, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(cfg.seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.num_layers, num_attention_heads=cfg.num_heads, num_key_value_heads=cfg.num_heads,
+        max_position_embeddings=cfg.max_position_embeddings, tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model = LlamaForCausalLM(config)
+    model.generation_config = GenerationConfig(bos_token_id=tokenizer.bos_token_id,
+                                               eos_token_id=tokenizer.eos_token_id,
+                                               pad_token_id=tokenizer.pad_token_id)
+    return model
+
+
+# ---- loading any ref ------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _hub_errors(artifact: Artifact):
+    """Turn huggingface_hub's deep tracebacks into one line naming the id and the way out."""
+    try:
+        yield
+    except (OSError, ValueError) as e:
+        if artifact.external == "hub":
+            offline = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") else ""
+            raise CamelidError(
+                f"could not load {artifact.name!r} from the Hugging Face Hub{offline}: {str(e).splitlines()[0]}. "
+                "Check the id and your network/login, or download it and pass a local path (./path/to/model)."
+            ) from None
+        raise CamelidError(f"could not load model {artifact.ref!r} from {artifact.model_path}: "
+                           f"{str(e).splitlines()[0]}") from None
+
+
+def resolve_model(ref: str, registry: Registry) -> Artifact:
+    art = registry.resolve(ref)
+    if not art.external and art.kind == "dataset":
+        raise CamelidError(f"{art.ref} is a dataset artifact, not a model")
+    return art
+
+
+def load_tokenizer(ref: str | Artifact, registry: Registry | None = None, *, chat_template: str | None = None,
+                   trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
+    """Tokenizer of a ref, with a pad token and (when asked, or when it has none) a chat template."""
+    from transformers import AutoTokenizer
+
+    art = ref if isinstance(ref, Artifact) else resolve_model(ref, registry or Registry("./registry"))
+    with _hub_errors(art):
+        tok = AutoTokenizer.from_pretrained(art.model_path, trust_remote_code=trust_remote_code)
+    if tok.pad_token is None:  # Llama tokenizers ship without one
+        tok.pad_token = tok.unk_token or tok.eos_token
+    if chat_template is not None or not getattr(tok, "chat_template", None):
+        tok.chat_template = resolve_template(chat_template or "llama2", tok)
+    return tok
+
+
+def load_causal_lm(ref: str | Artifact, registry: Registry | None = None, *, precision: str = "auto",
+                   device: str = "auto", trust_remote_code: bool = False, chat_template: str | None = None,
+                   ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load (model, tokenizer) for a registry ref, local path or Hub id; weights via safetensors only."""
+    from transformers import AutoModelForCausalLM
+
+    art = ref if isinstance(ref, Artifact) else resolve_model(ref, registry or Registry("./registry"))
+    dev = device_for(device)
+    dtype = torch_dtype(pick_precision(precision, dev))
+    tok = load_tokenizer(art, chat_template=chat_template, trust_remote_code=trust_remote_code)
+    with _hub_errors(art):
+        model = AutoModelForCausalLM.from_pretrained(art.model_path, dtype=dtype, use_safetensors=True,
+                                                     trust_remote_code=trust_remote_code)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tok.pad_token_id
+    return model.to(dev), tok
+
+
+# ---- generation -----------------------------------------------------------------------------------
+
+@torch.no_grad()
+def generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, conversations: list[list[dict]], *,
+             max_new_tokens: int = 64, temperature: float = 0.0, top_p: float = 1.0, seed: int = 0,
+             batch_size: int = 32) -> list[str]:
+    """Answer each conversation (ending with a user turn); greedy when temperature == 0.
+
+    Batched with left padding and the KV cache; prompts are sorted by length so batches pad little.
+    """
+    if not conversations:
+        return []
+    old_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"  # decoder-only batched generation needs left padding
+    was_training = model.training
+    model.eval()
+    texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out: list[str] = [""] * len(texts)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    try:
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            enc = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True,
+                            add_special_tokens=False).to(model.device)
+            torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
+            sampling = temperature > 0
+            ids = model.generate(
+                **enc, max_new_tokens=max_new_tokens, do_sample=sampling,
+                temperature=temperature if sampling else None, top_p=top_p if sampling else None, top_k=None,
+                pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+            )  # (B, T_prompt + T_new)
+            new = ids[:, enc["input_ids"].shape[1]:]
+            for j, i in enumerate(idx):
+                out[i] = tokenizer.decode(new[j], skip_special_tokens=True).strip()
+    finally:
+        tokenizer.padding_side = old_side
+        model.train(was_training)
+    return out
+
+
+def count_parameters(model: torch.nn.Module, trainable_only: bool = False) -> int:
+    seen, total = set(), 0
+    for p in model.parameters():
+        if id(p) in seen or (trainable_only and not p.requires_grad):
+            continue
+        seen.add(id(p))
+        total += p.numel()
+    return total

@@ -1,0 +1,57 @@
+"""`camelid run`: run the pipeline's stages in order, skipping those already up to date.
+
+A stage is up to date when the registry holds an artifact of its output name built from the same
+config hash and from inputs with the same content hashes. Within one run, a stage's inputs are pinned
+to the versions the earlier stages produced (not whatever `latest` is).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import time
+
+from camelid.cli_common import resolve, stage_parser
+from camelid.errors import NotBuiltError
+from camelid.log import get_logger
+from camelid.registry import config_hash
+from camelid.stages import jobs
+
+log = get_logger("run")
+
+
+def main(argv: list[str]) -> int:
+    p = stage_parser("camelid run", "Run the pipeline stages in order, skipping up-to-date ones.")
+    p.add_argument("--force", action="store_true", help="rebuild every stage even if up to date")
+    p.add_argument("--only", action="append", default=None, metavar="JOB",
+                   help="run only these jobs (init, sft, reward-helpfulness, reward-safety, ppo, compare)")
+    p.add_argument("--dry-run", action="store_true", help="say what would run, run nothing")
+    args = p.parse_args(argv)
+    cfg, registry = resolve(args)
+    plan = jobs(cfg)
+    if args.only:
+        plan = [j for j in plan if j.name in args.only or j.stage in args.only]
+    log.info("profile %s, registry %s: %s", cfg.profile, registry.root, " -> ".join(j.name for j in plan))
+    t_all = time.perf_counter()
+    for job in plan:
+        inputs = {role: registry.resolve(ref) for role, ref in job.inputs.items()}
+        if not args.force:
+            done = registry.find_matching(job.output, config_hash(job.section), inputs)
+            if done is not None:
+                registry.pin(job.output, done.version)
+                log.info("[%s] up to date: %s", job.name, done.ref)
+                continue
+        if args.dry_run:
+            log.info("[%s] would run -> %s", job.name, job.output)
+            continue
+        if importlib.util.find_spec(job.module) is None:
+            raise NotBuiltError(f"stage {job.name!r} is not built yet (planned in issue #{job.issue}); "
+                                f"stopped after the stages before it")
+        log.info("[%s] running", job.name)
+        t0 = time.perf_counter()
+        run = importlib.import_module(job.module).run
+        art = run(cfg, registry, **job.kwargs)
+        registry.pin(job.output, art.version)
+        log.info("[%s] published %s in %.1fs", job.name, art.ref, time.perf_counter() - t0)
+    log.info("pipeline done in %.1fs", time.perf_counter() - t_all)
+    return 0

@@ -1,0 +1,25 @@
+"""Typed config of checkpoint comparison (`stages.compare`)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from camelid.data.spec import DataSpec
+
+
+class CompareConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    checkpoints: list[str] = Field(default_factory=lambda: ["sft", "ppo"], min_length=1,
+                                   description="Checkpoints to compare (registry refs / paths / hf:<id>).")
+    prompts: DataSpec = Field(default_factory=lambda: DataSpec(format="toy", split="eval", n=200),
+                              description="Held-out prompts every checkpoint answers.")
+    reward_helpfulness: str | None = Field("rm-helpfulness", description="Helpfulness RM ref (null: skip).")
+    reward_safety: str | None = Field("rm-safety", description="Safety RM ref (null: skip).")
+    reference: str | None = Field(None, description="Reference checkpoint for KL/perplexity (null: skip).")
+    output: str = Field("report", description="Registry name of the report artifact.")
+    max_new_tokens: int = Field(64, gt=0, description="Generation length.")
+    temperature: float = Field(0.0, ge=0, description="0 = greedy.")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling.")
+    seed: int = Field(0, description="Sampling seed, the same for every checkpoint.")
+    bootstrap: int = Field(1000, gt=0, description="Bootstrap resamples for confidence intervals.")

@@ -1,0 +1,52 @@
+"""Typed config of the PPO stage (`stages.ppo`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from camelid.data.spec import DataSpec
+
+
+class PPOConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    policy: str = Field("sft", description="Initial policy (registry ref / path / hf:<id>).")
+    reference: str | None = Field(None, description="Frozen KL reference (default: the policy's initial weights).")
+    reward_helpfulness: str = Field("rm-helpfulness", description="Helpfulness reward model ref.")
+    reward_safety: str = Field("rm-safety", description="Safety reward model ref.")
+    value_init: str = Field("rm-helpfulness", description="Value model initialisation (a reward model ref).")
+    output: str = Field("ppo", description="Registry name to publish under.")
+    prompts: DataSpec = Field(default_factory=lambda: DataSpec(format="toy", split="ppo"),
+                              description="Rollout prompts; each carries is_safety.")
+    eval_prompts: DataSpec | None = Field(default_factory=lambda: DataSpec(format="toy", split="eval", n=200),
+                                          description="Held-out prompts for early stopping and the final eval.")
+    mode: Literal["full", "lora"] = Field("full", description="Full or LoRA (reference = base with adapters off).")
+    safety_threshold: float = Field(0.15, gt=0, lt=1, description="Use the safety score if sigmoid(Rs) < this.")
+    kl_coef: float = Field(0.01, gt=0, description="beta: per-token KL penalty to the reference (Llama 2: 0.01).")
+    kl_estimator: Literal["k1", "k3"] = Field("k1", description="KL estimator (Schulman's k1 or k3).")
+    gamma: float = Field(1.0, gt=0, le=1, description="GAE discount.")
+    lam: float = Field(0.95, ge=0, le=1, description="GAE lambda.")
+    clip_range: float = Field(0.2, gt=0, description="PPO policy ratio clip.")
+    value_clip: float = Field(0.2, gt=0, description="Value loss clip.")
+    vf_coef: float = Field(0.1, ge=0, description="Value loss weight.")
+    learning_rate: float = Field(1e-6, gt=0, description="Policy LR, constant (Llama 2: 1e-6).")
+    value_learning_rate: float | None = Field(None, description="Value LR (default: learning_rate).")
+    adam_betas: tuple[float, float] = Field((0.9, 0.95), description="AdamW betas (Llama 2: 0.9, 0.95).")
+    adam_eps: float = Field(1e-5, gt=0, description="AdamW eps (Llama 2: 1e-5).")
+    weight_decay: float = Field(0.1, ge=0, description="AdamW weight decay (Llama 2: 0.1).")
+    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping (Llama 2: 1.0).")
+    iterations: int = Field(200, gt=0, description="PPO iterations (rollout + optimisation).")
+    rollout_batch_size: int = Field(64, gt=0, description="Prompts per iteration (Llama 2: 512).")
+    minibatch_size: int = Field(16, gt=0, description="Minibatch size for PPO updates (Llama 2: 64).")
+    ppo_epochs: int = Field(1, gt=0, description="Passes over each rollout batch.")
+    temperature: float = Field(1.0, ge=0, description="Sampling temperature for rollouts.")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling.")
+    max_new_tokens: int = Field(64, gt=0, description="Max response length.")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field("auto", description="auto: bf16 on GPU, fp32 on CPU.")
+    save_every: int = Field(20, gt=0, description="Checkpoint every N iterations.")
+    eval_every: int = Field(20, gt=0, description="Evaluate on eval_prompts every N iterations.")
+    early_stopping_patience: int | None = Field(None, description="Stop after N evals without improvement.")
+    report_to: list[str] = Field(default_factory=list, description="Trackers: tensorboard, wandb, mlflow.")
+    seed: int = Field(0, description="Seed.")

@@ -1,0 +1,65 @@
+"""Typed config of the reward stage (`stages.reward.helpfulness` / `stages.reward.safety`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from camelid.data.spec import DataSpec
+
+
+class RewardModelConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    init: str = Field("sft", description="Model to start from (Llama 2: the SFT checkpoint): registry ref, path or hf:<id>.")
+    output: str = Field(..., description="Registry name to publish under (rm-helpfulness / rm-safety).")
+    data: DataSpec | list[DataSpec] = Field(..., description="Training preference pairs.")
+    eval_data: DataSpec | list[DataSpec] | None = Field(None, description="Held-out pairs for per-rating accuracy.")
+    mix_data: DataSpec | list[DataSpec] | None = Field(
+        None, description="The other objective's pairs, mixed in at mix_share (Llama 2 mixed both).")
+    mix_share: float = Field(0.0, ge=0, lt=1, description="Share of the training set drawn from mix_data.")
+    drop_unsafe_chosen: bool = Field(
+        False, description="Drop pairs whose chosen answer is unsafe while the rejected is safe (safety RM rule).")
+    margin: Literal["none", "small", "large"] = Field(
+        "small", description="Llama 2 margin table: small (1, 2/3, 1/3, 0) or large (3, 2, 1, 0) by rating.")
+    aux_safety_loss: float = Field(0.0, ge=0, description="Weight of the auxiliary safe/unsafe loss (0: off).")
+    center_rewards_coefficient: float | None = Field(
+        0.01, description="Push scores towards zero mean so sigmoid(score) is meaningful for PPO's 0.15 rule.")
+    mode: Literal["full", "lora"] = Field("full", description="Full fine-tune or LoRA.")
+    max_length: int = Field(256, gt=8, description="Max tokens of prompt+answer; longer pairs are dropped and counted.")
+    epochs: float = Field(1.0, gt=0, description="Passes over the data (Llama 2: 1).")
+    max_steps: int = Field(-1, description="Stop after N optimizer steps (-1: use epochs).")
+    learning_rate: float = Field(1e-5, gt=0, description="Peak LR (Llama 2: 1e-5 for 70B, 5e-6... scaled).")
+    lr_scheduler: str = Field("cosine", description="transformers scheduler name.")
+    warmup_ratio: float = Field(0.03, ge=0, lt=1, description="Share of steps spent warming up.")
+    weight_decay: float = Field(0.1, ge=0, description="AdamW weight decay.")
+    batch_size: int = Field(8, gt=0, description="Per-device batch size (pairs).")
+    grad_accum: int = Field(1, gt=0, description="Gradient accumulation steps.")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field("auto", description="auto: bf16 on GPU, fp32 on CPU.")
+    logging_steps: int = Field(10, gt=0, description="Log every N steps.")
+    save_steps: int = Field(200, gt=0, description="Checkpoint every N steps.")
+    report_to: list[str] = Field(default_factory=list, description="Trackers: tensorboard, wandb, mlflow.")
+    seed: int = Field(0, description="Training seed.")
+
+
+def _default_rm(objective: str) -> RewardModelConfig:
+    other = "safety" if objective == "helpfulness" else "helpfulness"
+    return RewardModelConfig(
+        output=f"rm-{objective}",
+        data=DataSpec(format="toy", objective=objective, split="train"),
+        eval_data=DataSpec(format="toy", objective=objective, split="heldout", n=1000),
+        mix_data=DataSpec(format="toy", objective=other, split="train") if objective == "safety" else None,
+        mix_share=0.1 if objective == "safety" else 0.0,
+        drop_unsafe_chosen=objective == "safety",
+    )
+
+
+class RewardStageConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    objectives: list[Literal["helpfulness", "safety"]] = Field(
+        default_factory=lambda: ["helpfulness", "safety"], description="Which RMs `camelid reward` trains.")
+    helpfulness: RewardModelConfig = Field(default_factory=lambda: _default_rm("helpfulness"),
+                                           description="The helpfulness reward model.")
+    safety: RewardModelConfig = Field(default_factory=lambda: _default_rm("safety"),
+                                      description="The safety reward model.")

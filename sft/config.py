@@ -1,0 +1,57 @@
+"""Typed config of the SFT stage (`stages.sft` in pipelines.yaml)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from camelid.data.spec import DataSpec
+
+
+class LoraConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    r: int = Field(16, gt=0, description="LoRA rank.")
+    alpha: int = Field(32, gt=0, description="LoRA scaling alpha.")
+    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA path.")
+    target_modules: list[str] | str = Field(
+        "all-linear", description="Modules to adapt: 'all-linear' or a list like [q_proj, v_proj].")
+    quantize_4bit: bool = Field(False, description="QLoRA: load the base in 4-bit (needs bitsandbytes and a GPU).")
+
+
+class SFTConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field("base", description="Base model: registry ref (base, base@v2), local path, or hf:<id>.")
+    output: str = Field("sft", description="Registry name to publish the SFT model under.")
+    data: DataSpec | list[DataSpec] = Field(
+        default_factory=lambda: DataSpec(format="toy", split="train", n=27540),
+        description="Training conversations: one data spec or a weighted list (mixture).")
+    eval_data: DataSpec | list[DataSpec] | None = Field(
+        default_factory=lambda: DataSpec(format="toy", split="heldout", n=500),
+        description="Held-out conversations for the eval loss (null to skip).")
+    eval_prompts: DataSpec | None = Field(
+        default_factory=lambda: DataSpec(format="toy", split="eval", n=200),
+        description="Held-out prompts answered greedily after training and scored (toy world: by the oracle).")
+    chat_template: str = Field("llama2", description="'llama2', 'tokenizer' (the tokenizer's own) or a jinja string.")
+    mode: Literal["full", "lora"] = Field("full", description="Full fine-tune or LoRA adapters (peft).")
+    lora: LoraConfig = Field(default_factory=LoraConfig, description="LoRA settings (mode: lora).")
+    max_length: int = Field(256, gt=8, description="Max tokens per example (after the chat template).")
+    too_long: Literal["truncate", "drop"] = Field("truncate", description="What to do with longer examples.")
+    packing: bool = Field(False, description="Pack examples into rows without cross-attention (padding-free).")
+    epochs: float = Field(2.0, gt=0, description="Passes over the training data.")
+    max_steps: int = Field(-1, description="Stop after this many optimizer steps (-1: use epochs).")
+    learning_rate: float = Field(2e-5, gt=0, description="Peak learning rate (Llama 2: 2e-5).")
+    lr_scheduler: str = Field("cosine", description="transformers scheduler name (Llama 2: cosine).")
+    warmup_ratio: float = Field(0.03, ge=0, lt=1, description="Share of steps spent warming up.")
+    weight_decay: float = Field(0.1, ge=0, description="AdamW weight decay (Llama 2: 0.1).")
+    batch_size: int = Field(8, gt=0, description="Per-device batch size.")
+    grad_accum: int = Field(1, gt=0, description="Gradient accumulation steps.")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="auto: bf16 on GPUs that support it, fp32 on CPU.")
+    activation_checkpointing: bool = Field(False, description="Recompute activations to save memory.")
+    logging_steps: int = Field(10, gt=0, description="Log every N steps.")
+    save_steps: int = Field(200, gt=0, description="Checkpoint every N steps (for --resume).")
+    report_to: list[str] = Field(default_factory=list, description="Trackers: tensorboard, wandb, mlflow.")
+    max_new_tokens: int = Field(64, gt=0, description="Generation length for the held-out prompt evaluation.")
+    seed: int = Field(0, description="Training seed.")

@@ -1,0 +1,47 @@
+"""The package layout of DESIGN.md §1: every package folder is mapped and listed in pyproject."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+REPO = Path(__file__).resolve().parents[1]
+TOP = {"core": "camelid", "sft": "camelid.sft", "reward": "camelid.reward", "ppo": "camelid.ppo",
+       "data": "camelid.data", "eval": "camelid.eval"}
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((REPO / "pyproject.toml").read_text())
+
+
+def test_top_level_folders_are_mapped():
+    assert _pyproject()["tool"]["setuptools"]["package-dir"] == {pkg: folder for folder, pkg in TOP.items()}
+
+
+def test_every_package_folder_is_listed_and_has_init():
+    listed = set(_pyproject()["tool"]["setuptools"]["packages"])
+    found = set()
+    for folder, pkg in TOP.items():
+        for init in (REPO / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(REPO / folder)
+            found.add(".".join([pkg, *rel.parts]) if rel.parts else pkg)
+        # a folder with .py files but no __init__.py would silently not ship
+        for py in (REPO / folder).rglob("*.py"):
+            d = py.parent
+            if "__pycache__" in d.parts or "static" in d.parts:
+                continue
+            assert (d / "__init__.py").is_file(), f"{d} has Python files but no __init__.py"
+    assert found == listed, f"missing from pyproject packages: {found - listed}; listed but absent: {listed - found}"
+
+
+def test_no_tests_init():
+    assert not (REPO / "tests" / "__init__.py").exists()
+
+
+def test_console_script():
+    assert _pyproject()["project"]["scripts"]["camelid"] == "camelid.cli:main"

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from camelid.cli import COMMANDS, main
+
+
+def test_help_lists_every_command(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name, (_, help_, _) in COMMANDS.items():
+        assert f"  {name}" in out and help_ in out
+
+
+def test_unknown_command(capsys):
+    assert main(["frobnicate"]) == 2
+    assert "unknown command 'frobnicate'" in capsys.readouterr().err
+
+
+def test_console_script_runs():
+    out = subprocess.run([sys.executable, "-m", "camelid.cli", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "camelid COMMAND" in out.stdout
+
+
+def test_registry_ls_and_show(tmp_path, capsys):
+    from camelid.registry import Registry
+
+    reg = Registry(tmp_path)
+    with reg.publish("prefs", "dataset", config={"k": 1}) as pub:
+        (pub.dir / "x.txt").write_text("x")
+        pub.metrics["accuracy"] = 0.75
+    assert main(["registry", "--registry", str(tmp_path), "ls"]) == 0
+    out = capsys.readouterr().out
+    assert "prefs@v1" in out and "dataset" in out and "[latest]" in out and "accuracy=0.75" in out
+    assert main(["registry", "--registry", str(tmp_path), "show", "prefs@v1"]) == 0
+    assert '"config_hash"' in capsys.readouterr().out
+    assert main(["registry", "--registry", str(tmp_path), "show", "nope"]) == 2
+    assert "unknown reference 'nope'" in capsys.readouterr().err
+
+
+def test_config_error_exits_2_with_path(repo, capsys):
+    assert main(["config", "--config", str(repo / "pipelines.yaml"), "--profile", "micro",
+                 "stages.ppo.kl_coef=-1"]) == 2
+    assert "stages.ppo.kl_coef: must be > 0" in capsys.readouterr().err
