@@ -8,9 +8,11 @@ and these inputs, so that the skip check matches what they wrote).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from camelid.config import PipelineConfig
 from camelid.errors import ConfigError
+from camelid.registry import config_hash
 
 # stage -> (module with `run(cfg, registry, **kwargs) -> Artifact`, issue that builds it)
 STAGE_MODULES = {
@@ -83,3 +85,9 @@ def job_for(cfg: PipelineConfig, name: str) -> Job:
         if job.name == name:
             return job
     raise ConfigError(f"no job named {name!r}")
+
+
+def run_dir(cfg: PipelineConfig, job: Job, inputs: dict) -> Path:
+    """Checkpoint folder of a job: the same config and inputs give the same folder, so --resume finds it."""
+    key = config_hash({"section": job.section, "inputs": {role: a.hash for role, a in sorted(inputs.items())}})
+    return cfg.runs_path() / job.name / key
