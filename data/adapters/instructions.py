@@ -1,0 +1,108 @@
+"""Single-turn instruction formats: Alpaca, self-instruct, GSM8K, MT-Bench questions."""
+
+from __future__ import annotations
+
+import re
+
+from camelid.data.adapters.base import Adapter, Ctx, Dropped, need, structured, text, unsupported, user
+from camelid.data.records import Prompt, SFTExample
+from camelid.errors import DataError
+
+
+def _instruction(instruction: str, inp: str) -> str:
+    return f"{instruction.strip()}\n\n{inp.strip()}" if inp and inp.strip() else instruction.strip()
+
+
+def _sft_or_prompt(question: str, answer: str, ctx: Ctx, rid: str, meta: dict | None = None):
+    if ctx.kind == "sft":
+        if not answer.strip():
+            return Dropped("empty output")
+        return SFTExample(messages=[*user(question), {"role": "assistant", "content": answer.strip()}],
+                          source=ctx.source, id=rid)
+    if ctx.kind == "prompts":
+        return Prompt(messages=user(question), is_safety=bool(ctx.option("is_safety", False)),
+                      category=ctx.option("category"), source=ctx.source, id=rid,
+                      meta={"reference": answer, **(meta or {})})
+    raise unsupported(ctx.adapter, ("sft", "prompts"), ctx.kind)
+
+
+def convert_alpaca(row: dict, ctx: Ctx) -> list:
+    question = _instruction(text(row, "instruction"), text(row, "input", required=False))
+    if not question:
+        raise Dropped("empty instruction")
+    out = _sft_or_prompt(question, text(row, "output"), ctx, ctx.row_id(row))
+    if isinstance(out, Dropped):
+        raise out
+    return [out]
+
+
+def convert_self_instruct(row: dict, ctx: Ctx) -> list:
+    instruction = text(row, "instruction")
+    instances = structured(row, "instances", list)
+    if not instances:
+        raise Dropped("no instances")
+    rid = ctx.row_id(row)
+    out = []
+    for i, inst in enumerate(instances):
+        if not isinstance(inst, dict):
+            raise DataError(f"field 'instances[{i}]': must be an object with 'input' and 'output'")
+        try:
+            inp, output = text(inst, "input", required=False), text(inst, "output")
+        except DataError as e:
+            raise DataError(str(e).replace("field '", f"field 'instances[{i}].", 1)) from None
+        out.append(_sft_or_prompt(_instruction(instruction, inp), output, ctx,
+                                  rid if len(instances) == 1 else f"{rid}/{i}"))
+    return out
+
+
+_CALC = re.compile(r"<<[^<>]*>>")
+_FINAL = re.compile(r"####\s*(.+?)\s*$")
+
+
+def gsm8k_answer(answer: str) -> tuple[str, str]:
+    """-> (worked solution without calculator notes, final answer as a plain number string)."""
+    m = _FINAL.search(answer.strip())
+    if not m:
+        raise DataError("field 'answer': has no final '#### N' line")
+    return _CALC.sub("", answer).strip(), m.group(1).replace(",", "").strip()
+
+
+def convert_gsm8k(row: dict, ctx: Ctx) -> list:
+    question = text(row, "question").strip()
+    if not question:
+        raise Dropped("empty question")
+    solution, final = gsm8k_answer(text(row, "answer"))
+    meta = {"answer": final}
+    out = _sft_or_prompt(question, solution, ctx, ctx.row_id(row), meta)
+    if isinstance(out, Prompt):
+        out.category = out.category or "gsm8k"
+        out.meta = {"answer": final, "solution": solution}
+    return [out]
+
+
+def convert_mt_bench(row: dict, ctx: Ctx) -> list:
+    if ctx.kind != "prompts":
+        raise unsupported("mt-bench", ("prompts",), ctx.kind)
+    turns = structured(row, "turns", list)
+    if not turns or not all(isinstance(t, str) and t.strip() for t in turns):
+        raise DataError("field 'turns': must be a non-empty list of non-empty strings")
+    qid = need(row, "question_id")
+    category = text(row, "category", required=False)
+    meta = {"question_id": qid, "turns": turns}
+    if row.get("reference"):
+        meta["reference"] = row["reference"]
+    return [Prompt(messages=user(turns[0]), is_safety=False,
+                   category=f"mt-bench/{category}" if category else "mt-bench", source=ctx.source,
+                   id=str(qid), meta=meta)]
+
+
+ADAPTERS = [
+    Adapter("alpaca", ("sft", "prompts"), convert_alpaca, lambda k: {"instruction", "output"} <= k,
+            "Alpaca: {instruction, input?, output}"),
+    Adapter("self-instruct", ("sft", "prompts"), convert_self_instruct, lambda k: {"instruction", "instances"} <= k,
+            "self-instruct: {instruction, instances: [{input, output}]} (one example per instance)"),
+    Adapter("gsm8k", ("sft", "prompts"), convert_gsm8k, lambda k: {"question", "answer"} <= k,
+            "GSM8K: {question, answer with <<calc>> notes and a final '#### N'}; prompts carry meta.answer"),
+    Adapter("mt-bench", ("prompts",), convert_mt_bench, lambda k: {"question_id", "turns"} <= k,
+            "MT-Bench: {question_id, category, turns}; the first turn is the prompt, meta.turns keeps all"),
+]

@@ -1,0 +1,161 @@
+"""Where rows come from: local JSONL/JSON/Parquet/CSV files, folders of them, and ``hf:<id>``.
+
+`read_rows` yields ``(where, row)`` with ``where`` = "file:line" (or "file[item]", "file:row N"); a
+row that cannot be read at all (bad JSON, bad UTF-8) comes as ``(where, DataError)`` so the loader can
+stop or, with ``on_error: skip``, count it and go on.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from camelid.errors import DataError
+
+SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".parquet", ".csv")
+RowOrError = tuple[str, "dict | DataError"]
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    return next((s for s in SUFFIXES if name.endswith(s)), path.suffix.lower())
+
+
+def _utf8_error(path: Path, data: bytes, e: UnicodeDecodeError, base: int = 0, line: int | None = None) -> DataError:
+    line = line if line is not None else data[: e.start].count(b"\n") + 1
+    return DataError(f"{path}:{line}: invalid UTF-8 at byte offset {base + e.start} ({e.reason}); "
+                     "re-save the file as UTF-8")
+
+
+def _read_jsonl(path: Path) -> Iterator[RowOrError]:
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    offset, seen = 0, False
+    with opener(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            where = f"{path}:{lineno}"
+            base, offset = offset, offset + len(raw)
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                seen = True
+                yield where, _utf8_error(path, raw, e, base, lineno)
+                continue
+            if lineno == 1:
+                line = line.lstrip("\ufeff")
+            if not line.strip():
+                continue
+            seen = True
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                yield where, DataError(f"{where}: malformed JSON: {e.msg} (column {e.colno})")
+                continue
+            if not isinstance(row, dict):
+                yield where, DataError(f"{where}: each line must be a JSON object, got {type(row).__name__}")
+                continue
+            yield where, row
+    if not seen:
+        raise DataError(f"{path}: file is empty (no rows): check the path, or that the export finished")
+
+
+def _read_json(path: Path) -> Iterator[RowOrError]:
+    data = path.read_bytes()
+    if not data.strip():
+        raise DataError(f"{path}: file is empty (no rows)")
+    try:
+        doc = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as e:
+        raise _utf8_error(path, data, e) from None
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}:{e.lineno}: malformed JSON: {e.msg} (column {e.colno})") from None
+    if isinstance(doc, dict):  # {"data": [...]}, {"train": [...]} or one record
+        lists = [v for v in doc.values() if isinstance(v, list)]
+        doc = doc.get("data", doc.get("rows", lists[0] if len(lists) == 1 else [doc]))
+    if not isinstance(doc, list):
+        raise DataError(f"{path}: expected a JSON list of rows (or an object holding one)")
+    if not doc:
+        raise DataError(f"{path}: file is empty (the list has no rows)")
+    for i, row in enumerate(doc):
+        where = f"{path}[{i}]"
+        yield where, row if isinstance(row, dict) else DataError(f"{where}: a row must be an object, got "
+                                                                 f"{type(row).__name__}")
+
+
+def _read_csv(path: Path) -> Iterator[RowOrError]:
+    data = path.read_bytes()
+    try:
+        content = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise _utf8_error(path, data, e) from None
+    reader = csv.DictReader(io.StringIO(content, newline=""))
+    if not reader.fieldnames:
+        raise DataError(f"{path}: file is empty (no header row)")
+    n = 0
+    for row in reader:
+        n += 1
+        where = f"{path}:{reader.line_num}"
+        if None in row:  # more cells than header columns
+            yield where, DataError(f"{where}: row has more cells than the header has columns")
+            continue
+        yield where, {k: v for k, v in row.items()}
+    if not n:
+        raise DataError(f"{path}: file is empty (a header but no rows)")
+
+
+def _read_parquet(path: Path) -> Iterator[RowOrError]:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as e:  # pyarrow raises several types for a bad file
+        raise DataError(f"{path}: not a readable Parquet file ({type(e).__name__}: {e})") from None
+    if table.num_rows == 0:
+        raise DataError(f"{path}: file is empty (no rows)")
+    for i, row in enumerate(table.to_pylist()):
+        yield f"{path}:row {i + 1}", row
+
+
+_READERS = {".jsonl": _read_jsonl, ".jsonl.gz": _read_jsonl, ".json": _read_json, ".csv": _read_csv,
+            ".parquet": _read_parquet}
+
+
+def files_in(path: Path) -> list[Path]:
+    """The data files a path names: itself, or the supported files under a folder (sorted)."""
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and _suffix(p) in _READERS
+                       and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        if not files:
+            raise DataError(f"{path}: folder has no {'/'.join(SUFFIXES)} files")
+        return files
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    if _suffix(path) not in _READERS:
+        raise DataError(f"{path}: unsupported file type; use one of {', '.join(SUFFIXES)}")
+    return [path]
+
+
+def read_hf(dataset_id: str, split: str | None, config: str | None = None) -> Iterator[RowOrError]:
+    import datasets
+
+    try:
+        ds = datasets.load_dataset(dataset_id, config, split=split or "train")
+    except Exception as e:  # offline, unknown id, missing split, gated...: all user-fixable
+        msg = str(e).splitlines()[0][:200] if str(e) else ""
+        raise DataError(f"could not load Hugging Face dataset {dataset_id!r} (split {split or 'train'!r}): "
+                        f"{type(e).__name__}: {msg}. If the Hub is unreachable from here, download the files "
+                        f"elsewhere and point `path:` at a local .jsonl/.parquet file or folder") from None
+    for i, row in enumerate(ds):
+        yield f"hf:{dataset_id}[{i}]", dict(row)
+
+
+def read_rows(path: str, split: str | None = None, hf_config: str | None = None) -> Iterator[RowOrError]:
+    """Rows of a file, folder or ``hf:<id>``, in order."""
+    if path.startswith("hf:"):
+        yield from read_hf(path[3:], split, hf_config)
+        return
+    for file in files_in(Path(path).expanduser()):
+        yield from _READERS[_suffix(file)](file)
