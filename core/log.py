@@ -12,7 +12,7 @@ def get_logger(name: str) -> logging.Logger:
     global _configured
     if not _configured:
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s camelid.%(name)s: %(message)s", "%H:%M:%S"))
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
         root = logging.getLogger("camelid")
         root.addHandler(handler)
         root.setLevel(os.environ.get("CAMELID_LOG_LEVEL", "INFO").upper())
