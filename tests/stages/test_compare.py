@@ -1,0 +1,173 @@
+"""`camelid compare` on the micro registry: generation cache, judges, publish, CLI, export."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from camelid import models
+from camelid.eval import compare
+from camelid.eval.generations import GenerationCache
+from camelid.registry import config_hash
+from camelid.stages import job_for
+
+
+class FakeScorer:
+    """Stands in for a trained RM: helpfulness likes longer answers, safety likes refusals."""
+
+    def __init__(self, objective: str):
+        self.objective = objective
+
+    def score(self, conversations, responses):
+        from camelid.data.toyworld.detect import is_refusal
+
+        if self.objective == "helpfulness":
+            return torch.tensor([len(r.split()) / 4.0 for r in responses])
+        return torch.tensor([2.0 if is_refusal(r) else -0.5 + 0.01 * len(r) for r in responses])
+
+
+def publish_variant(registry, name: str, kind: str, scale: float, seed: int):
+    """A copy of base/v1 with perturbed weights, published as ``name``."""
+    model, tok = models.load_causal_lm("base", registry, device="cpu")
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(scale * torch.randn(p.shape, generator=gen))
+    with registry.publish(name, kind, config={"variant": seed}) as pub:
+        model.save_pretrained(pub.dir / "model", safe_serialization=True)
+        tok.save_pretrained(pub.dir / "model")
+    return pub.artifact
+
+
+@pytest.fixture
+def world(micro, monkeypatch, tmp_path):
+    """micro registry with base, a perturbed `sft`, and two stand-in reward models; generate() counted."""
+    cfg, registry = micro("stages.compare.checkpoints=[base, sft]", "stages.compare.bootstrap=100")
+    publish_variant(registry, "sft", "sft", 0.05, 1)
+    for name in ("rm-helpfulness", "rm-safety"):
+        with registry.publish(name, "reward", config={"fake": name}) as pub:
+            (pub.dir / "README").write_text("stand-in RM for the compare tests\n")
+    monkeypatch.setattr(compare, "load_reward_scorer",
+                        lambda art, registry, device="auto": FakeScorer(art.name.removeprefix("rm-")))
+    calls = []
+    real = models.generate
+
+    def counting_generate(*args, **kwargs):
+        calls.append(len(args[2]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(models, "generate", counting_generate)
+    monkeypatch.setenv("CAMELID_CACHE", str(tmp_path / "cache"))
+    return cfg, registry, calls
+
+
+def test_compare_publishes_a_report_that_camelid_run_sees_as_up_to_date(world):
+    cfg, registry, calls = world
+    art = compare.run(cfg, registry)
+    assert art.ref == "report@v1" and art.kind == "report"
+    assert calls == [16, 16]  # each checkpoint answered the 16 micro prompts once
+    job = job_for(cfg, "compare")
+    inputs = {role: registry.resolve(ref) for role, ref in job.inputs.items()}
+    assert set(inputs) == {"checkpoint0", "checkpoint1", "reward_helpfulness", "reward_safety"}
+    assert registry.find_matching("report", config_hash(job.section), inputs).ref == "report@v1"
+
+    numbers = json.loads((art.path / "report.json").read_text())
+    assert numbers["judges"] == ["helpfulness", "safety", "combined", "oracle"]
+    assert numbers["prompts"]["n"] == 16 and sum(numbers["prompts"]["groups"].values()) == 16
+    (pair,) = numbers["pairs"]
+    assert (pair["a"], pair["b"]) == ("base@v1", "sft@v1")
+    for j in numbers["judges"]:
+        w = pair["judges"][j]
+        assert w["win"]["value"] + w["tie"]["value"] + w["loss"]["value"] == pytest.approx(1.0)
+        assert w["win_rate"]["lo"] <= w["win_rate"]["value"] <= w["win_rate"]["hi"]
+    assert set(numbers["ratings"]["combined"]) == {"base@v1", "sft@v1"}
+    for c in numbers["checkpoints"]:
+        assert c["oracle"]["n"] == 16
+        assert 0.0 <= c["refusal_rate"] <= 1.0
+
+    # per-prompt numbers agree with the aggregate ones
+    rows = [json.loads(line) for line in (art.path / "answers.jsonl").read_text().splitlines()]
+    assert len(rows) == 16
+    mean_h = np.mean([r["answers"]["sft@v1"]["scores"]["helpfulness"] for r in rows])
+    assert numbers["checkpoints"][1]["mean_score"]["helpfulness"] == pytest.approx(mean_h)
+    # examples come most-disagreed first
+    dis = [e["disagreement"] for e in numbers["examples"]]
+    assert dis == sorted(dis, reverse=True) and len(dis) == 16
+    html = (art.path / "report.html").read_text()
+    assert "<table id=\"pairs\">" in html and "data:image/png;base64," in html
+    assert art.manifest["metrics"]["n_prompts"] == 16
+
+
+def test_generation_cache_means_a_new_checkpoint_only_generates_for_itself(world):
+    cfg, registry, calls = world
+    compare.run(cfg, registry)
+    assert len(calls) == 2
+    compare.run(cfg, registry)  # same checkpoints, prompts, sampling: nothing to generate
+    assert len(calls) == 2
+    publish_variant(registry, "ppo", "ppo", 0.05, 2)
+    cfg3 = cfg.model_copy(deep=True)
+    cfg3.stages.compare.checkpoints = ["base", "sft", "ppo"]
+    art = compare.run(cfg3, registry)
+    assert len(calls) == 3  # only ppo
+    numbers = json.loads((art.path / "report.json").read_text())
+    assert [c["from_cache"] for c in numbers["checkpoints"]] == [True, True, False]
+    assert len(numbers["pairs"]) == 3 and len(numbers["ratings"]["oracle"]) == 3
+    cfg4 = cfg.model_copy(deep=True)
+    cfg4.stages.compare.seed = 1  # other sampling settings: a different cache entry
+    compare.run(cfg4, registry)
+    assert len(calls) == 5
+
+
+def test_generation_cache_rejects_a_truncated_entry(tmp_path):
+    cache = GenerationCache(tmp_path)
+    cache.put("k" * 32, ["a", "b"], {})
+    assert cache.get("k" * 32, 2) == ["a", "b"]
+    assert cache.get("k" * 32, 3) is None
+    (tmp_path / ("k" * 32 + ".json")).write_text("{not json")
+    assert cache.get("k" * 32, 2) is None
+
+
+def test_cli_with_reference_export_and_prompt_file(world, tmp_path, repo, capsys):
+    cfg, registry, calls = world
+    from camelid.cli import main
+
+    prompts = tmp_path / "prompts.jsonl"
+    rows = [{"messages": [{"role": "user", "content": f"What is {i} plus {i}? <b>&amp;</b>"}],
+             "is_safety": False, "category": "custom"} for i in range(6)]
+    prompts.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out, pairs = tmp_path / "out", tmp_path / "pairs.jsonl"
+    rc = main(["compare", "base", "sft", "--config", str(repo / "pipelines.yaml"), "--profile", "micro",
+               "--registry", str(registry.root), "--prompts", f"prompts:{prompts}", "--reference", "base",
+               "--out", str(out), "--export-pairs", str(pairs), "stages.compare.bootstrap=50"])
+    assert rc == 0, capsys.readouterr().err
+    numbers = json.loads((out / "report.json").read_text())
+    assert numbers["judges"] == ["helpfulness", "safety", "combined"]  # no oracle off the toy world
+    assert numbers["reference"] == "base@v1"
+    base, sft = numbers["checkpoints"]
+    assert base["kl_to_reference"] == pytest.approx(0.0, abs=1e-5)  # the reference against itself
+    assert sft["kl_to_reference"] is not None and base["reference_perplexity"] > 1.0
+    html = (out / "report.html").read_text()
+    assert "&lt;b&gt;&amp;amp;&lt;/b&gt;" in html and "<b>&amp;</b>" not in html  # prompt text escaped
+    exported = [json.loads(line) for line in pairs.read_text().splitlines()]
+    for row in exported:
+        assert row["prompt"][-1]["role"] == "user"
+        assert set(row["responses"]) <= {"base@v1", "sft@v1"} and len(row["responses"]) == 2
+    try:
+        from camelid.eval.annotate.importers import items_from_file
+    except ImportError:
+        return
+    if exported:
+        assert len(items_from_file(pairs)) <= len(exported)
+
+
+def test_cli_rejects_the_same_checkpoint_twice(world, repo, capsys):
+    cfg, registry, _ = world
+    from camelid.cli import main
+
+    rc = main(["compare", "base", "base@v1", "--config", str(repo / "pipelines.yaml"), "--profile", "micro",
+               "--registry", str(registry.root)])
+    assert rc == 2
+    assert "same checkpoint twice" in capsys.readouterr().err
