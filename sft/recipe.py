@@ -1,0 +1,327 @@
+"""`camelid sft`: Llama 2's supervised fine-tuning recipe on TRL's SFTTrainer.
+
+    setup()    resolve the base ref, load data and model, count/drop bad examples, build the trainer
+    train()    SFTTrainer.train() (resumes from the newest checkpoint in the run folder with --resume)
+    evaluate() held-out loss; greedy answers to held-out prompts, scored by the toy world's oracle
+    save()     publish sft/vN (model/, plus adapter/ for LoRA) with metrics; rank 0 only, atomically
+
+Llama 2 (Touvron et al. 2023, §3.1): loss on answer tokens only, examples packed into rows (here
+padding-free, so attention never crosses an example boundary), cosine LR 2e-5, weight decay 0.1,
+2 epochs. Profiles set the values; tiny CPU models need a far larger LR.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+
+import torch
+
+from camelid.config import PipelineConfig
+from camelid.errors import CamelidError
+from camelid.log import get_logger
+from camelid.registry import Artifact, Registry
+from camelid.sft.config import SFTConfig
+from camelid.sft.data import PreparedData, prepare
+from camelid.sft.evaluate import answer_prompts, format_metrics
+
+log = get_logger("sft")
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    """The newest `checkpoint-N` folder that finished saving (has trainer_state.json), if any."""
+    if not folder.is_dir():
+        return None
+    done = [p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()
+            and (p / "trainer_state.json").is_file()]
+    return max(done, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def _quiet_library_progress_bars() -> None:
+    """Keep the log readable: the training bar and our log lines stay; per-map and per-shard bars go."""
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+
+
+class SFTRecipe:
+    def __init__(self, cfg: PipelineConfig, registry: Registry, *, resume: bool = False):
+        from accelerate import PartialState
+
+        from camelid.stages import job_for
+
+        self.cfg, self.registry, self.resume = cfg, registry, resume
+        self.sc: SFTConfig = cfg.stages.sft
+        self.job = job_for(cfg, "sft")
+        self.state = PartialState()  # one process, or this rank of an `accelerate launch` / torchrun group
+        self.metrics: dict = {}
+        self.fingerprints: dict[str, str] = {}
+        self.generations: list[dict] = []
+
+    # ---- setup ------------------------------------------------------------------------------------
+    def setup(self) -> None:
+        from camelid.data.load import load_records
+        from camelid.init_cmd import ensure_base
+        from camelid.models import count_parameters, device_for, pick_precision, resolve_model
+        from camelid.stages import run_dir
+
+        _quiet_library_progress_bars()
+        sc = self.sc
+        if sc.mode == "full" and sc.lora.quantize_4bit:
+            raise CamelidError("lora.quantize_4bit (QLoRA) needs mode: lora")
+        with self.state.main_process_first():  # one process builds the toy base if the registry has none
+            if self.state.is_main_process:
+                ensure_base(self.cfg, self.registry, sc.model)
+        self.base = resolve_model(sc.model, self.registry)
+        self.device = device_for(self.cfg.device)
+        self.precision = pick_precision(sc.precision, self.device)
+        self.run_dir = run_dir(self.cfg, self.job, {"model": self.base})
+
+        train = load_records(sc.data, "sft")
+        self.fingerprints["train"] = train.fingerprint
+        log.info("train data %s", train.summary())
+        heldout = None
+        if sc.eval_data is not None:
+            heldout = load_records(sc.eval_data, "sft")
+            self.fingerprints["eval"] = heldout.fingerprint
+
+        model, self.tokenizer = self._load_model()
+        self.train_data = prepare(train.records, self.tokenizer, max_length=sc.max_length,
+                                  too_long=sc.too_long, what="train data")
+        log.info("train examples: %s", self.train_data.summary())
+        self.eval_data: PreparedData | None = None
+        if heldout is not None:
+            self.eval_data = prepare(heldout.records, self.tokenizer, max_length=sc.max_length,
+                                     too_long=sc.too_long, what="eval data")
+        self.metrics["data"] = {"train": self.train_data.stats(), "source_dropped": dict(train.dropped)}
+        if self.eval_data is not None:
+            self.metrics["data"]["eval"] = self.eval_data.stats()
+
+        self.trainer = self._build_trainer(model)
+        self.model = self.trainer.model
+        self.metrics["parameters"] = count_parameters(self.model)
+        self.metrics["trainable_parameters"] = count_parameters(self.model, trainable_only=True)
+        log.info("%s from %s: %s, %.2fM parameters (%.2fM trainable), %s on %s x%d, run folder %s",
+                 sc.mode, self.base.ref, type(self.model).__name__, self.metrics["parameters"] / 1e6,
+                 self.metrics["trainable_parameters"] / 1e6, self.precision, self.device.type,
+                 self.state.num_processes, self.run_dir)
+
+    def _load_model(self):
+        from camelid.models import load_causal_lm, load_tokenizer
+
+        sc = self.sc
+        if sc.mode == "lora" and sc.lora.quantize_4bit:
+            return self._load_4bit(), load_tokenizer(self.base, chat_template=self._template(),
+                                                     trust_remote_code=self.cfg.trust_remote_code)
+        # fp16 trains with fp32 master weights (AMP); bf16 trains in bf16 weights, as TRL's scripts do.
+        return load_causal_lm(self.base, precision="bf16" if self.precision == "bf16" else "fp32",
+                              device=self.cfg.device, trust_remote_code=self.cfg.trust_remote_code,
+                              chat_template=self._template())
+
+    def _template(self) -> str | None:
+        # None keeps the tokenizer's own template ('tokenizer'); load_tokenizer falls back to llama2 if it has none.
+        return None if self.sc.chat_template == "tokenizer" else self.sc.chat_template
+
+    def _load_4bit(self):
+        import importlib.util
+
+        if importlib.util.find_spec("bitsandbytes") is None or not torch.cuda.is_available():
+            raise CamelidError("lora.quantize_4bit (QLoRA) needs the bitsandbytes package and a CUDA GPU; "
+                               "install bitsandbytes on a GPU machine, or set stages.sft.lora.quantize_4bit=false")
+        from peft import prepare_model_for_kbit_training
+        from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+        quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                   bnb_4bit_compute_dtype=torch.bfloat16)
+        model = AutoModelForCausalLM.from_pretrained(
+            self.base.model_path, quantization_config=quant, dtype=torch.bfloat16, use_safetensors=True,
+            device_map={"": self.state.local_process_index}, trust_remote_code=self.cfg.trust_remote_code)
+        return prepare_model_for_kbit_training(model, use_gradient_checkpointing=self.sc.activation_checkpointing)
+
+    def _trl_args(self):
+        from trl import SFTConfig as TRLConfig
+
+        sc = self.sc
+        has_eval = self.eval_data is not None
+        return TRLConfig(
+            output_dir=str(self.run_dir),
+            # Llama 2 recipe
+            assistant_only_loss=True,
+            packing=sc.packing, packing_strategy="bfd",  # bfd = padding-free rows: no cross-example attention
+            max_length=sc.max_length, truncation_mode="keep_start",
+            num_train_epochs=sc.epochs, max_steps=sc.max_steps,
+            learning_rate=sc.learning_rate, lr_scheduler_type=sc.lr_scheduler, warmup_steps=sc.warmup_ratio,
+            weight_decay=sc.weight_decay,
+            per_device_train_batch_size=sc.batch_size, per_device_eval_batch_size=sc.batch_size,
+            gradient_accumulation_steps=sc.grad_accum,
+            # TRL defaults to bf16=True, which errors or crawls on CPU: precision comes from the hardware.
+            bf16=self.precision == "bf16", fp16=self.precision == "fp16",
+            use_cpu=self.device.type == "cpu",
+            activation_checkpointing=sc.activation_checkpointing,
+            # running like a job
+            logging_steps=sc.logging_steps, logging_first_step=True,
+            save_strategy="steps", save_steps=sc.save_steps, save_total_limit=sc.save_total_limit,
+            eval_strategy="steps" if has_eval and sc.eval_steps else "no",
+            eval_steps=sc.eval_steps or None,
+            report_to=list(sc.report_to) or "none",
+            run_name=f"{self.job.output}-{self.run_dir.name}",
+            seed=sc.seed, data_seed=sc.seed,
+            ddp_find_unused_parameters=False,
+            dataloader_num_workers=0,
+            trust_remote_code=self.cfg.trust_remote_code,
+        )
+
+    def _peft_config(self):
+        if self.sc.mode != "lora":
+            return None
+        from peft import LoraConfig
+
+        lc = self.sc.lora
+        return LoraConfig(r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout, target_modules=lc.target_modules,
+                          task_type="CAUSAL_LM")
+
+    def _build_trainer(self, model):
+        from transformers.trainer_callback import ProgressCallback
+        from trl import SFTTrainer
+
+        from camelid.sft.progress import LogLines
+
+        trainer = SFTTrainer(
+            model=model, args=self._trl_args(), processing_class=self.tokenizer,
+            train_dataset=self.train_data.dataset(),
+            eval_dataset=self.eval_data.dataset() if self.eval_data is not None else None,
+            peft_config=self._peft_config(),
+        )
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(LogLines())
+        return trainer
+
+    # ---- train ------------------------------------------------------------------------------------
+    def train(self) -> None:
+        sc, trainer = self.sc, self.trainer
+        checkpoint = latest_checkpoint(self.run_dir)
+        if self.resume and checkpoint is None:
+            log.info("--resume: no checkpoint in %s yet, starting from the beginning", self.run_dir)
+        elif self.resume:
+            log.info("--resume: continuing from %s", checkpoint)
+        elif checkpoint is not None:
+            # A fresh run must not mix with (or have its checkpoints rotated away by) an earlier run's ones.
+            self.state.wait_for_everyone()
+            if self.state.is_main_process:
+                log.info("starting fresh: removing old checkpoints in %s (pass --resume to continue them)",
+                         self.run_dir)
+                for p in self.run_dir.glob("checkpoint-*"):
+                    shutil.rmtree(p, ignore_errors=True)
+            self.state.wait_for_everyone()
+            checkpoint = None
+        if self.eval_data is not None and checkpoint is None:
+            self.metrics["eval_loss_before"] = self._eval_loss()
+            log.info("held-out loss before training: %.4f", self.metrics["eval_loss_before"])
+        start_tokens = 0  # throughput counts this session only (read now: checkpoint rotation may delete it)
+        if checkpoint is not None:
+            prior = json.loads((checkpoint / "trainer_state.json").read_text()).get("log_history", [])
+            start_tokens = max([h.get("num_tokens", 0) for h in prior], default=0)
+        t0 = time.perf_counter()
+        out = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        wall = time.perf_counter() - t0
+        history = trainer.state.log_history
+        losses = [h["loss"] for h in history if "loss" in h]
+        tokens = [h["num_tokens"] for h in history if "num_tokens" in h]
+        session_tokens = (tokens[-1] if tokens else 0) - start_tokens
+        self.metrics.update({
+            "train_loss": out.training_loss,
+            "train_loss_first": losses[0] if losses else None,
+            "train_loss_last": losses[-1] if losses else None,
+            "steps": trainer.state.global_step,
+            "epochs": round(float(trainer.state.epoch or 0), 4),
+            "train_seconds": round(wall, 1),
+            "tokens_per_second": round(session_tokens / wall, 1) if wall > 0 else None,
+            "train_tokens": tokens[-1] if tokens else None,
+            "world_size": self.state.num_processes,
+            "resumed_from": checkpoint.name if checkpoint else None,
+            "precision": self.precision,
+            "packing": sc.packing,
+        })
+        log.info("trained %d steps in %.0fs (%s tok/s%s); train loss %.4f", trainer.state.global_step, wall,
+                 self.metrics["tokens_per_second"],
+                 f" per process x{self.state.num_processes}" if self.state.num_processes > 1 else "",
+                 out.training_loss)
+        self.metrics["loss_curve"] = [[h["step"], round(h["loss"], 4)] for h in history if "loss" in h]
+
+    def _eval_loss(self) -> float:
+        return float(self.trainer.evaluate()["eval_loss"])
+
+    # ---- evaluate ---------------------------------------------------------------------------------
+    def evaluate(self) -> None:
+        sc = self.sc
+        if self.eval_data is not None:
+            self.metrics["eval_loss"] = self._eval_loss()  # every rank takes part (DDP gathers)
+            self.metrics["eval_perplexity"] = math.exp(min(self.metrics["eval_loss"], 50))
+            log.info("held-out loss after training: %.4f", self.metrics["eval_loss"])
+        if sc.eval_prompts is None or not self.state.is_main_process:
+            return
+        t0 = time.perf_counter()
+        oracle, self.generations, fingerprint = answer_prompts(self.model, self.tokenizer, sc.eval_prompts,
+                                                               max_new_tokens=sc.max_new_tokens)
+        self.fingerprints["eval_prompts"] = fingerprint
+        if oracle:
+            self.metrics["oracle"] = oracle
+            log.info("oracle on %d held-out prompts (greedy): %s", len(self.generations), format_metrics(oracle))
+        else:
+            log.info("answered %d held-out prompts (stored in generations.jsonl; no oracle for this data)",
+                     len(self.generations))
+        self.metrics["eval_prompts_seconds"] = round(time.perf_counter() - t0, 1)
+
+    # ---- save -------------------------------------------------------------------------------------
+    def save(self) -> Artifact | None:
+        """Publish on rank 0 (other ranks return None). Nothing appears in the registry if this raises."""
+        if not self.state.is_main_process:
+            return None
+        with self.registry.publish(self.job.output, "sft", config=self.job.section, inputs={"model": self.base},
+                                   data_fingerprints=self.fingerprints, metrics=self.metrics) as pub:
+            if self.sc.mode == "lora":
+                self.model.save_pretrained(pub.dir / "adapter", safe_serialization=True)
+                self.tokenizer.save_pretrained(pub.dir / "adapter")
+                merged = self._merged_model(pub.dir / "adapter")
+            else:
+                merged = self.model
+            merged.save_pretrained(pub.dir / "model", safe_serialization=True)
+            self.tokenizer.save_pretrained(pub.dir / "model")
+            if self.generations:
+                with open(pub.dir / "generations.jsonl", "w") as f:
+                    for row in self.generations:
+                        f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        log.info("published %s", pub.artifact.ref)
+        return pub.artifact
+
+    def _merged_model(self, adapter_dir: Path):
+        """LoRA weights folded into the base: a plain model the next stages load like any other."""
+        if not self.sc.lora.quantize_4bit:
+            return self.model.merge_and_unload()
+        # QLoRA: merge into a bf16 copy of the base, not into 4-bit weights.
+        from peft import PeftModel
+
+        from camelid.models import load_causal_lm
+
+        base, _ = load_causal_lm(self.base, precision="bf16", device=self.cfg.device,
+                                 trust_remote_code=self.cfg.trust_remote_code)
+        return PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+
+    def cleanup(self) -> None:
+        self.state.wait_for_everyone()
+
+
+def run(cfg: PipelineConfig, registry: Registry, *, resume: bool = False) -> Artifact | None:
+    """Run the SFT stage; returns the published artifact (None on ranks other than 0)."""
+    recipe = SFTRecipe(cfg, registry, resume=resume)
+    recipe.setup()
+    recipe.train()
+    recipe.evaluate()
+    artifact = recipe.save()
+    recipe.cleanup()
+    return artifact
