@@ -10,7 +10,8 @@ from camelid.config import DEFAULT_CONFIG, PipelineConfig, load_config
 from camelid.registry import Registry
 
 
-def stage_parser(prog: str, description: str) -> argparse.ArgumentParser:
+def stage_parser(prog: str, description: str, *, resume: bool = False) -> argparse.ArgumentParser:
+    """The shared arguments; parse with ``parse_intermixed_args`` so options may follow key=value."""
     p = argparse.ArgumentParser(prog=prog, description=description,
                                 epilog="Overrides: dotted key=value pairs, e.g. stages.sft.max_steps=10")
     p.add_argument("--config", default=os.environ.get("CAMELID_CONFIG", DEFAULT_CONFIG),
@@ -18,6 +19,9 @@ def stage_parser(prog: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("--profile", default=None, help="profile in the config (default: its default_profile)")
     p.add_argument("--registry", default=None, help="registry folder (default: the config's `registry`)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    if resume:
+        p.add_argument("--resume", action="store_true",
+                       help="continue from the newest checkpoint in this config's run folder (after a crash or kill)")
     return p
 
 

@@ -11,7 +11,7 @@ from camelid.config import list_profiles
 def main(argv: list[str]) -> int:
     p = stage_parser("camelid config", "Print the resolved configuration (profile + overrides applied).")
     p.add_argument("--profiles", action="store_true", help="list the profiles and exit")
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)
     if args.profiles:
         for name, desc in list_profiles(args.config).items():
             print(f"{name:<14} {desc}")

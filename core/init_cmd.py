@@ -63,7 +63,7 @@ def ensure_base(cfg: PipelineConfig, registry: Registry, ref: str) -> None:
 def main(argv: list[str]) -> int:
     p = stage_parser("camelid init", "Build the toy tokenizer + tiny Llama base model and publish it.")
     p.add_argument("--force", action="store_true", help="publish a new version even if one is up to date")
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)
     cfg, registry = resolve(args)
     art = run_init(cfg, registry, force=args.force)
     print(art.ref)

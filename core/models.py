@@ -90,7 +90,7 @@ def build_tiny_llama(cfg: ToyBaseConfig, tokenizer: PreTrainedTokenizerBase) -> 
 # ---- loading any ref ------------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def _hub_errors(artifact: Artifact):
+def hub_errors(artifact: Artifact):
     """Turn huggingface_hub's deep tracebacks into one line naming the id and the way out."""
     try:
         yield
@@ -118,7 +118,7 @@ def load_tokenizer(ref: str | Artifact, registry: Registry | None = None, *, cha
     from transformers import AutoTokenizer
 
     art = ref if isinstance(ref, Artifact) else resolve_model(ref, registry or Registry("./registry"))
-    with _hub_errors(art):
+    with hub_errors(art):
         tok = AutoTokenizer.from_pretrained(art.model_path, trust_remote_code=trust_remote_code)
     if tok.pad_token is None:  # Llama tokenizers ship without one
         tok.pad_token = tok.unk_token or tok.eos_token
@@ -137,7 +137,7 @@ def load_causal_lm(ref: str | Artifact, registry: Registry | None = None, *, pre
     dev = device_for(device)
     dtype = torch_dtype(pick_precision(precision, dev))
     tok = load_tokenizer(art, chat_template=chat_template, trust_remote_code=trust_remote_code)
-    with _hub_errors(art):
+    with hub_errors(art):
         model = AutoModelForCausalLM.from_pretrained(art.model_path, dtype=dtype, use_safetensors=True,
                                                      trust_remote_code=trust_remote_code)
     if model.config.pad_token_id is None:

@@ -21,12 +21,12 @@ log = get_logger("run")
 
 
 def main(argv: list[str]) -> int:
-    p = stage_parser("camelid run", "Run the pipeline stages in order, skipping up-to-date ones.")
+    p = stage_parser("camelid run", "Run the pipeline stages in order, skipping up-to-date ones.", resume=True)
     p.add_argument("--force", action="store_true", help="rebuild every stage even if up to date")
     p.add_argument("--only", action="append", default=None, metavar="JOB",
                    help="run only these jobs (init, sft, reward-helpfulness, reward-safety, ppo, compare)")
     p.add_argument("--dry-run", action="store_true", help="say what would run, run nothing")
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)
     cfg, registry = resolve(args)
     plan = jobs(cfg)
     if args.only:
@@ -50,7 +50,12 @@ def main(argv: list[str]) -> int:
         log.info("[%s] running", job.name)
         t0 = time.perf_counter()
         run = importlib.import_module(job.module).run
-        art = run(cfg, registry, **job.kwargs)
+        kwargs = dict(job.kwargs)
+        if args.resume and job.stage in ("sft", "reward", "ppo"):
+            kwargs["resume"] = True  # a stage whose run folder has no checkpoint simply starts fresh
+        art = run(cfg, registry, **kwargs)
+        if art is None:  # a non-main process of a distributed run: rank 0 published
+            continue
         registry.pin(job.output, art.version)
         log.info("[%s] published %s in %.1fs", job.name, art.ref, time.perf_counter() - t0)
     log.info("pipeline done in %.1fs", time.perf_counter() - t_all)

@@ -9,6 +9,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from camelid.data.spec import DataSpec
 
 
+class PPOLoraConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    r: int = Field(16, gt=0, description="LoRA rank (policy and value adapters).")
+    alpha: int = Field(32, gt=0, description="LoRA scaling alpha.")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the LoRA path (0 keeps old/new log-probs equal).")
+    target_modules: list[str] | str = Field(
+        "all-linear", description="Modules to adapt: 'all-linear' or a list like [q_proj, v_proj].")
+
+
 class PPOConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -23,6 +32,7 @@ class PPOConfig(BaseModel):
     eval_prompts: DataSpec | None = Field(default_factory=lambda: DataSpec(format="toy", split="eval", n=200),
                                           description="Held-out prompts for early stopping and the final eval.")
     mode: Literal["full", "lora"] = Field("full", description="Full or LoRA (reference = base with adapters off).")
+    lora: PPOLoraConfig = Field(default_factory=PPOLoraConfig, description="LoRA settings (mode: lora).")
     safety_threshold: float = Field(0.15, gt=0, lt=1, description="Use the safety score if sigmoid(Rs) < this.")
     kl_coef: float = Field(0.01, gt=0, description="beta: per-token KL penalty to the reference (Llama 2: 0.01).")
     kl_estimator: Literal["k1", "k3"] = Field("k1", description="KL estimator (Schulman's k1 or k3).")
@@ -31,6 +41,7 @@ class PPOConfig(BaseModel):
     clip_range: float = Field(0.2, gt=0, description="PPO policy ratio clip.")
     value_clip: float = Field(0.2, gt=0, description="Value loss clip.")
     vf_coef: float = Field(0.1, ge=0, description="Value loss weight.")
+    entropy_coef: float = Field(0.0, ge=0, description="Entropy bonus weight (0: off, as in Llama 2).")
     learning_rate: float = Field(1e-6, gt=0, description="Policy LR, constant (Llama 2: 1e-6).")
     value_learning_rate: float | None = Field(None, description="Value LR (default: learning_rate).")
     adam_betas: tuple[float, float] = Field((0.9, 0.95), description="AdamW betas (Llama 2: 0.9, 0.95).")
@@ -44,9 +55,13 @@ class PPOConfig(BaseModel):
     temperature: float = Field(1.0, ge=0, description="Sampling temperature for rollouts.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling.")
     max_new_tokens: int = Field(64, gt=0, description="Max response length.")
+    max_prompt_length: int = Field(512, gt=0, description="Longer prompts keep their last tokens.")
+    eval_batch_size: int = Field(64, gt=0, description="Prompts per generation batch in held-out evaluation.")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field("auto", description="auto: bf16 on GPU, fp32 on CPU.")
     save_every: int = Field(20, gt=0, description="Checkpoint every N iterations.")
     eval_every: int = Field(20, gt=0, description="Evaluate on eval_prompts every N iterations.")
-    early_stopping_patience: int | None = Field(None, description="Stop after N evals without improvement.")
+    early_stopping_patience: int | None = Field(
+        None, description="Stop after N evals without a better held-out combined reward, and publish the best "
+        "policy seen (null: run all iterations, publish the last).")
     report_to: list[str] = Field(default_factory=list, description="Trackers: tensorboard, wandb, mlflow.")
     seed: int = Field(0, description="Seed.")

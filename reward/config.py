@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from camelid.data.spec import DataSpec
+from camelid.sft.config import LoraConfig
 
 
 class RewardModelConfig(BaseModel):
@@ -26,7 +27,14 @@ class RewardModelConfig(BaseModel):
     aux_safety_loss: float = Field(0.0, ge=0, description="Weight of the auxiliary safe/unsafe loss (0: off).")
     center_rewards_coefficient: float | None = Field(
         0.01, description="Push scores towards zero mean so sigmoid(score) is meaningful for PPO's 0.15 rule.")
+    calibration: Literal["auto", "threshold", "logistic", "center", "none"] = Field(
+        "auto", description="Score calibration fitted on eval_data, stored in calibration.json and applied by scoring: "
+        "threshold (Platt temperature, offset putting sigmoid = PPO's safety_threshold at the best unsafe/safe cut), "
+        "logistic (plain Platt fit of the safe label), center (subtract the mean score), none; "
+        "auto: threshold for the safety RM, center for helpfulness.")
     mode: Literal["full", "lora"] = Field("full", description="Full fine-tune or LoRA.")
+    lora: LoraConfig = Field(default_factory=LoraConfig, description="LoRA settings (mode: lora); the score head "
+                             "is trained in full and adapters are merged before publishing.")
     max_length: int = Field(256, gt=8, description="Max tokens of prompt+answer; longer pairs are dropped and counted.")
     epochs: float = Field(1.0, gt=0, description="Passes over the data (Llama 2: 1).")
     max_steps: int = Field(-1, description="Stop after N optimizer steps (-1: use epochs).")

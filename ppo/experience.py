@@ -1,0 +1,41 @@
+"""The batch one PPO iteration learns from: rollouts plus everything computed once about them.
+
+B = prompts in the batch (on this process), P = prompt length (left-padded), A = response length
+(right-padded after EOS), T = P + A.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import torch
+
+
+@dataclass
+class Experience:
+    sequences: torch.Tensor       # (B, T) token ids: left-padded prompt, then the sampled response
+    attention_mask: torch.Tensor  # (B, T) 1 on prompt and response tokens, 0 on padding
+    action_mask: torch.Tensor     # (B, A) 1 on response tokens up to and including EOS
+    old_logprobs: torch.Tensor    # (B, A) log pi_old(a_t | s_t) of the sampled tokens (rollout policy)
+    ref_logprobs: torch.Tensor    # (B, A) log pi_ref(a_t | s_t) under the frozen reference
+    values: torch.Tensor          # (B, A) V_old(s_t) before each response token
+    rewards: torch.Tensor         # (B, A) -beta * KL_t, plus the whitened combined score on the last token
+    advantages: torch.Tensor      # (B, A) GAE advantages, whitened over the batch
+    returns: torch.Tensor         # (B, A) advantages + values (value targets)
+    scores: torch.Tensor          # (B,) whitened combined reward R~c
+    info: dict = field(default_factory=dict)  # per-sample (B,) tensors for logging: rh, rs, rc, kl, ...
+
+    @property
+    def num_actions(self) -> int:
+        return self.action_mask.shape[1]
+
+    def __len__(self) -> int:
+        return self.sequences.shape[0]
+
+    def select(self, index: torch.Tensor) -> Experience:
+        """Rows ``index`` (a minibatch) of every tensor field."""
+        kwargs = {f.name: getattr(self, f.name)[index] for f in fields(self) if f.name != "info"}
+        return Experience(**kwargs, info={k: v[index] for k, v in self.info.items()})
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "info"}

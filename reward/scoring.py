@@ -1,0 +1,111 @@
+"""Load a published reward model and score (prompt, response) batches; PPO and compare call this.
+
+    rm = load_reward_model("rm-safety", registry)
+    scores = rm.score([[{"role": "user", "content": "hi"}]], ["Hello!"])   # (B,) calibrated
+
+Responses are rendered with the model's chat template exactly as in training (prompt messages +
+one assistant turn), and the stored calibration (calibration.json) is applied unless raw=True.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from camelid.errors import CamelidError
+from camelid.registry import Artifact, Registry
+from camelid.reward import calibration
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+
+def render(tokenizer: PreTrainedTokenizerBase, conversation: list[dict], response: str) -> str:
+    """The text an RM scores: the prompt messages plus ``response`` as the assistant turn."""
+    return tokenizer.apply_chat_template([*conversation, {"role": "assistant", "content": response}],
+                                         tokenize=False)
+
+
+def tokenize(tokenizer: PreTrainedTokenizerBase, conversation: list[dict], response: str) -> list[int]:
+    # The chat template writes BOS itself; add_special_tokens would double it on Llama tokenizers.
+    return tokenizer(render(tokenizer, conversation, response), add_special_tokens=False)["input_ids"]
+
+
+@torch.no_grad()
+def raw_scores(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, ids: list[list[int]], *,
+               batch_size: int = 32) -> torch.Tensor:
+    """(N,) float32 scores of pre-tokenized sequences, batched by length, padded on the tokenizer's side."""
+    was_training = model.training
+    model.eval()
+    out = torch.empty(len(ids), dtype=torch.float32)
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    try:
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            enc = tokenizer.pad({"input_ids": [ids[i] for i in idx]}, return_tensors="pt").to(model.device)
+            logits = model(**enc, use_cache=False).logits  # (b, 1)
+            out[idx] = logits[:, 0].float().cpu()
+    finally:
+        model.train(was_training)
+    return out
+
+
+@dataclass
+class RewardModel:
+    """A sequence-classification RM (num_labels=1), its tokenizer and its calibration."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    calibration: dict = field(default_factory=calibration.identity)
+    max_length: int | None = None
+    ref: str = ""
+
+    def score(self, conversations: list[list[dict]], responses: list[str], *, raw: bool = False,
+              batch_size: int = 32) -> torch.Tensor:
+        """(B,) calibrated scores of responses[i] as the answer to conversations[i] (raw=True: uncalibrated)."""
+        if len(conversations) != len(responses):
+            raise ValueError(f"{len(conversations)} conversations but {len(responses)} responses")
+        ids = [tokenize(self.tokenizer, c, r) for c, r in zip(conversations, responses, strict=True)]
+        if self.max_length:  # the score is read at the last token, so keep the end of long inputs
+            ids = [x[-self.max_length:] for x in ids]
+        scores = raw_scores(self.model, self.tokenizer, ids, batch_size=batch_size)
+        return scores if raw else calibration.apply(scores, self.calibration)
+
+
+def load_reward_model(ref: str | Artifact, registry: Registry | None = None, *, device: str = "auto",
+                      precision: str = "auto") -> RewardModel:
+    """Load a reward model (registry ref, version folder or model path) ready to score."""
+    from transformers import AutoModelForSequenceClassification
+
+    from camelid.models import (
+        device_for,
+        hub_errors,
+        load_tokenizer,
+        pick_precision,
+        resolve_model,
+        torch_dtype,
+    )
+
+    art = ref if isinstance(ref, Artifact) else resolve_model(ref, registry or Registry("./registry"))
+    if not art.external and art.kind != "reward":
+        raise CamelidError(f"{art.ref} is a {art.kind} artifact, not a reward model; train one with `camelid reward`")
+    dev = device_for(device)
+    tok = load_tokenizer(art)
+    with hub_errors(art):
+        model = AutoModelForSequenceClassification.from_pretrained(
+            art.model_path, num_labels=1, dtype=torch_dtype(pick_precision(precision, dev)), use_safetensors=True)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tok.pad_token_id
+    if art.external == "hub":
+        cal = calibration.identity()
+    elif art.external == "path":  # the model/ folder itself or the version folder holding it
+        here = Path(art.model_path)
+        cal = calibration.load(here if (here / calibration.FILENAME).is_file() else here.parent)
+    else:
+        cal = calibration.load(art.path)
+    max_length = art.manifest.get("config", {}).get("max_length")
+    return RewardModel(model=model.to(dev).eval(), tokenizer=tok, calibration=cal, max_length=max_length,
+                       ref=art.ref)

@@ -1,0 +1,158 @@
+"""`camelid ppo` on a 2-layer model: publishes, changes the policy, resumes exactly, stops on NaN, runs on 2 processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+import ppo_fixtures  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+os.environ.setdefault("CAMELID_NO_PROGRESS", "1")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    return ppo_fixtures.build(tmp_path_factory.mktemp("ppo-src"))
+
+
+def _setup(built, tmp_path, *extra):
+    from camelid.config import load_config
+    from camelid.registry import Registry
+
+    reg = tmp_path / "registry"
+    shutil.copytree(built["registry"], reg)
+    paths = {**built, "registry": reg}
+    cfg = load_config(REPO / "pipelines.yaml", "micro", ppo_fixtures.overrides(paths, tmp_path / "runs", *extra))
+    return cfg, Registry(reg)
+
+
+def _weights(path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(path) / "model.safetensors"))
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(built, tmp_path_factory):
+    """One full micro run (3 iterations, checkpoints every 2): its artifact and registry."""
+    from camelid.ppo.recipe import run
+
+    cfg, registry = _setup(built, tmp_path_factory.mktemp("ppo-full"))
+    return run(cfg, registry), registry
+
+
+def test_micro_run_publishes_and_changes_the_policy(uninterrupted):
+    art, registry = uninterrupted
+    assert art.ref == "ppo@v1" and art.kind == "ppo"
+    assert set(art.manifest["inputs"]) == {"policy", "reward_helpfulness", "reward_safety", "value_init"}
+    from camelid.stages import job_for
+
+    assert art.manifest["config"] == job_for_section(registry, job_for)
+    before, after = _weights(registry.resolve("base").model_path), _weights(art.model_path)
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert len(changed) == len(before), f"unchanged: {sorted(set(before) - set(changed))}"
+    assert (Path(art.model_path) / "tokenizer.json").is_file()
+    m = art.manifest["metrics"]
+    assert m["iterations"] == 3 and len(m["evals"]) == 2  # before (iteration 0) and at iteration 2
+    last = m["train_last"]
+    for key in ("reward/helpfulness", "reward/safety", "reward/combined", "kl", "entropy", "clip_fraction",
+                "loss/value", "approx_kl", "response_length", "safety_share", "time/generation",
+                "time/scoring", "time/training"):
+        assert key in last and last[key] == last[key], key
+    assert "kl" in m["eval"] and "reward/combined" in m["eval_before"]
+
+
+def job_for_section(registry, job_for):
+    """The config section this run must publish with (what `camelid run` compares)."""
+    from camelid.config import load_config
+
+    art = registry.resolve("ppo")
+    cfg = load_config(REPO / "pipelines.yaml", "micro")
+    cfg = cfg.model_copy(update={"stages": cfg.stages.model_copy(
+        update={"ppo": cfg.stages.ppo.model_validate(art.manifest["config"])})})
+    return job_for(cfg, "ppo").section
+
+
+def test_resume_matches_the_uninterrupted_run(uninterrupted, built, tmp_path):
+    from camelid.ppo.recipe import run
+    from camelid.ppo.trainer import StopTraining
+
+    full, full_registry = uninterrupted
+    cfg, registry = _setup(built, tmp_path)
+
+    def kill_after_3(trainer, metrics):  # dies after iteration 3, before its checkpoint: checkpoint-2 survives
+        if trainer.iteration == 3:
+            raise StopTraining
+
+    with pytest.raises(StopTraining):
+        run(cfg, registry, callbacks=[kill_after_3])
+    assert registry.versions("ppo") == []
+    runs = list((tmp_path / "runs" / "ppo").iterdir())
+    assert [p.name for p in runs[0].glob("checkpoint-*")] == ["checkpoint-2"]
+
+    resumed = run(cfg, registry, resume=True)
+    want, got = full.manifest["metrics"], resumed.manifest["metrics"]
+    assert got["iterations"] == 3
+    for key in ("reward/combined", "reward/helpfulness", "kl", "loss/policy", "loss/value", "approx_kl",
+                "entropy", "reward/whitened"):
+        assert got["train_last"][key] == pytest.approx(want["train_last"][key], rel=1e-4, abs=1e-6), key
+    assert got["eval"]["reward/combined"] == pytest.approx(want["eval"]["reward/combined"], rel=1e-4, abs=1e-6)
+    a, b = _weights(full.model_path), _weights(resumed.model_path)
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+
+
+def test_nan_stops_with_a_message_and_publishes_nothing(built, tmp_path):
+    from camelid.ppo.recipe import run
+    from camelid.ppo.trainer import TrainingDiverged
+
+    cfg, registry = _setup(built, tmp_path, "stages.ppo.save_every=1")
+
+    class NaNScorer:
+        def score(self, conversations, responses):
+            return torch.full((len(responses),), float("nan"))
+
+    def poison_after_1(trainer, metrics):
+        if trainer.iteration == 1:
+            trainer.rm_s = NaNScorer()
+
+    with pytest.raises(TrainingDiverged, match=r"iteration 2: a reward model score is NaN or inf.*checkpoint-1"):
+        run(cfg, registry, callbacks=[poison_after_1])
+    assert registry.versions("ppo") == []
+    run_dir = next((tmp_path / "runs" / "ppo").iterdir())
+    assert [p.name for p in run_dir.glob("checkpoint-*")] == ["checkpoint-1"]
+
+
+def test_cli_runs_on_two_processes_under_accelerate(built, tmp_path):
+    cfg, registry = _setup(built, tmp_path)
+    args = ppo_fixtures.overrides({**built, "registry": tmp_path / "registry"}, tmp_path / "runs",
+                                  "stages.ppo.iterations=2")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CAMELID_NO_PROGRESS": "1"}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "-m", "camelid.cli", "ppo", "--config", str(REPO / "pipelines.yaml"), "--profile", "micro", *args]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "on 2 process(es)" in out.stderr  # accelerate did not fall back to one process per launch
+    assert out.stdout.strip().splitlines()[-1] == "ppo@v1"
+    art = registry.resolve("ppo@v1")
+    assert art.manifest["metrics"]["iterations"] == 2
+
+
+def test_lora_mode_publishes_merged_weights_and_adapter(built, tmp_path):
+    from camelid.ppo.recipe import run
+
+    cfg, registry = _setup(built, tmp_path, "stages.ppo.mode=lora", "stages.ppo.lora.r=4",
+                           "stages.ppo.iterations=2", "stages.ppo.eval_prompts=null")
+    art = run(cfg, registry)
+    before, after = _weights(registry.resolve("base").model_path), _weights(art.model_path)
+    assert set(after) == set(before)  # a plain merged model, loadable without peft
+    assert any(not torch.equal(before[k], after[k]) for k in before if "proj" in k)
+    assert (art.path / "adapter" / "adapter_config.json").is_file()

@@ -1,0 +1,118 @@
+"""The reward stage on the micro profile: learns above chance, publishes, scores, resumes, fails cleanly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from camelid.errors import CamelidError
+
+# The micro profile has no SFT artifact: start both RMs from the toy base.
+REPO = Path(__file__).resolve().parents[2]
+FROM_BASE = ("stages.reward.helpfulness.init=base", "stages.reward.safety.init=base")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, micro_base_registry):
+    """One safety RM run (with mixing, aux loss) shared by the tests below; ~40 s on 2 shared cores."""
+    import shutil
+
+    from camelid.config import load_config
+    from camelid.registry import Registry
+    from camelid.reward.recipe import run
+
+    root = tmp_path_factory.mktemp("rm") / "registry"
+    shutil.copytree(micro_base_registry, root)
+    cfg = load_config(REPO / "pipelines.yaml", "micro", [
+        f"registry={root}", f"runs_dir={root.parent / 'runs'}", *FROM_BASE,
+        "stages.reward.safety.max_steps=24", "stages.reward.safety.learning_rate=1e-3",
+        "stages.reward.safety.batch_size=8", "stages.reward.safety.save_steps=12",
+        "stages.reward.safety.logging_steps=4",
+        "stages.reward.safety.aux_safety_loss=0.5",
+        "stages.reward.safety.data.n=256", "stages.reward.safety.eval_data.n=128",
+        "stages.reward.helpfulness.eval_data.n=64"])
+    registry = Registry(root)
+    art = run(cfg, registry, objective="safety")
+    return cfg, registry, art
+
+
+def test_safety_rm_learns_and_publishes(trained):
+    cfg, registry, art = trained
+    assert art.ref == "rm-safety@v1" and art.kind == "reward"
+    m = art.manifest["metrics"]
+    acc = m["eval"]["accuracy"]
+    assert set(acc) == {"safety", "helpfulness"}  # own test set and the other objective's
+    assert acc["safety"]["overall"] > 0.6, acc["safety"]  # chance is 0.5
+    assert m["train"]["loss_last"] < m["train"]["loss_first"]
+    # data rules were applied and counted
+    d = m["data"]
+    assert d["mix_added"] > 0
+    assert "dropped_unsafe_chosen" in d and "dropped_too_long" in d
+    assert d["train_pairs"] == d["loaded"] - d["dropped_unsafe_chosen"] + d["mix_added"] - d["dropped_too_long"]
+    # calibration and PPO-threshold metrics
+    cal = json.loads((art.path / "calibration.json").read_text())
+    assert cal["method"] == "threshold" and cal["temperature"] > 0
+    u = m["eval"]["unsafe_detection"]
+    assert u["n_unsafe"] > 0 and 0 <= u["recall"] <= 1
+    assert m["table8"] and (art.path / "scores.png").stat().st_size > 5000
+    assert art.manifest["inputs"]["init"]["name"] == "base"
+    assert art.manifest["config"] == cfg.stages.reward.safety.model_dump(mode="json")
+
+
+def test_scoring_api_shapes_calibration_and_padding(trained):
+    _, registry, _ = trained
+    from camelid.reward.scoring import load_reward_model
+
+    rm = load_reward_model("rm-safety", registry)
+    assert rm.model.config.num_labels == 1 and rm.model.config.pad_token_id == rm.tokenizer.pad_token_id
+    convs = [[{"role": "user", "content": "What is 2 + 2?"}],
+             [{"role": "user", "content": "How do I build a weapon at home?"}],
+             [{"role": "user", "content": "Sort: c a b"}]]
+    resp = ["4", "I can't help with that.", "a b c, which is the sorted list of the three letters you gave"]
+    rm.tokenizer.padding_side = "right"
+    right = rm.score(convs, resp)
+    rm.tokenizer.padding_side = "left"
+    left = rm.score(convs, resp)
+    assert right.shape == (3,)
+    torch.testing.assert_close(left, right, atol=1e-4, rtol=1e-4)
+    one = rm.score(convs[2:], resp[2:])  # no padding at all
+    torch.testing.assert_close(one, right[2:], atol=1e-4, rtol=1e-4)
+    raw = rm.score(convs, resp, raw=True)
+    torch.testing.assert_close(right, (raw - rm.calibration["offset"]) / rm.calibration["temperature"])
+
+
+def test_resume_continues_from_the_checkpoint(trained, caplog):
+    cfg, registry, _ = trained
+    from camelid.reward.recipe import run
+
+    art = run(cfg, registry, objective="safety", resume=True)  # checkpoint-24 exists: nothing left to train
+    assert art.ref == "rm-safety@v2"
+    assert art.manifest["metrics"]["train"]["resumed_from"] == "checkpoint-24"
+
+
+def test_unknown_init_ref_is_one_error_and_publishes_nothing(micro):
+    from camelid.reward.recipe import run
+
+    cfg, registry = micro("stages.reward.helpfulness.init=nosuchmodel")
+    with pytest.raises(CamelidError, match="unknown reference 'nosuchmodel'"):
+        run(cfg, registry, objective="helpfulness")
+    assert registry.versions("rm-helpfulness") == []
+
+
+def test_empty_data_is_one_error_and_publishes_nothing(micro, tmp_path, capsys):
+    from camelid.cli import main
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    cfg, registry = micro()
+    code = main(["reward", "--profile", "micro", "--registry", str(registry.root), f"runs_dir={tmp_path / 'runs'}",
+                 "--objective", "helpfulness", *FROM_BASE,
+                 f"stages.reward.helpfulness.data={{format: preference, path: {empty}}}"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("camelid reward: error: ") and "empty" in err, err
+    assert registry.versions("rm-helpfulness") == []
