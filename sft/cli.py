@@ -7,10 +7,8 @@ from camelid.cli_common import resolve, stage_parser
 
 def main(argv: list[str]) -> int:
     p = stage_parser("camelid sft", "Supervised fine-tuning (Llama 2 recipe on TRL's SFTTrainer); "
-                     "publishes the model into the registry as sft/vN (stages.sft.output).")
-    p.add_argument("--resume", action="store_true",
-                   help="continue from the newest checkpoint of this config's run folder (after a crash or kill)")
-    args = p.parse_args(argv)
+                     "publishes the model into the registry as sft/vN (stages.sft.output).", resume=True)
+    args = p.parse_intermixed_args(argv)
     cfg, registry = resolve(args)
     from camelid.sft.recipe import run
 
