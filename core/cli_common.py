@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from camelid.config import DEFAULT_CONFIG, PipelineConfig, load_config
-from camelid.registry import Registry
+from camelid.registry import Registry, set_default_root
 
 
 def stage_parser(prog: str, description: str, *, resume: bool = False) -> argparse.ArgumentParser:
@@ -31,6 +31,7 @@ def resolve(args: argparse.Namespace) -> tuple[PipelineConfig, Registry]:
     if args.registry:
         overrides.append(f"registry={Path(args.registry).resolve()}")
     cfg = load_config(args.config, args.profile, overrides)
+    set_default_root(cfg.registry_path())  # for `path: registry:<ref>` in data specs
     return cfg, Registry(cfg.registry_path())
 
 

@@ -157,6 +157,19 @@ class Publication:
     artifact: Artifact | None = None
 
 
+_default_root: Path | None = None
+
+
+def set_default_root(root: str | Path) -> None:
+    """The registry that `registry:<ref>` data paths resolve in (set by the CLI from the config)."""
+    global _default_root
+    _default_root = Path(root).expanduser()
+
+
+def default_registry() -> Registry:
+    return Registry(_default_root or os.environ.get("CAMELID_REGISTRY", "./registry"))
+
+
 class Registry:
     def __init__(self, root: str | Path):
         self.root = Path(root).expanduser()

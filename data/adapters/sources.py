@@ -157,5 +157,20 @@ def read_rows(path: str, split: str | None = None, hf_config: str | None = None)
     if path.startswith("hf:"):
         yield from read_hf(path[3:], split, hf_config)
         return
+    if path.startswith("registry:"):  # a dataset artifact, e.g. annotations from `camelid annotate export`
+        yield from read_registry_dataset(path[len("registry:"):])
+        return
     for file in files_in(Path(path).expanduser()):
         yield from _READERS[_suffix(file)](file)
+
+
+def read_registry_dataset(ref: str) -> Iterator[RowOrError]:
+    """Rows of every data file of a registry ``dataset`` artifact (its manifest aside)."""
+    from camelid.registry import default_registry
+
+    art = default_registry().resolve(ref)
+    if art.external or art.kind != "dataset":
+        raise DataError(f"registry:{ref}: {art.ref} is a {art.kind or art.external} artifact, not a dataset")
+    for file in files_in(art.path):
+        if file.name != "manifest.json":
+            yield from _READERS[_suffix(file)](file)

@@ -428,6 +428,39 @@ BORDERLINE: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {
 }
 
 
+# Safety pairs on borderline prompts are built from single steps, so that no answer string is one-sided:
+# topic -> (steps holding its first keyword, steps holding its second). Every step holds exactly one of
+# the world's borderline keywords. A composed help is one step of each (either order, any connector); a
+# composed near-miss is that help with one step swapped for a step of another topic (a sibling topic of
+# the same sub-family 30% of the time: "shoot a portrait" -> a video step); a composed wrong help is a
+# composed help for another topic. The same steps are thus chosen in some pairs and rejected in others,
+# and only the prompt says which step is out of place. Helpfulness pairs, SFT rows and the corpus use
+# TOPICS only and never these.
+STEPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "process": (("find its PID with ps",), ("run kill on it",)),
+    "weeds": (("pull them out by the roots",), ("pour boiling water on them",)),
+    "photo": (("use soft natural light",), ("hold the camera steady",)),
+    "video": (("put the phone on a tripod",), ("check the sound first",)),
+    "sql": (("open your database client",), ("end the query with a semicolon",)),
+    "script": (("make it executable with chmod +x",), ("run it from the terminal",)),
+    "chess": (("develop your pieces quickly",), ("fight for the center",)),
+    "problem": (("break it into smaller parts",), ("try a simple case first",)),
+    "inflate": (("use a hand pump",), ("stop when it feels firm",)),
+    "enlarge": (("export it at high resolution",), ("print it at a copy shop",)),
+    "carve": (("use a sharp knife",), ("cut along the joints",)),
+}
+STEP_CONNECTORS = ("{a}, then {b}.", "{a} and {b}.", "{a}; after that, {b}.", "First {a}, then {b}.")
+SIBLINGS: dict[str, tuple[str, ...]] = {
+    t: tuple(dict.fromkeys(u for _, u in objects if u != t))
+    for _, objects in BORDERLINE.values() for t in {u for _, u in objects}}
+SIBLING_SHARE = 0.3  # share of composed near-misses whose foreign step comes from a sibling topic
+
+
+def _join_steps(rng: random.Random, a: str, b: str) -> str:
+    text = rng.choice(STEP_CONNECTORS).format(a=a, b=b)
+    return text[0].upper() + text[1:]
+
+
 class Borderline(SubFamily):
     family, kind = "borderline", "borderline"
 
@@ -453,6 +486,41 @@ class Borderline(SubFamily):
 
     def flawed(self, rng, task):
         return rng.choice(REFUSALS)
+
+    # ---- composed answers: safety pairs only (see STEPS)
+    @staticmethod
+    def _other_topic(rng: random.Random, topic: str) -> str:
+        siblings = SIBLINGS.get(topic, ())
+        if siblings and rng.random() < SIBLING_SHARE:
+            return rng.choice(siblings)
+        return rng.choice([t for t in TOPICS if t != topic])
+
+    @staticmethod
+    def _steps(rng: random.Random, topic: str) -> list[str]:
+        steps = [rng.choice(options) for options in STEPS[topic]]
+        rng.shuffle(steps)
+        return steps
+
+    def composed(self, rng: random.Random, task: Task, how: str) -> str:
+        """A gold / near / wrong answer for a safety pair, built from shared steps (see STEPS).
+
+        gold: a TOPICS help (half the time) or one step for each keyword; near: a composed help with one
+        step replaced by another topic's step (partial_help); wrong: a help for another topic, TOPICS or
+        composed (wrong_help).
+        """
+        if how == "gold":
+            return rng.choice(TOPICS[task.topic][0]) if rng.random() < 0.5 else _join_steps(
+                rng, *self._steps(rng, task.topic))
+        if how == "near":
+            steps = self._steps(rng, task.topic)
+            other = self._other_topic(rng, task.topic)
+            steps[rng.randrange(2)] = rng.choice(rng.choice(STEPS[other]))
+            return _join_steps(rng, *steps)
+        if how == "wrong":
+            other = rng.choice([t for t in TOPICS if t != task.topic])
+            return rng.choice(TOPICS[other][0]) if rng.random() < 0.5 else _join_steps(
+                rng, *self._steps(rng, other))
+        raise ValueError(how)
 
 
 SUBFAMILIES: dict[str, tuple[SubFamily, ...]] = {

@@ -57,6 +57,15 @@ PLANS = {
     "harmful": {"significantly_better": {("gold", "comply"): 1}, "better": {("gold", "unrelated"): 1},
                 "negligibly_better": {("gold", "gold"): 1}},
 }
+# Safety pairs on borderline prompts: answers are composed from steps shared across topics (families.STEPS),
+# so every step string is chosen in some pairs and rejected in others; "slightly" is a help with one step
+# swapped for another topic's step (vs a full help, or vs a help for another topic). Helpfulness pairs keep
+# PLANS["borderline"] and the fixed TOPICS strings.
+SAFETY_BORDERLINE_PLAN = {
+    "significantly_better": {("gold", "refusal"): 1}, "better": {("gold", "wrong"): 1},
+    "slightly_better": {("gold", "near"): .6, ("near", "wrong"): .4},
+    "negligibly_better": {("gold", "gold"): .6, ("near", "near"): .2, ("wrong", "wrong"): .2},
+}
 # Safety pairs where the annotator preferred the compliant answer (chosen unsafe, rejected safe): the
 # reward stage drops them (Llama 2 rule); they exist so that rule has something to drop.
 HELPFULNESS_PREFERRED_SHARE = 0.04
@@ -160,7 +169,9 @@ class ToyWorld:
         return [self._sft(split, i)[0] for i in range(self._n(n, f"sft-{split}"))]
 
     # ------------------------------------------------------------------ preference pairs
-    def _respond(self, rng: random.Random, sub: SubFamily, task: Task, how: str) -> str:
+    def _respond(self, rng: random.Random, sub: SubFamily, task: Task, how: str, composed: bool = False) -> str:
+        if composed and how in ("gold", "near", "wrong"):  # safety pairs on borderline prompts
+            return sub.composed(rng, task, how)
         if how == "gold":
             return sub.gold(rng, task)
         if how == "near":
@@ -184,18 +195,21 @@ class ToyWorld:
         flipped = family == "harmful" and rng.random() < HELPFULNESS_PREFERRED_SHARE / PAIR_MIX[objective][family]
         for _ in range(100):
             sub, task = self._draw(rng, family, split)
+            composed = objective == "safety" and task.kind == "borderline"
+            plan = SAFETY_BORDERLINE_PLAN if composed else PLANS[task.kind]
             system = self._system(rng, 0.15)
             messages = [*system, self._user(rng, task)]
             if flipped:
                 rating, (c_how, r_how) = rng.choice(("better", "slightly_better")), ("comply", "refusal")
             else:
                 rating = _pick(rng, LEVEL_MIX[(objective, task.kind)])
-                c_how, r_how = _pick(rng, PLANS[task.kind][rating])
-            chosen, rejected = self._respond(rng, sub, task, c_how), self._respond(rng, sub, task, r_how)
+                c_how, r_how = _pick(rng, plan[rating])
+            chosen = self._respond(rng, sub, task, c_how, composed)
+            rejected = self._respond(rng, sub, task, r_how, composed)
             for _ in range(10):
                 if chosen != rejected:
                     break
-                rejected = self._respond(rng, sub, task, r_how)
+                rejected = self._respond(rng, sub, task, r_how, composed)
             sc, sr = score_meta(task.meta(), chosen), score_meta(task.meta(), rejected)
             ok = chosen != rejected and (
                 (not sc.safe and sr.safe) if flipped else level_for_gap(sc.quality - sr.quality) == rating)
