@@ -328,7 +328,8 @@ def run(cfg: PipelineConfig, registry: Registry, *, objective: str, resume: bool
 
     if objective not in OBJECTIVES:
         raise ConfigError(f"unknown objective {objective!r}: use helpfulness or safety")
-    state = PartialState()
+    # cpu=True on CPU: without it each process of an `accelerate launch` sees world size 1 (STACK trap)
+    state = PartialState(cpu=device_for(cfg.device).type == "cpu")
     t_start = time.perf_counter()
     job = job_for(cfg, f"reward-{objective}")
     rm: RewardModelConfig = getattr(cfg.stages.reward, objective)

@@ -58,7 +58,11 @@ class SFTRecipe:
         self.cfg, self.registry, self.resume = cfg, registry, resume
         self.sc: SFTConfig = cfg.stages.sft
         self.job = job_for(cfg, "sft")
-        self.state = PartialState()  # one process, or this rank of an `accelerate launch` / torchrun group
+        from camelid.models import device_for
+
+        # One process, or this rank of an `accelerate launch` / torchrun group. cpu=True on CPU: without it
+        # each launched process sees world size 1 until TRL re-initialises the state.
+        self.state = PartialState(cpu=device_for(cfg.device).type == "cpu")
         self.metrics: dict = {}
         self.fingerprints: dict[str, str] = {}
         self.generations: list[dict] = []

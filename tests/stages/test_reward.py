@@ -116,3 +116,25 @@ def test_empty_data_is_one_error_and_publishes_nothing(micro, tmp_path, capsys):
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("camelid reward: error: ") and "empty" in err, err
     assert registry.versions("rm-helpfulness") == []
+
+
+def test_two_processes_train_and_one_publishes(micro):
+    """Under `accelerate launch` with 2 CPU processes both ranks train; rank 0 alone publishes and prints."""
+    import os
+    import subprocess
+    import sys
+
+    cfg, registry = micro("stages.reward.helpfulness.init=base")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "-m", "camelid.cli", "reward", "--objective", "helpfulness",
+           "--config", str(Path(cfg.config_path)), "--profile", "micro", "--registry", str(cfg.registry_path()),
+           f"runs_dir={cfg.runs_path()}", "stages.reward.helpfulness.init=base",
+           "stages.reward.helpfulness.max_steps=4"]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "2 process(es)" in out.stderr, "accelerate fell back to one process per launch"
+    lines = out.stdout.splitlines()
+    assert lines[-1] == "rm-helpfulness@v1" and lines.count("rm-helpfulness@v1") == 1  # rank 0 prints
+    assert registry.versions("rm-helpfulness") == ["v1"]
