@@ -27,6 +27,12 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 
+# Side-by-side throughput (not tests): camelid vs plain TRL; appends to bench/RESULTS.md.
+# One torch thread by default: on a shared 2-core machine two threads measured up to 60x slower.
+bench: setup
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(OFFLINE) $(PY) bench/sft.py
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(OFFLINE) $(PY) bench/rm.py
+
 # Debian's chromium for the browser tests (they skip without it). Needs root.
 browser-deps:
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)

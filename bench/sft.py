@@ -1,0 +1,181 @@
+"""SFT throughput: `camelid sft` (its recipe) vs a plain TRL SFTTrainer script, side by side (issue #10).
+
+    python bench/sft.py                      # tiny profile, 40 steps, 2 rounds, + TRL with length-grouped batches
+    python bench/sft.py --profile micro --steps 20 --repeats 3 --no-grouped
+
+Both train the base that `camelid init` builds in a scratch registry (same folder), on the same toy
+conversations in the same order (same seed), with the same batch size, max_length, steps, fp32 on CPU
+and loss on answers only. Each run is its own process; the variants alternate (A B C A B C).
+Reported: non-padding tokens/s of the train loop (after 2 warm-up steps), padding share of the batches,
+peak memory, MFU against this machine's measured matmul FLOP/s, and camelid/TRL per round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import common
+import torch
+
+SCRIPT = Path(__file__).resolve()
+
+
+def camelid_overrides(a: argparse.Namespace) -> list[str]:
+    """The profile, shortened to the bench: N steps over exactly N batches, no eval, no checkpoints."""
+    return [f"registry={a.registry}", f"runs_dir={a.runs}", f"stages.sft.max_steps={a.steps}",
+            f"stages.sft.data.n={a.n}", "stages.sft.eval_data=null", "stages.sft.eval_prompts=null",
+            f"stages.sft.save_steps={a.steps + 1}"]
+
+
+# ---- workers (one process per timed run) ------------------------------------------------------------
+
+def worker_camelid(a: argparse.Namespace, meter: common.LoopMeter) -> dict:
+    from camelid.config import load_config
+    from camelid.registry import Registry
+    from camelid.sft.recipe import SFTRecipe
+
+    cfg = load_config(common.REPO / "pipelines.yaml", a.profile, camelid_overrides(a))
+    recipe = SFTRecipe(cfg, Registry(a.registry))
+    recipe.setup()  # the recipe's own skeleton; evaluate() and save() are not part of the train loop
+    trainer = recipe.trainer
+    trainer.data_collator = meter.wrap_collator(trainer.data_collator)
+    trainer.add_callback(meter.callback())
+    recipe.train()
+    return {"params": recipe.metrics["parameters"], "loss_last": recipe.metrics["train_loss_last"],
+            "precision": recipe.precision}
+
+
+def worker_trl(a: argparse.Namespace, meter: common.LoopMeter) -> dict:
+    """The plain script: what a TRL user would write for the same job."""
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    from camelid.data.toyworld import ToyWorld
+
+    device = common.bench_device()
+    dtype = common.bench_dtype(device)
+    examples = ToyWorld(0).sft_examples(n=a.n, split="train")
+    train = Dataset.from_dict({"messages": [ex.messages for ex in examples]})
+    model = AutoModelForCausalLM.from_pretrained(a.model, dtype=dtype)
+    tokenizer = AutoTokenizer.from_pretrained(a.model)
+    args = SFTConfig(
+        output_dir=str(Path(a.runs) / "trl-sft"), assistant_only_loss=True, max_length=a.max_length,
+        packing=False, max_steps=a.steps, per_device_train_batch_size=a.batch_size,
+        learning_rate=a.lr, lr_scheduler_type="cosine", warmup_steps=0.03, weight_decay=0.1,
+        bf16=dtype == torch.bfloat16, use_cpu=device.type == "cpu", logging_steps=a.logging_steps, save_strategy="no",
+        report_to="none", seed=a.seed, data_seed=a.seed, dataloader_num_workers=0,
+        train_sampling_strategy="group_by_length" if a.grouped else "random",
+    )
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train, processing_class=tokenizer)
+    trainer.data_collator = meter.wrap_collator(trainer.data_collator)
+    trainer.add_callback(meter.callback())
+    trainer.train()
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    return {"params": sum(p.numel() for p in model.parameters()), "loss_last": losses[-1] if losses else None,
+            "precision": str(dtype).removeprefix("torch.")}
+
+
+def run_worker(a: argparse.Namespace) -> None:
+    meter = common.LoopMeter(warmup=2)
+    extra = worker_camelid(a, meter) if a.worker == "camelid" else worker_trl(a, meter)
+    res = meter.summary()
+    flops = common.matmul_flops()  # right after training: the machine as this run saw it
+    res.update(extra, peak_mb=common.peak_memory_mb(), machine_flops=flops,
+               mfu=common.mfu(extra["params"], res["tokens_per_s"], flops))
+    common.emit(res)
+
+
+# ---- the side-by-side run ---------------------------------------------------------------------------
+
+def build_base(a: argparse.Namespace):
+    """`camelid init` for the profile in the scratch registry; returns (base artifact, resolved SFT config)."""
+    from camelid.config import load_config
+    from camelid.init_cmd import run_init
+    from camelid.registry import Registry
+
+    cfg = load_config(common.REPO / "pipelines.yaml", a.profile, [*camelid_overrides(a), "toy_base.eval_prompts=0"])
+    base = run_init(cfg, Registry(a.registry))
+    return base, cfg.stages.sft
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--profile", default="tiny", help="pipelines.yaml profile (micro | tiny)")
+    p.add_argument("--steps", type=int, default=40, help="optimizer steps per run (2 of them warm-up)")
+    p.add_argument("--repeats", type=int, default=2, help="rounds of alternating runs")
+    p.add_argument("--no-grouped", dest="grouped_variant", action="store_false",
+                   help="skip the TRL run with length-grouped batches")
+    p.add_argument("--no-append", dest="append", action="store_false", help="do not append to bench/RESULTS.md")
+    # worker-only arguments
+    p.add_argument("--worker", choices=["camelid", "trl"], help=argparse.SUPPRESS)
+    for name in ("--registry", "--runs", "--model"):
+        p.add_argument(name, help=argparse.SUPPRESS)
+    for name in ("--n", "--batch-size", "--max-length", "--seed", "--logging-steps"):
+        p.add_argument(name, type=int, help=argparse.SUPPRESS)
+    p.add_argument("--lr", type=float, help=argparse.SUPPRESS)
+    p.add_argument("--grouped", action="store_true", help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.worker:
+        run_worker(a)
+        return 0
+
+    info = common.machine()
+    print(f"machine: {common.machine_line(info)}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="camelid-bench-sft-") as tmp:
+        a.registry, a.runs = str(Path(tmp) / "registry"), str(Path(tmp) / "runs")
+        a.n = a.steps  # placeholder until the batch size is known; fixed below
+        base, sc = build_base(a)
+        a.n = a.steps * sc.batch_size  # exactly one pass: every run sees the same N batches
+        shared = ["--profile", a.profile, "--registry", a.registry, "--runs", a.runs, "--steps", str(a.steps),
+                  "--n", str(a.n), "--model", str(base.model_path), "--batch-size", str(sc.batch_size),
+                  "--max-length", str(sc.max_length), "--seed", str(sc.seed), "--lr", str(sc.learning_rate),
+                  "--logging-steps", str(sc.logging_steps)]
+        variants = {"camelid sft": ["--worker", "camelid", *shared], "TRL SFTTrainer": ["--worker", "trl", *shared]}
+        if a.grouped_variant:
+            variants["TRL + group_by_length"] = ["--worker", "trl", "--grouped", *shared]
+        print(f"{a.profile} profile: base {base.ref}, batch {sc.batch_size}, max_length {sc.max_length}, "
+              f"{a.steps} steps, {a.repeats} rounds of {len(variants)} runs", flush=True)
+        results = common.alternate(variants, SCRIPT, a.repeats)
+
+    rows = report(results, a)
+    if a.append:
+        notes = [f"profile {a.profile}: batch {sc.batch_size}, max_length {sc.max_length}, {a.steps} steps "
+                 f"(first 2 untimed), {a.repeats} alternating rounds, one process per run, {results['camelid sft'][0]['precision']}",
+                 "tok/s = non-padding tokens per second of the train loop; padding = padding slots / all slots in "
+                 "the batches; peak = max RSS of the worker process (imports and data prep included) on CPU",
+                 "MFU = 6 x params x tok/s / measured fp32 matmul FLOP/s (1024^2, same process, same threads); "
+                 "attention's T^2 term ignored",
+                 "ratio = camelid / TRL per round (each pair ran back to back): median [min-max]",
+                 "group_by_length is `train_sampling_strategy=\"group_by_length\"` in transformers 5"]
+        path = common.append_results(f"SFT: camelid sft vs TRL SFTTrainer ({a.profile})", rows, info=info, notes=notes)
+        print(f"appended to {path}")
+    return 0
+
+
+def report(results: dict[str, list[dict]], a: argparse.Namespace) -> list[dict]:
+    ref = results["TRL SFTTrainer"]
+    rows = []
+    for name, runs in results.items():
+        tps = [r["tokens_per_s"] for r in runs]
+        rows.append({
+            "variant": name, "tok/s": common.spread(tps),
+            "vs TRL": common.spread(common.ratios(runs, ref, "tokens_per_s")) if runs is not ref else "1",
+            "padding": f"{statistics.median(r['padding_fraction'] for r in runs):.1%}",
+            "peak MB": f"{statistics.median(r['peak_mb'] for r in runs):.0f}",
+            "machine GFLOP/s": common.spread([r["machine_flops"] / 1e9 for r in runs]),
+            "MFU": f"{statistics.median(r['mfu'] for r in runs):.2%}",
+            "params": f"{runs[0]['params'] / 1e6:.2f}M",
+            "last loss": f"{statistics.median(r['loss_last'] for r in runs):.3f}",
+        })
+    print()
+    print(common.markdown_table(rows))
+    return rows
+
+
+if __name__ == "__main__":
+    sys.exit(main())
