@@ -49,3 +49,14 @@ def micro(tmp_path, micro_base_registry):
         return cfg, Registry(root)
 
     return make
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread: on a shared 2-core machine, 2 spinning threads make tiny runs ~5x slower."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

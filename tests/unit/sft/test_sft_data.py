@@ -13,13 +13,7 @@ from camelid.sft.data import prepare
 SYSTEM = "You are a careful assistant."
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a shared 2-core machine, 2 spinning threads make these tiny runs ~5x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 CONVERSATIONS = [
     [{"role": "system", "content": SYSTEM},
      {"role": "user", "content": "What is 12 + 30?"},
