@@ -62,6 +62,14 @@ def _read_jsonl(path: Path) -> Iterator[RowOrError]:
         raise DataError(f"{path}: file is empty (no rows): check the path, or that the export finished")
 
 
+def iter_jsonl(path: Path) -> Iterator[tuple[str, dict]]:
+    """(file:line, row) per JSON-object line; the first bad line (JSON, UTF-8, not an object) raises."""
+    for where, row in _read_jsonl(Path(path)):
+        if isinstance(row, DataError):
+            raise row
+        yield where, row
+
+
 def _read_json(path: Path) -> Iterator[RowOrError]:
     data = path.read_bytes()
     if not data.strip():

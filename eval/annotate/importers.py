@@ -11,10 +11,10 @@ File rows (JSONL, one object a line) may be, detected per row:
 
 from __future__ import annotations
 
-import json
 from itertools import combinations
 from pathlib import Path
 
+from camelid.data.adapters.sources import iter_jsonl
 from camelid.data.records import PreferencePair, Prompt, validate_messages
 from camelid.errors import DataError
 
@@ -73,15 +73,8 @@ def items_from_file(path: Path) -> list[dict]:
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     items = []
-    with path.open(encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{i}: not valid JSON ({e.msg})") from e
-            items += items_from_row(row, f"{path}:{i}")
+    for where, row in iter_jsonl(path):
+        items += items_from_row(row, where)
     if not items:
         raise DataError(f"{path}: no pairs found (empty file?)")
     return items
@@ -92,16 +85,10 @@ def load_prompts(path: Path) -> list[Prompt]:
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     out = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            where = f"{path}:{i}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{where}: not valid JSON ({e.msg})") from e
-            if isinstance(row, dict) and "messages" not in row:
-                row = dict(row, messages=_prompt(row, where))
-            out.append(Prompt.from_dict(row, where))
+    for where, row in iter_jsonl(path):
+        if "messages" not in row:
+            row = dict(row, messages=_prompt(row, where))
+        out.append(Prompt.from_dict(row, where))
     if not out:
         raise DataError(f"{path}: no prompts found")
     return out
