@@ -1,11 +1,12 @@
 """SFT throughput: `camelid sft` (its recipe) vs a plain TRL SFTTrainer script, side by side (issue #10).
 
-    python bench/sft.py                      # tiny profile, 40 steps, 2 rounds, + TRL with length-grouped batches
+    python bench/sft.py                      # tiny profile, 40 steps, 2 rounds, + two attribution variants
     python bench/sft.py --profile micro --steps 20 --repeats 3 --no-grouped
 
 Both train the base that `camelid init` builds in a scratch registry (same folder), on the same toy
-conversations in the same order (same seed), with the same batch size, max_length, steps, fp32 on CPU
-and loss on answers only. Each run is its own process; the variants alternate (A B C A B C).
+conversations (same seed), with the same batch size, max_length, steps, fp32 on CPU and loss on answers
+only. camelid batches by length by default; TRL's default is random batches; the attribution variants
+swap that (camelid with random batches, TRL with length-grouped ones). Each run is its own process; the variants alternate (A B C A B C).
 Reported: non-padding tokens/s of the train loop (after 2 warm-up steps), padding share of the batches,
 peak memory, MFU against this machine's measured matmul FLOP/s, and camelid/TRL per round.
 """
@@ -28,7 +29,8 @@ def camelid_overrides(a: argparse.Namespace) -> list[str]:
     """The profile, shortened to the bench: N steps over exactly N batches, no eval, no checkpoints."""
     return [f"registry={a.registry}", f"runs_dir={a.runs}", f"stages.sft.max_steps={a.steps}",
             f"stages.sft.data.n={a.n}", "stages.sft.eval_data=null", "stages.sft.eval_prompts=null",
-            f"stages.sft.save_steps={a.steps + 1}"]
+            f"stages.sft.save_steps={a.steps + 1}",
+            f"stages.sft.group_by_length={'false' if getattr(a, 'random_batches', False) else 'true'}"]
 
 
 # ---- workers (one process per timed run) ------------------------------------------------------------
@@ -109,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=40, help="optimizer steps per run (2 of them warm-up)")
     p.add_argument("--repeats", type=int, default=2, help="rounds of alternating runs")
     p.add_argument("--no-grouped", dest="grouped_variant", action="store_false",
-                   help="skip the TRL run with length-grouped batches")
+                   help="skip the two attribution runs: camelid with random batches, TRL with length-grouped batches")
     p.add_argument("--no-append", dest="append", action="store_false", help="do not append to bench/RESULTS.md")
     # worker-only arguments
     p.add_argument("--worker", choices=["camelid", "trl"], help=argparse.SUPPRESS)
@@ -119,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument(name, type=int, help=argparse.SUPPRESS)
     p.add_argument("--lr", type=float, help=argparse.SUPPRESS)
     p.add_argument("--grouped", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--random-batches", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.worker:
         run_worker(a)
@@ -137,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                   "--logging-steps", str(sc.logging_steps)]
         variants = {"camelid sft": ["--worker", "camelid", *shared], "TRL SFTTrainer": ["--worker", "trl", *shared]}
         if a.grouped_variant:
+            variants["camelid, random batches"] = ["--worker", "camelid", "--random-batches", *shared]
             variants["TRL + group_by_length"] = ["--worker", "trl", "--grouped", *shared]
         print(f"{a.profile} profile: base {base.ref}, batch {sc.batch_size}, max_length {sc.max_length}, "
               f"{a.steps} steps, {a.repeats} rounds of {len(variants)} runs", flush=True)
@@ -151,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
                  "MFU = 6 x params x tok/s / measured fp32 matmul FLOP/s (1024^2, same process, same threads); "
                  "attention's T^2 term ignored",
                  "ratio = camelid / TRL per round (each pair ran back to back): median [min-max]",
-                 "group_by_length is `train_sampling_strategy=\"group_by_length\"` in transformers 5"]
+                 "camelid sft batches by length by default (stages.sft.group_by_length); 'camelid, random batches' "
+                 "turns that off; TRL + group_by_length is `train_sampling_strategy=\"group_by_length\"` in "
+                 "transformers 5"]
         path = common.append_results(f"SFT: camelid sft vs TRL SFTTrainer ({a.profile})", rows, info=info, notes=notes)
         print(f"appended to {path}")
     return 0

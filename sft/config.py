@@ -39,6 +39,9 @@ class SFTConfig(BaseModel):
     max_length: int = Field(256, gt=8, description="Max tokens per example (after the chat template).")
     too_long: Literal["truncate", "drop"] = Field("truncate", description="What to do with longer examples.")
     packing: bool = Field(False, description="Pack examples into rows without cross-attention (padding-free).")
+    group_by_length: bool = Field(
+        True, description="Batch examples of similar length together (transformers' LengthGroupedSampler): less "
+        "padding, same data per epoch. Ignored with packing.")
     epochs: float = Field(2.0, gt=0, description="Passes over the training data.")
     max_steps: int = Field(-1, description="Stop after this many optimizer steps (-1: use epochs).")
     learning_rate: float = Field(2e-5, gt=0, description="Peak learning rate (Llama 2: 2e-5).")
