@@ -56,6 +56,9 @@ class PipelineConfig(BaseModel):
     description: str = Field("", description="What this profile is for.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA if available, else CPU.")
     trust_remote_code: bool = Field(False, description="Allow custom model code from the Hub (off: safer).")
+    attn_implementation: str | None = Field(
+        None, description="Attention kernel for training (SFT): null = transformers' default (sdpa); "
+        "flash_attention_2 (needs flash-attn), flex_attention, sdpa or eager.")
     pipeline: list[str] = Field(
         default_factory=lambda: ["init", "sft", "reward", "ppo", "compare"],
         description="Stages `camelid run` runs, in order.")

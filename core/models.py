@@ -129,8 +129,11 @@ def load_tokenizer(ref: str | Artifact, registry: Registry | None = None, *, cha
 
 def load_causal_lm(ref: str | Artifact, registry: Registry | None = None, *, precision: str = "auto",
                    device: str = "auto", trust_remote_code: bool = False, chat_template: str | None = None,
-                   ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load (model, tokenizer) for a registry ref, local path or Hub id; weights via safetensors only."""
+                   attn_implementation: str | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load (model, tokenizer) for a registry ref, local path or Hub id; weights via safetensors only.
+
+    ``attn_implementation`` picks the attention kernel (None: transformers' default, sdpa).
+    """
     from transformers import AutoModelForCausalLM
 
     art = ref if isinstance(ref, Artifact) else resolve_model(ref, registry or Registry("./registry"))
@@ -138,8 +141,17 @@ def load_causal_lm(ref: str | Artifact, registry: Registry | None = None, *, pre
     dtype = torch_dtype(pick_precision(precision, dev))
     tok = load_tokenizer(art, chat_template=chat_template, trust_remote_code=trust_remote_code)
     with hub_errors(art):
-        model = AutoModelForCausalLM.from_pretrained(art.model_path, dtype=dtype, use_safetensors=True,
-                                                     trust_remote_code=trust_remote_code)
+        extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
+        try:
+            model = AutoModelForCausalLM.from_pretrained(art.model_path, dtype=dtype, use_safetensors=True,
+                                                         trust_remote_code=trust_remote_code, **extra)
+        except (ImportError, ValueError) as e:
+            if attn_implementation and ("attn_implementation" in str(e) or "Attention" in str(e)):
+                raise CamelidError(
+                    f"attn_implementation={attn_implementation!r} cannot be used for {art.ref}: "
+                    f"{str(e).splitlines()[0][:300]} Set the top-level attn_implementation to null (sdpa) or another kernel, "
+                    "or install its package.") from None
+            raise
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tok.pad_token_id
     return model.to(dev), tok

@@ -125,7 +125,7 @@ class SFTRecipe:
         # fp16 trains with fp32 master weights (AMP); bf16 trains in bf16 weights, as TRL's scripts do.
         return load_causal_lm(self.base, precision="bf16" if self.precision == "bf16" else "fp32",
                               device=self.cfg.device, trust_remote_code=self.cfg.trust_remote_code,
-                              chat_template=self._template())
+                              chat_template=self._template(), attn_implementation=self.cfg.attn_implementation)
 
     def _template(self) -> str | None:
         # None keeps the tokenizer's own template ('tokenizer'); load_tokenizer falls back to llama2 if it has none.

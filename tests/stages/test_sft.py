@@ -187,3 +187,13 @@ def test_bad_input_raises_and_leaves_registry_untouched(micro, tmp_path, case, c
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines[-1].startswith("camelid sft: error: ")
     assert tree(registry.root) == before
+
+
+def test_attn_implementation_reaches_the_model_and_bad_ones_name_the_key(micro):
+    from camelid.models import load_causal_lm
+
+    _, registry = micro()
+    model, _ = load_causal_lm("base", registry, device="cpu", attn_implementation="eager")
+    assert model.config._attn_implementation == "eager"
+    with pytest.raises(CamelidError, match="attn_implementation='no-such-kernel'.*top-level attn_implementation"):
+        load_causal_lm("base", registry, device="cpu", attn_implementation="no-such-kernel")
