@@ -30,7 +30,8 @@ def camelid_overrides(a: argparse.Namespace) -> list[str]:
     return [f"registry={a.registry}", f"runs_dir={a.runs}", f"stages.sft.max_steps={a.steps}",
             f"stages.sft.data.n={a.n}", "stages.sft.eval_data=null", "stages.sft.eval_prompts=null",
             f"stages.sft.save_steps={a.steps + 1}",
-            f"stages.sft.group_by_length={'false' if getattr(a, 'random_batches', False) else 'true'}"]
+            f"stages.sft.group_by_length={'false' if getattr(a, 'random_batches', False) else 'true'}",
+            *(a.set or []), *(getattr(a, "extra", None) or [])]
 
 
 # ---- workers (one process per timed run) ------------------------------------------------------------
@@ -113,6 +114,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-grouped", dest="grouped_variant", action="store_false",
                    help="skip the two attribution runs: camelid with random batches, TRL with length-grouped batches")
     p.add_argument("--no-append", dest="append", action="store_false", help="do not append to bench/RESULTS.md")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="extra camelid override for the base and the camelid runs, e.g. toy_base.num_layers=16 or "
+                   "stages.sft.packing=true (repeatable; bench/gpu.sh uses it for a ~0.8B model)")
+    p.add_argument("--title", default="", help="suffix for the RESULTS.md section title")
+    p.add_argument("--camelid-variant", action="append", default=[], metavar="LABEL:KEY=VALUE[,KEY=VALUE]",
+                   help="one more camelid run with these overrides, e.g. 'packed, flex:stages.sft.packing=true,"
+                   "attn_implementation=flex_attention' (repeatable)")
+    p.add_argument("--extra", action="append", help=argparse.SUPPRESS)  # a camelid-variant's overrides
     # worker-only arguments
     p.add_argument("--worker", choices=["camelid", "trl"], help=argparse.SUPPRESS)
     for name in ("--registry", "--runs", "--model"):
@@ -137,11 +146,17 @@ def main(argv: list[str] | None = None) -> int:
         shared = ["--profile", a.profile, "--registry", a.registry, "--runs", a.runs, "--steps", str(a.steps),
                   "--n", str(a.n), "--model", str(base.model_path), "--batch-size", str(sc.batch_size),
                   "--max-length", str(sc.max_length), "--seed", str(sc.seed), "--lr", str(sc.learning_rate),
-                  "--logging-steps", str(sc.logging_steps)]
+                  "--logging-steps", str(sc.logging_steps), *[f"--set={x}" for x in a.set or []]]
         variants = {"camelid sft": ["--worker", "camelid", *shared], "TRL SFTTrainer": ["--worker", "trl", *shared]}
         if a.grouped_variant:
             variants["camelid, random batches"] = ["--worker", "camelid", "--random-batches", *shared]
             variants["TRL + group_by_length"] = ["--worker", "trl", "--grouped", *shared]
+        for spec in a.camelid_variant:
+            label, _, overrides = spec.partition(":")
+            if not overrides or "=" not in overrides:
+                p.error(f"--camelid-variant {spec!r}: expected LABEL:KEY=VALUE[,KEY=VALUE]")
+            variants[f"camelid, {label}"] = ["--worker", "camelid", *shared,
+                                             *[f"--extra={x}" for x in overrides.split(",")]]
         print(f"{a.profile} profile: base {base.ref}, batch {sc.batch_size}, max_length {sc.max_length}, "
               f"{a.steps} steps, {a.repeats} rounds of {len(variants)} runs", flush=True)
         results = common.alternate(variants, SCRIPT, a.repeats)
@@ -151,14 +166,19 @@ def main(argv: list[str] | None = None) -> int:
         notes = [f"profile {a.profile}: batch {sc.batch_size}, max_length {sc.max_length}, {a.steps} steps "
                  f"(first 2 untimed), {a.repeats} alternating rounds, one process per run, {results['camelid sft'][0]['precision']}",
                  "tok/s = non-padding tokens per second of the train loop; padding = padding slots / all slots in "
-                 "the batches; peak = max RSS of the worker process (imports and data prep included) on CPU",
-                 "MFU = 6 x params x tok/s / measured fp32 matmul FLOP/s (1024^2, same process, same threads); "
-                 "attention's T^2 term ignored",
+                 "the batches; peak = " + ("CUDA allocator peak of the worker" if info["gpu"] else
+                                           "max RSS of the worker process (imports and data prep included) on CPU"),
+                 "MFU = 6 x params x tok/s / measured " + ("bf16 8192^3 matmul FLOP/s on the same GPU" if info["gpu"]
+                                                           else "fp32 matmul FLOP/s (1024^2, same process, same threads)")
+                 + "; attention's T^2 term ignored",
                  "ratio = camelid / TRL per round (each pair ran back to back): median [min-max]",
                  "camelid sft batches by length by default (stages.sft.group_by_length); 'camelid, random batches' "
                  "turns that off; TRL + group_by_length is `train_sampling_strategy=\"group_by_length\"` in "
                  "transformers 5"]
-        path = common.append_results(f"SFT: camelid sft vs TRL SFTTrainer ({a.profile})", rows, info=info, notes=notes)
+        if a.set:
+            notes.append("camelid overrides: " + " ".join(f"`{x}`" for x in a.set))
+        title = f"SFT: camelid sft vs TRL SFTTrainer ({a.profile}{', ' + a.title if a.title else ''})"
+        path = common.append_results(title, rows, info=info, notes=notes)
         print(f"appended to {path}")
     return 0
 

@@ -157,6 +157,34 @@ def load_causal_lm(ref: str | Artifact, registry: Registry | None = None, *, pre
     return model.to(dev), tok
 
 
+def is_sharded(trainer) -> bool:
+    """Whether each process of a transformers Trainer holds only a shard of the weights (FSDP, ZeRO-3)."""
+    plugin = getattr(trainer.accelerator.state, "deepspeed_plugin", None)
+    return bool(trainer.is_fsdp_enabled
+                or (trainer.is_deepspeed_enabled and plugin is not None and plugin.zero_stage == 3))
+
+
+def gather_full_model(trainer, auto_class):
+    """The trained model as one plain (unsharded) copy on the main process, None on the others.
+
+    A collective: every process must call it. Without sharding it is the trainer's own model.
+    ``auto_class`` (e.g. AutoModelForSequenceClassification) rebuilds the architecture: FSDP2 swaps the
+    model's class for a generated subclass, so ``type(trainer.model)`` is not the one to instantiate.
+    """
+    if not is_sharded(trainer):
+        return trainer.model
+    state_dict = trainer.accelerator.get_state_dict(trainer.model_wrapped)  # full on the main process only
+    if not trainer.accelerator.is_main_process:
+        return None
+    dtype = next(iter(state_dict.values())).dtype
+    model = auto_class.from_config(trainer.model.config, dtype=dtype)
+    missing, unexpected = model.load_state_dict(state_dict, strict=False)
+    if unexpected or [k for k in missing if "lm_head" not in k]:  # a tied lm_head is not in the state dict
+        raise CamelidError(f"gathering the sharded model: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    model.tie_weights()
+    return model.to(trainer.args.device).eval()
+
+
 # ---- generation -----------------------------------------------------------------------------------
 
 @torch.no_grad()

@@ -321,9 +321,17 @@ def table8_rows(objective: str, ref: str, metrics: dict, registry: Registry, cfg
 def run(cfg: PipelineConfig, registry: Registry, *, objective: str, resume: bool = False) -> Artifact:
     """Train, evaluate and publish the ``objective`` reward model (helpfulness | safety)."""
     from accelerate import PartialState
+    from transformers import AutoModelForSequenceClassification
 
     from camelid.init_cmd import ensure_base
-    from camelid.models import count_parameters, device_for, pick_precision, resolve_model
+    from camelid.models import (
+        count_parameters,
+        device_for,
+        gather_full_model,
+        is_sharded,
+        pick_precision,
+        resolve_model,
+    )
     from camelid.stages import job_for, run_dir
 
     if objective not in OBJECTIVES:
@@ -353,12 +361,16 @@ def run(cfg: PipelineConfig, registry: Registry, *, objective: str, resume: bool
     state.wait_for_everyone()
 
     trainer = build_trainer(rm, model, tokenizer, data.rows, out_dir, precision, use_cpu=device.type == "cpu")
+    if rm.mode == "lora" and is_sharded(trainer):
+        raise ConfigError(f"stages.reward.{objective}.mode=lora under FSDP / DeepSpeed ZeRO-3 is not supported: "
+                          "launch LoRA runs with configs/ddp.yaml or configs/deepspeed_zero2.yaml")
     train_stats = train(trainer, out_dir, resume)
     log.info("trained %d steps in %.0fs: loss %.4f -> %.4f", train_stats["steps"], train_stats["seconds"],
              train_stats["loss_first"] or float("nan"), train_stats["loss_last"] or float("nan"))
-    trained = trainer.model
+    # Sharded weights (FSDP, ZeRO-3) are gathered into one plain model on the main process (a collective).
+    trained = gather_full_model(trainer, AutoModelForSequenceClassification)
     if rm.mode == "lora":
-        trained = trained.merge_and_unload()
+        trained = trained.merge_and_unload() if trained is not None else None
     state.wait_for_everyone()
     if not state.is_main_process:
         state.wait_for_everyone()  # the main process evaluates and publishes

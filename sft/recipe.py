@@ -108,6 +108,10 @@ class SFTRecipe:
 
         self.trainer = self._build_trainer(model)
         self.model = self.trainer.model
+        if self.sharded and sc.mode == "lora":
+            raise CamelidError("stages.sft.mode=lora under FSDP / DeepSpeed ZeRO-3 is not supported (the adapters "
+                               "would have to be merged into sharded weights): launch LoRA runs with "
+                               "configs/ddp.yaml or configs/deepspeed_zero2.yaml")
         self.metrics["parameters"] = count_parameters(self.model)
         self.metrics["trainable_parameters"] = count_parameters(self.model, trainable_only=True)
         log.info("%s from %s: %s, %.2fM parameters (%.2fM trainable), %s on %s x%d, run folder %s",
@@ -125,7 +129,23 @@ class SFTRecipe:
         # fp16 trains with fp32 master weights (AMP); bf16 trains in bf16 weights, as TRL's scripts do.
         return load_causal_lm(self.base, precision="bf16" if self.precision == "bf16" else "fp32",
                               device=self.cfg.device, trust_remote_code=self.cfg.trust_remote_code,
-                              chat_template=self._template(), attn_implementation=self.cfg.attn_implementation)
+                              chat_template=self._template(), attn_implementation=self._attention())
+
+    def _attention(self) -> str | None:
+        """The configured kernel; for packing on a GPU with none configured, one that handles packed rows.
+
+        Padding-free packing flattens the batch into one row; under sdpa that row gets a full
+        (tokens x tokens) mask, which ran out of an H100's 80 GB at 128 x 256 tokens. flash-attn reads the
+        sequence boundaries instead; flex_attention (in torch) builds a block-sparse mask: 45.7% MFU for a
+        0.8B model on an H100 (bench/RESULTS.md).
+        """
+        if self.cfg.attn_implementation or not self.sc.packing or self.device.type != "cuda":
+            return self.cfg.attn_implementation
+        import importlib.util
+
+        kernel = "flash_attention_2" if importlib.util.find_spec("flash_attn") else "flex_attention"
+        log.info("packing on a GPU: attention kernel %s (set attn_implementation to choose another)", kernel)
+        return kernel
 
     def _template(self) -> str | None:
         # None keeps the tokenizer's own template ('tokenizer'); load_tokenizer falls back to llama2 if it has none.
@@ -161,6 +181,9 @@ class SFTRecipe:
             # Length-grouped batches: on the toy world 52% of padded slots were padding with random batches, 9%
             # grouped (bench/RESULTS.md); packed rows are already dense, so grouping is only for unpacked runs.
             train_sampling_strategy="group_by_length" if sc.group_by_length and not sc.packing else "random",
+            # Measured on an H100 (bench/RESULTS.md): unbucketed lengths made cuDNN attention rebuild its plan for
+            # nearly every batch, ~1 s of CPU per step for a 0.8B model, so GPUs pad to a multiple of 64.
+            pad_to_multiple_of=sc.pad_to_multiple_of or (64 if self.device.type == "cuda" else None),
             num_train_epochs=sc.epochs, max_steps=sc.max_steps,
             learning_rate=sc.learning_rate, lr_scheduler_type=sc.lr_scheduler, warmup_steps=sc.warmup_ratio,
             weight_decay=sc.weight_decay,
@@ -226,7 +249,11 @@ class SFTRecipe:
                     shutil.rmtree(p, ignore_errors=True)
             self.state.wait_for_everyone()
             checkpoint = None
-        if self.eval_data is not None and checkpoint is None:
+        if self.eval_data is not None and checkpoint is None and self.trainer.is_fsdp_enabled:
+            # FSDP2 shards the model and its optimizer together when training starts; evaluating first would
+            # shard the model alone, which accelerate refuses.
+            log.info("FSDP: no held-out loss before training (the model is sharded when training starts)")
+        elif self.eval_data is not None and checkpoint is None:
             self.metrics["eval_loss_before"] = self._eval_loss()
             log.info("held-out loss before training: %.4f", self.metrics["eval_loss_before"])
         start_tokens = 0  # throughput counts this session only (read now: checkpoint rotation may delete it)
@@ -261,6 +288,13 @@ class SFTRecipe:
                  out.training_loss)
         self.metrics["loss_curve"] = [[h["step"], round(h["loss"], 4)] for h in history if "loss" in h]
 
+    @property
+    def sharded(self) -> bool:
+        """Whether each process holds only a shard of the weights (FSDP, DeepSpeed ZeRO-3)."""
+        from camelid.models import is_sharded
+
+        return is_sharded(self.trainer)
+
     def _eval_loss(self) -> float:
         return float(self.trainer.evaluate()["eval_loss"])
 
@@ -271,6 +305,11 @@ class SFTRecipe:
             self.metrics["eval_loss"] = self._eval_loss()  # every rank takes part (DDP gathers)
             self.metrics["eval_perplexity"] = math.exp(min(self.metrics["eval_loss"], 50))
             log.info("held-out loss after training: %.4f", self.metrics["eval_loss"])
+        if sc.eval_prompts is not None and self.sharded:
+            log.info("sharded weights (FSDP / ZeRO-3): skipping the held-out prompt answers; run `camelid compare` "
+                     "on the published model for them")
+            self.metrics["eval_prompts_skipped"] = "sharded weights (FSDP / ZeRO-3)"
+            return
         if sc.eval_prompts is None or not self.state.is_main_process:
             return
         t0 = time.perf_counter()
@@ -288,6 +327,12 @@ class SFTRecipe:
     # ---- save -------------------------------------------------------------------------------------
     def save(self) -> Artifact | None:
         """Publish on rank 0 (other ranks return None). Nothing appears in the registry if this raises."""
+        from transformers import AutoModelForCausalLM
+
+        from camelid.models import gather_full_model
+
+        # Sharded weights are gathered into one full model first: a collective, so every rank takes part.
+        full = gather_full_model(self.trainer, AutoModelForCausalLM)
         if not self.state.is_main_process:
             return None
         with self.registry.publish(self.job.output, "sft", config=self.job.section, inputs={"model": self.base},
@@ -297,7 +342,7 @@ class SFTRecipe:
                 self.tokenizer.save_pretrained(pub.dir / "adapter")
                 merged = self._merged_model(pub.dir / "adapter")
             else:
-                merged = self.model
+                merged = full
             merged.save_pretrained(pub.dir / "model", safe_serialization=True)
             self.tokenizer.save_pretrained(pub.dir / "model")
             if self.generations:

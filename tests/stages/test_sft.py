@@ -197,3 +197,22 @@ def test_attn_implementation_reaches_the_model_and_bad_ones_name_the_key(micro):
     assert model.config._attn_implementation == "eager"
     with pytest.raises(CamelidError, match="attn_implementation='no-such-kernel'.*top-level attn_implementation"):
         load_causal_lm("base", registry, device="cpu", attn_implementation="no-such-kernel")
+
+
+def test_packing_on_a_gpu_picks_a_kernel_that_handles_packed_rows(monkeypatch):
+    import importlib.util
+    from types import SimpleNamespace
+
+    from camelid.sft.recipe import SFTRecipe
+
+    def fake(packing, device, configured=None):
+        return SimpleNamespace(cfg=SimpleNamespace(attn_implementation=configured),
+                               sc=SimpleNamespace(packing=packing), device=torch.device(device))
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "flash_attn" else object())
+    assert SFTRecipe._attention(fake(True, "cuda")) == "flex_attention"   # sdpa would get a full mask
+    assert SFTRecipe._attention(fake(False, "cuda")) is None             # unpacked: transformers' default
+    assert SFTRecipe._attention(fake(True, "cpu")) is None               # flex has no backward on CPU
+    assert SFTRecipe._attention(fake(True, "cuda", "sdpa")) == "sdpa"    # what the user set wins
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object())
+    assert SFTRecipe._attention(fake(True, "cuda")) == "flash_attention_2"
