@@ -6,6 +6,7 @@ must beat. Stages call `ensure_base` so a fresh registry works without running i
 
 from __future__ import annotations
 
+import os
 import time
 
 from camelid.cli_common import resolve, stage_parser
@@ -17,6 +18,24 @@ log = get_logger("init")
 
 
 def run_init(cfg: PipelineConfig, registry: Registry, *, force: bool = False) -> Artifact:
+    """The stage: build and publish the toy base; every process of a launch returns the same artifact.
+
+    Under `accelerate launch` / torchrun only the main process builds (training a tokenizer N times
+    is waste, and N publishers would make N versions); the others wait for its ref.
+    """
+    from accelerate.utils import broadcast_object_list
+
+    state = _process_state(cfg)
+    ref = [None]
+    if state.is_main_process:
+        ref = [build_base(cfg, registry, force=force, world_size=state.num_processes).ref]
+    if state.num_processes > 1:
+        broadcast_object_list(ref)  # the other processes wait here for the main one
+    return registry.resolve(ref[0])
+
+
+def build_base(cfg: PipelineConfig, registry: Registry, *, force: bool = False, world_size: int = 1) -> Artifact:
+    """Build and publish base/vN in this process alone (or return the up-to-date one unless ``force``)."""
     from camelid.data.toyworld import ToyWorld, evaluate
     from camelid.models import build_tiny_llama, count_parameters, generate, train_tokenizer
 
@@ -34,7 +53,8 @@ def run_init(cfg: PipelineConfig, registry: Registry, *, force: bool = False) ->
     n_params = count_parameters(model)
     log.info("tokenizer: %d tokens; model: %.2fM parameters (%d layers, hidden %d)",
              len(tokenizer), n_params / 1e6, tb.num_layers, tb.hidden_size)
-    metrics: dict = {"parameters": n_params, "vocab_size": len(tokenizer)}
+    # world_size: processes in the launch that published this (one of them built it), as the other stages record
+    metrics: dict = {"parameters": n_params, "vocab_size": len(tokenizer), "world_size": world_size}
     if tb.eval_prompts:
         prompts = world.prompts(split="eval", n=tb.eval_prompts)
         answers = generate(model, tokenizer, [p.messages for p in prompts], max_new_tokens=32)
@@ -53,11 +73,24 @@ run = run_init  # the name `camelid run` calls (camelid.stages)
 
 
 def ensure_base(cfg: PipelineConfig, registry: Registry, ref: str) -> None:
-    """If ``ref`` names the toy base and the registry has none yet, build it (what a new user expects)."""
+    """If ``ref`` names the toy base and the registry has none yet, build it (what a new user expects).
+
+    No collective calls: the stages call this on their main process only, while the others wait.
+    """
     name = ref.partition("@")[0]
     if name == cfg.toy_base.output and not registry.versions(name):
         log.info("%s not in the registry yet: running `camelid init` first", name)
-        run_init(cfg, registry)
+        build_base(cfg, registry, world_size=_process_state(cfg).num_processes)
+
+
+def _process_state(cfg: PipelineConfig):
+    """This process's place in the launch (accelerate's PartialState; one process when not launched)."""
+    from accelerate import PartialState
+
+    from camelid.models import device_for
+
+    # The same cpu flag as the other stages: the state is shared, and `camelid run` may create it here first.
+    return PartialState(cpu=device_for(cfg.device).type == "cpu")
 
 
 def main(argv: list[str]) -> int:
@@ -66,5 +99,6 @@ def main(argv: list[str]) -> int:
     args = p.parse_intermixed_args(argv)
     cfg, registry = resolve(args)
     art = run_init(cfg, registry, force=args.force)
-    print(art.ref)
+    if os.environ.get("RANK", "0") == "0":  # every process gets the artifact; one prints it
+        print(art.ref)
     return 0

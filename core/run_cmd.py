@@ -3,6 +3,10 @@
 A stage is up to date when the registry holds an artifact of its output name built from the same
 config hash and from inputs with the same content hashes. Within one run, a stage's inputs are pinned
 to the versions the earlier stages produced (not whatever `latest` is).
+
+Under `accelerate launch` / torchrun every process runs this loop: each stage shares its work among the
+processes and one publishes; all take the same skip decisions because they look only once every
+process has finished the stage before.
 """
 
 from __future__ import annotations
@@ -31,9 +35,12 @@ def main(argv: list[str]) -> int:
     plan = jobs(cfg)
     if args.only:
         plan = [j for j in plan if j.name in args.only or j.stage in args.only]
-    log.info("profile %s, registry %s: %s", cfg.profile, registry.root, " -> ".join(j.name for j in plan))
+    state = _process_state(cfg)
+    log.info("profile %s, registry %s, %d process(es): %s", cfg.profile, registry.root, state.num_processes,
+             " -> ".join(j.name for j in plan))
     t_all = time.perf_counter()
-    for job in plan:
+    for i, job in enumerate(plan):
+        _sync(state, i)
         inputs = {role: registry.resolve(ref) for role, ref in job.inputs.items()}
         if not args.force:
             done = registry.find_matching(job.output, config_hash(job.section), inputs)
@@ -60,3 +67,28 @@ def main(argv: list[str]) -> int:
         log.info("[%s] published %s in %.1fs", job.name, art.ref, time.perf_counter() - t0)
     log.info("pipeline done in %.1fs", time.perf_counter() - t_all)
     return 0
+
+
+def _process_state(cfg):
+    """This process's place in the launch: accelerate's shared PartialState, with the stages' cpu flag."""
+    from accelerate import PartialState
+
+    from camelid.models import device_for
+
+    return PartialState(cpu=device_for(cfg.device).type == "cpu")
+
+
+def _sync(state, stage: int) -> None:
+    """Before the next stage of a multi-process launch: a live process group, and every process caught up."""
+    if state.num_processes == 1:
+        return
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        # A stage may end the group on its way out (accelerate's Accelerator.end_training destroys it, and
+        # ppo calls that); the next stage's first collective call would fail. A new group gets the name of
+        # the old one, so give it keys of its own in the launcher's store: the old ones are stale.
+        store, rank, world_size = next(dist.rendezvous("env://"))
+        dist.init_process_group(backend=state.backend, store=dist.PrefixStore(f"camelid-run/{stage}", store),
+                                rank=rank, world_size=world_size)
+    state.wait_for_everyone()

@@ -6,6 +6,10 @@
     report  pairwise win/tie/loss with bootstrap CIs, Bradley-Terry ratings, safety and refusal rates,
             lengths, length-controlled win rates, KL to a reference, side-by-side examples
     publish report.html + report.json + answers.jsonl as report/vN
+
+Under `accelerate launch` / torchrun each process answers and scores a contiguous share of the prompts
+(the model work); the shares are gathered back in prompt order and the main process reports and
+publishes. With greedy decoding the report equals the one-process report.
 """
 
 from __future__ import annotations
@@ -20,12 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
+from camelid import models
 from camelid.config import PipelineConfig
 from camelid.data.load import LoadResult, load_records
 from camelid.errors import CamelidError, ConfigError, NotBuiltError
 from camelid.eval import stats
 from camelid.eval.config import CompareConfig
-from camelid.eval.generations import GenerationCache, Sampling, answers, response_logprobs
+from camelid.eval.generations import GenerationCache, Sampling, prompt_set_hash, response_logprobs
 from camelid.log import get_logger
 from camelid.registry import Artifact, Registry
 from camelid.stages import job_for
@@ -53,6 +58,41 @@ class CheckpointResult:
     kl: np.ndarray | None = None  # log p_ckpt(y) - log p_ref(y), summed over response tokens
     ref_logp: np.ndarray | None = None
     ref_tokens: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Share:
+    """The prompts this process handles: a contiguous slice, so joining the slices in rank order
+    restores prompt order. One process: all of them."""
+
+    n: int  # prompts in all
+    rank: int = 0
+    world: int = 1
+
+    @classmethod
+    def of(cls, state, n: int) -> Share:
+        """This process's share under accelerate's ``state`` (None: a plain single process)."""
+        return cls(n) if state is None else cls(n, state.process_index, state.num_processes)
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def indices(self) -> slice:
+        return slice(self.rank * self.n // self.world, (self.rank + 1) * self.n // self.world)
+
+    def gather(self, part: list) -> list:
+        """Every process's ``part`` (one item per prompt of its share) joined in prompt order, on every process."""
+        if self.world == 1:
+            return list(part)
+        from accelerate.utils import gather_object
+
+        return gather_object(list(part))
+
+    def gather_array(self, part) -> np.ndarray:  # (n,) from this share's (n_share,), same dtype
+        part = np.asarray(part).reshape(-1)
+        return np.asarray(self.gather(part.tolist()), dtype=part.dtype)
 
 
 # ---- helpers the tests replace ---------------------------------------------------------------------
@@ -148,33 +188,72 @@ def setup(cc: CompareConfig, registry: Registry) -> tuple[dict[str, Artifact], L
 
 
 def answer_all(cc: CompareConfig, inputs: dict[str, Artifact], prompts: LoadResult, registry: Registry, *,
-               device: str = "auto", cache: GenerationCache | None = None) -> list[CheckpointResult]:
+               device: str = "auto", cache: GenerationCache | None = None,
+               share: Share | None = None) -> list[CheckpointResult]:
     convs = [p.messages for p in prompts.records]
     sampling = Sampling(cc.max_new_tokens, cc.temperature, cc.top_p, cc.seed)
+    share = share or Share(len(convs))
     out = []
     for role in sorted((r for r in inputs if r.startswith("checkpoint")), key=lambda r: int(r[10:])):
         art = inputs[role]
-        responses, cached = answers(art, convs, sampling, registry, cache=cache, device=device)
+        responses, cached = answer(art, convs, sampling, registry, share, cache=cache, device=device)
         out.append(CheckpointResult(ref=art.ref, hash=art.hash, responses=responses, cached=cached,
                                     lengths=np.array([word_count(r) for r in responses], dtype=float),
                                     refused=np.zeros(len(responses), dtype=bool)))
     return out
 
 
+def answer(art: Artifact, convs: list[list[dict]], sampling: Sampling, registry: Registry, share: Share, *,
+           cache: GenerationCache | None = None, device: str = "auto") -> tuple[list[str], bool]:
+    """``art``'s answers to every conversation (this process generates its share), and whether all came
+    from the generation cache. The cache holds whole prompt sets, whatever the number of processes."""
+    cache = cache or GenerationCache()
+    key = cache.key(art.hash, prompt_set_hash(convs), sampling)
+    hit = cache.get(key, len(convs))
+    mine = convs[share.indices]
+    if hit is not None:
+        part, cached = hit[share.indices], True
+    elif mine:
+        model, tok = models.load_causal_lm(art, registry, device=device)
+        log.info("%s: generating %d answers%s", art.ref, len(mine),
+                 f" (process {share.rank}: prompts {share.indices.start}-{share.indices.stop - 1} of {share.n})"
+                 if share.world > 1 else "")
+        part, cached = models.generate(model, tok, mine, **sampling.to_dict()), False
+        del model
+    else:  # more processes than prompts
+        part, cached = [], False
+    # Every process joins the gather, even on a cache hit: collective calls must match across processes.
+    shares = share.gather([(part, cached)])
+    responses = [text for part_, _ in shares for text in part_]
+    cached = all(c for _, c in shares)
+    if cached:
+        log.info("%s: %d answers from the generation cache", art.ref, len(responses))
+    elif share.is_main:
+        cache.put(key, responses, {"checkpoint": art.ref, "checkpoint_hash": art.hash, **sampling.to_dict()})
+    return responses, cached
+
+
 def judge_all(cc: CompareConfig, inputs: dict[str, Artifact], prompts: LoadResult, results: list[CheckpointResult],
-              registry: Registry, device: str = "auto") -> None:
-    """Fill every result's scores (RMs, combined, oracle), refusals and safety violations."""
+              registry: Registry, device: str = "auto", share: Share | None = None) -> None:
+    """Fill every result's scores (RMs, combined, oracle), refusals and safety violations.
+
+    The reward models score this process's share and the scores are gathered; the rest is cheap
+    arithmetic and rule checks on every prompt, done alike by every process.
+    """
     convs = [p.messages for p in prompts.records]
+    share = share or Share(len(convs))
+    lo, hi = share.indices.start, share.indices.stop
     for judge, role in (("helpfulness", "reward_helpfulness"), ("safety", "reward_safety")):
         if role not in inputs:
             continue
-        scorer = load_reward_scorer(inputs[role], registry, device)
+        scorer = load_reward_scorer(inputs[role], registry, device) if hi > lo else None
         log.info("scoring with %s (%s)", inputs[role].ref, judge)
         for r in results:
-            parts = [scorer.score(convs[i:i + SCORE_BATCH], r.responses[i:i + SCORE_BATCH])
-                     for i in range(0, len(convs), SCORE_BATCH)]
-            r.scores[judge] = np.concatenate([np.asarray(p.detach().cpu().float() if hasattr(p, "detach") else p,
-                                                         dtype=float).reshape(-1) for p in parts])
+            parts = [scorer.score(convs[i:min(i + SCORE_BATCH, hi)], r.responses[i:min(i + SCORE_BATCH, hi)])
+                     for i in range(lo, hi, SCORE_BATCH)]
+            mine = [np.asarray(p.detach().cpu().float() if hasattr(p, "detach") else p, dtype=float).reshape(-1)
+                    for p in parts]
+            r.scores[judge] = share.gather_array(np.concatenate(mine) if mine else np.zeros(0, dtype=float))
         del scorer
     is_safety = np.array([p.is_safety for p in prompts.records])
     world = oracle_module(prompts)
@@ -208,19 +287,30 @@ def oracle_value(o: dict) -> float:
 
 
 def measure_kl(cc: CompareConfig, inputs: dict[str, Artifact], prompts: LoadResult,
-               results: list[CheckpointResult], registry: Registry, device: str = "auto") -> None:
-    """Per-answer log p_ckpt - log p_ref (a KL estimate on the checkpoint's own samples) and ref perplexity."""
-    from camelid import models
+               results: list[CheckpointResult], registry: Registry, device: str = "auto",
+               share: Share | None = None) -> None:
+    """Per-answer log p_ckpt - log p_ref (a KL estimate on the checkpoint's own samples) and ref perplexity.
 
+    Each process scores its share of the answers; the per-answer numbers are gathered in prompt order.
+    """
     convs = [p.messages for p in prompts.records]
-    ref_model, ref_tok = models.load_causal_lm(inputs["reference"], registry, device=device)
+    share = share or Share(len(convs))
+    mine = convs[share.indices]
+
+    def logprobs(model, tok, r: CheckpointResult) -> tuple[np.ndarray, np.ndarray]:  # (n,) log p sums, (n,) tokens
+        part = response_logprobs(model, tok, mine, r.responses[share.indices]) if mine else (np.zeros(0),) * 2
+        return share.gather_array(part[0]), share.gather_array(part[1])
+
+    def load(art: Artifact):  # a process with no prompts (more processes than prompts) loads nothing
+        return models.load_causal_lm(art, registry, device=device) if mine else (None, None)
+
+    ref_model, ref_tok = load(inputs["reference"])
     for r in results:
-        r.ref_logp, r.ref_tokens = (t.numpy() for t in response_logprobs(ref_model, ref_tok, convs, r.responses))
+        r.ref_logp, r.ref_tokens = logprobs(ref_model, ref_tok, r)
     del ref_model
     for i, r in enumerate(results):
-        model, tok = models.load_causal_lm(inputs[f"checkpoint{i}"], registry, device=device)
-        own, _ = response_logprobs(model, tok, convs, r.responses)
-        r.kl = own.numpy() - r.ref_logp
+        model, tok = load(inputs[f"checkpoint{i}"])
+        r.kl = logprobs(model, tok, r)[0] - r.ref_logp
         del model
 
 
@@ -347,34 +437,83 @@ def export_pairs(path: Path, prompts: LoadResult, results: list[CheckpointResult
     return n
 
 
+def judge_checkpoints(cc: CompareConfig, registry: Registry, *, device: str = "auto",
+                      cache: GenerationCache | None = None, state=None,
+                      ) -> tuple[dict[str, Artifact], LoadResult, list[CheckpointResult]]:
+    """Answer and judge, all the model work: (inputs, prompts, results).
+
+    With accelerate's ``state`` of N processes each process answers and scores its share of the prompts,
+    and every process gets all the results back (in prompt order).
+    """
+    inputs, prompts = setup(cc, registry)
+    share = Share.of(state, prompts.kept)
+    results = answer_all(cc, inputs, prompts, registry, device=device, cache=cache, share=share)
+    judge_all(cc, inputs, prompts, results, registry, device, share=share)
+    if "reference" in inputs:
+        measure_kl(cc, inputs, prompts, results, registry, device, share=share)
+    return inputs, prompts, results
+
+
 def compare(cc: CompareConfig, registry: Registry, *, device: str = "auto",
             cache: GenerationCache | None = None) -> tuple[dict, list[dict], dict[str, Artifact], LoadResult,
                                                             list[CheckpointResult]]:
-    """Run a comparison without publishing: (report numbers, per-prompt rows, inputs, prompts, results)."""
-    inputs, prompts = setup(cc, registry)
-    results = answer_all(cc, inputs, prompts, registry, device=device, cache=cache)
-    judge_all(cc, inputs, prompts, results, registry, device)
-    if "reference" in inputs:
-        measure_kl(cc, inputs, prompts, results, registry, device)
+    """Run a comparison in this process without publishing: (report numbers, per-prompt rows, inputs, prompts,
+    results)."""
+    inputs, prompts, results = judge_checkpoints(cc, registry, device=device, cache=cache)
     numbers = summarize(cc, prompts, results, inputs["reference"].ref if "reference" in inputs else None)
     return numbers, per_prompt_rows(prompts, results), inputs, prompts, results
 
 
 def run(cfg: PipelineConfig, registry: Registry, *, out_dir: str | Path | None = None,
         export: str | Path | None = None, cache: GenerationCache | None = None) -> Artifact:
-    """The stage `camelid run` calls: compare stages.compare.checkpoints and publish report/vN."""
-    from camelid.eval.report import render_html
+    """The stage `camelid run` calls: compare stages.compare.checkpoints and publish report/vN.
+
+    Under N processes every process answers its share; the main process reports and publishes, and
+    every process returns the published artifact.
+    """
+    from accelerate import PartialState
+    from accelerate.utils import broadcast_object_list
 
     t0 = time.perf_counter()
     job = job_for(cfg, "compare")
     cc = cfg.stages.compare
     if len(cc.checkpoints) < 1:
         raise ConfigError("stages.compare.checkpoints: name at least one checkpoint")
-    numbers, rows, inputs, prompts, results = compare(cc, registry, device=cfg.device, cache=cache)
+    # cpu=True on CPU, as in the other stages: without it each launched process sees world size 1.
+    state = PartialState(cpu=models.device_for(cfg.device).type == "cpu")
+    log.info("compare on %d process(es)", state.num_processes)
+    inputs, prompts, results = judge_checkpoints(cc, registry, device=cfg.device, cache=cache, state=state)
     if set(inputs) != set(job.inputs):  # the publish must match what `camelid run` checks
         raise CamelidError(f"internal: compare inputs {sorted(inputs)} != job inputs {sorted(job.inputs)}")
+    ref = [None]
+    if state.is_main_process:
+        art = publish_report(cfg, registry, inputs, prompts, results, world_size=state.num_processes)
+        ref = [art.ref]
+        if out_dir is not None:
+            out = Path(out_dir)
+            out.mkdir(parents=True, exist_ok=True)
+            for name in ("report.html", "report.json", "answers.jsonl"):
+                shutil.copy2(art.path / name, out / name)
+        if export is not None:
+            n = export_pairs(Path(export), prompts, results)
+            log.info("wrote %d prompts with answers to %s (for `camelid annotate import`)", n, export)
+        log.info("published %s in %.1fs: %s", art.ref, time.perf_counter() - t0, art.path / "report.html")
+    if state.num_processes > 1:
+        broadcast_object_list(ref)  # the other processes wait here for the main one
+    return registry.resolve(ref[0])
+
+
+def publish_report(cfg: PipelineConfig, registry: Registry, inputs: dict[str, Artifact], prompts: LoadResult,
+                   results: list[CheckpointResult], *, world_size: int = 1) -> Artifact:
+    """Work out the numbers and publish report.html + report.json + answers.jsonl as report/vN."""
+    from camelid.eval.report import render_html
+
+    job = job_for(cfg, "compare")
+    numbers = summarize(cfg.stages.compare, prompts, results,
+                        inputs["reference"].ref if "reference" in inputs else None)
+    rows = per_prompt_rows(prompts, results)
     html = render_html(numbers)
-    metrics = headline(numbers)
+    metrics = {**headline(numbers), "world_size": world_size}
     with registry.publish(job.output, "report", config=job.section, inputs=inputs,
                           data_fingerprints={"prompts": prompts.fingerprint}, metrics=metrics) as pub:
         (pub.dir / "report.html").write_text(html, encoding="utf-8")
@@ -382,17 +521,7 @@ def run(cfg: PipelineConfig, registry: Registry, *, out_dir: str | Path | None =
         with open(pub.dir / "answers.jsonl", "w", encoding="utf-8") as f:
             for row in rows:
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    art = pub.artifact
-    if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        for name in ("report.html", "report.json", "answers.jsonl"):
-            shutil.copy2(art.path / name, out / name)
-    if export is not None:
-        n = export_pairs(Path(export), prompts, results)
-        log.info("wrote %d prompts with answers to %s (for `camelid annotate import`)", n, export)
-    log.info("published %s in %.1fs: %s", art.ref, time.perf_counter() - t0, art.path / "report.html")
-    return art
+    return pub.artifact
 
 
 def headline(numbers: dict) -> dict:

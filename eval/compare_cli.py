@@ -1,10 +1,13 @@
 """`camelid compare REF REF [REF ...]`: compare chat checkpoints on the same held-out prompts.
 
 Without REFs it compares the config's `stages.compare.checkpoints` (what `camelid run` does).
+Under `accelerate launch` (e.g. `--multi_gpu --num_processes 2 --num_machines 1 --mixed_precision no
+--dynamo_backend no -m camelid.cli compare ...`) the processes split the prompts; one report is published.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from camelid.cli_common import resolve, stage_parser
@@ -69,6 +72,8 @@ def main(argv: list[str]) -> int:
     from camelid.eval.compare import run
 
     art = run(cfg, registry, out_dir=args.out, export=args.export_pairs)
+    if os.environ.get("RANK", "0") != "0":  # under accelerate launch / torchrun: every process gets it, one prints
+        return 0
     print(art.ref)
     print(art.path / "report.html")
     if args.out:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -171,3 +174,115 @@ def test_cli_rejects_the_same_checkpoint_twice(world, repo, capsys):
                "--registry", str(registry.root)])
     assert rc == 2
     assert "same checkpoint twice" in capsys.readouterr().err
+
+
+def publish_stand_in_rm(registry, name: str, seed: int):
+    """A real (untrained) reward artifact: base/v1 with a seeded score head, so every process loads the same."""
+    from transformers import AutoModelForSequenceClassification
+
+    base = registry.resolve("base")
+    torch.manual_seed(seed)
+    model = AutoModelForSequenceClassification.from_pretrained(base.model_path, num_labels=1)
+    with registry.publish(name, "reward", config={"stand_in": seed}) as pub:
+        model.save_pretrained(pub.dir / "model", safe_serialization=True)
+        models.load_tokenizer(base).save_pretrained(pub.dir / "model")
+
+
+def launch_two_processes(args: list[str], cache) -> subprocess.CompletedProcess:
+    """`camelid ARGS` on 2 CPU processes (gloo): `--cpu --num_processes 2` would silently run one."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1",
+           "CAMELID_NO_PROGRESS": "1", "CAMELID_CACHE": str(cache)}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "camelid.cli", *args]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out
+
+
+@pytest.fixture
+def judged(micro):
+    """micro registry with base, a perturbed `sft` and two real (untrained) reward models: no monkeypatching,
+    so launched processes see the same judges as this one."""
+    cfg, registry = micro()
+    publish_variant(registry, "sft", "sft", 0.05, 1)
+    publish_stand_in_rm(registry, "rm-helpfulness", 1)
+    publish_stand_in_rm(registry, "rm-safety", 2)
+    return cfg, registry
+
+
+def test_two_processes_split_the_prompts_and_publish_the_one_process_report(judged, tmp_path, repo, monkeypatch):
+    """2 CPU processes answer, score and KL-measure 3 + 4 of 7 prompts; one report, equal to 1 process's."""
+    from camelid.cli import main
+
+    cfg, registry = judged
+    args = ["compare", "base", "sft", "--reference", "base", "--n", "7", "--config", str(repo / "pipelines.yaml"),
+            "--profile", "micro", "--registry", str(registry.root), "stages.compare.bootstrap=50"]
+    # separate generation caches: both runs generate every answer (a cache hit would prove nothing)
+    out = launch_two_processes(args, tmp_path / "cache-2")
+    assert out.stdout.splitlines()[0] == "report@v1" and out.stdout.count("report@") == 1  # one process prints
+    assert registry.versions("report") == ["v1"], "every process published its own report"
+    for ckpt in ("base@v1", "sft@v1"):  # each process generated its own share, in prompt order
+        assert f"{ckpt}: generating 3 answers (process 0: prompts 0-2 of 7)" in out.stderr
+        assert f"{ckpt}: generating 4 answers (process 1: prompts 3-6 of 7)" in out.stderr
+    two = registry.resolve("report@v1")
+    assert two.kind == "report" and two.manifest["metrics"]["world_size"] == 2
+
+    monkeypatch.setenv("CAMELID_CACHE", str(tmp_path / "cache-1"))
+    assert main(args) == 0
+    one = registry.resolve("report@v2")
+    assert one.manifest["metrics"]["world_size"] == 1
+    report_1, report_2 = (json.loads((a.path / "report.json").read_text()) for a in (one, two))
+    assert report_1["judges"] == ["helpfulness", "safety", "combined", "oracle"]
+    assert report_1["prompts"]["n"] == 7 and report_1["reference"] == "base@v1"
+    assert [c["from_cache"] for c in report_1["checkpoints"] + report_2["checkpoints"]] == [False] * 4
+    answers_1, answers_2 = ([json.loads(line) for line in (a.path / "answers.jsonl").read_text().splitlines()]
+                            for a in (one, two))
+    responses = [{ref: a["response"] for ref, a in row["answers"].items()} for row in answers_1]
+    assert [{ref: a["response"] for ref, a in row["answers"].items()} for row in answers_2] == responses
+    # Greedy: the same answers, so the same oracle verdicts, rates, lengths, win/tie/loss with CIs, ratings and
+    # example order. RM scores may differ in the last float32 bits (3 + 4 prompts pad to other widths than 7).
+    for key in ("pairs", "ratings", "prompts", "judges", "sampling"):
+        assert report_2[key] == report_1[key], key
+    assert [e["index"] for e in report_2["examples"]] == [e["index"] for e in report_1["examples"]]
+    for c1, c2 in zip(report_1["checkpoints"], report_2["checkpoints"]):
+        assert c2["oracle"] == c1["oracle"] and c2["refusal_rate"] == c1["refusal_rate"]
+        assert c2["mean_length_words"] == c1["mean_length_words"]
+    assert_same_numbers(report_2, report_1)
+    assert_same_numbers(answers_2, answers_1)
+    assert_same_numbers({k: v for k, v in two.manifest["metrics"].items() if k != "world_size"},
+                        {k: v for k, v in one.manifest["metrics"].items() if k != "world_size"})
+    kl = {ref: c["kl_to_reference"] for ref, c in one.manifest["metrics"]["checkpoints"].items()}
+    assert kl["base@v1"] == pytest.approx(0.0, abs=1e-5) and abs(kl["sft@v1"]) > 1e-3  # KL was measured
+
+
+def assert_same_numbers(got, want, where: str = "") -> None:
+    """Equal JSON, except that floats need only agree to float32 rounding."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and got.keys() == want.keys(), where
+        for k in want:
+            assert_same_numbers(got[k], want[k], f"{where}.{k}")
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), where
+        for i, (g, w) in enumerate(zip(got, want)):
+            assert_same_numbers(g, w, f"{where}[{i}]")
+    elif isinstance(want, float):
+        assert got == pytest.approx(want, rel=1e-6, abs=1e-9), where
+    else:
+        assert got == want, where
+
+
+def test_camelid_run_on_two_processes_compares_after_ppo(judged, tmp_path, repo):
+    """`camelid run` under accelerate: compare still splits its work after ppo, which ends the process group."""
+    cfg, registry = judged
+    out = launch_two_processes(
+        ["run", "--only", "ppo", "--only", "compare", "--config", str(repo / "pipelines.yaml"), "--profile", "micro",
+         "--registry", str(registry.root), f"runs_dir={tmp_path / 'runs'}", "stages.ppo.iterations=1",
+         "stages.ppo.eval_prompts=null", "stages.compare.checkpoints=[sft, ppo]", "stages.compare.prompts.n=6",
+         "stages.compare.bootstrap=50"], tmp_path / "cache")
+    assert "2 process(es): ppo -> compare" in out.stderr
+    assert "sft@v1: generating 3 answers (process 1: prompts 3-5 of 6)" in out.stderr
+    assert registry.versions("ppo") == ["v1"] and registry.versions("report") == ["v1"]
+    report = registry.resolve("report")
+    assert report.manifest["metrics"]["world_size"] == 2
+    assert report.manifest["inputs"]["checkpoint1"]["ref"] == "ppo@v1"
+    assert json.loads((report.path / "report.json").read_text())["prompts"]["n"] == 6

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +14,7 @@ from camelid.chat import render
 from camelid.models import generate, load_causal_lm, load_tokenizer
 from camelid.registry import Registry
 
+REPO = Path(__file__).resolve().parents[2]
 CONV = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "What is 17 + 25?"},
         {"role": "assistant", "content": "42"}, {"role": "user", "content": "Reverse the word camel."},
         {"role": "assistant", "content": "lemac"}]
@@ -24,6 +29,7 @@ def test_base_manifest(base):
     assert base.ref == "base@v1" and base.kind == "base"
     m = base.manifest
     assert m["metrics"]["parameters"] > 10_000 and m["metrics"]["vocab_size"] == 512
+    assert m["metrics"]["world_size"] == 1
     assert m["config"]["hidden_size"] == 64 and m["inputs"] == {}
     assert (base.path / "model" / "model.safetensors").is_file()
     assert not list(base.path.rglob("*.bin")), "weights must be safetensors only"
@@ -82,3 +88,26 @@ def test_init_is_idempotent_and_cli(micro, capsys):
     out = capsys.readouterr().out
     assert out.startswith("base@v1\n")
     assert json.loads(out.split("\n", 2)[2])["kind"] == "base"
+
+
+def test_two_processes_main_builds_and_publishes_once(micro_base_registry, tmp_path):
+    """Under `accelerate launch` with 2 CPU processes one process builds base/v1; both exit 0."""
+    root = tmp_path / "registry"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "-m", "camelid.cli", "init", "--config", str(REPO / "pipelines.yaml"), "--profile", "micro",
+           "--registry", str(root), "toy_base.eval_prompts=0"]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split() == ["base@v1"]  # one process prints
+    registry = Registry(root)
+    assert registry.versions("base") == ["v1"], "every process published its own base"
+    assert out.stderr.count("camelid.init: tokenizer: ") == 1, "the tokenizer was trained more than once"
+    assert not list((root / ".staging").iterdir())
+    art = registry.resolve("base")
+    assert art.kind == "base" and art.manifest["metrics"]["world_size"] == 2  # accelerate did not fall back
+    # the same artifact as the one-process build of the same config (the session fixture's base@v1)
+    one = Registry(micro_base_registry).resolve("base@v1")
+    assert art.manifest["config_hash"] == one.manifest["config_hash"]
+    assert art.hash == one.hash
