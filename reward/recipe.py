@@ -198,8 +198,11 @@ def build_trainer(rm: RewardModelConfig, model, tokenizer, rows: list[dict], out
         logging_steps=rm.logging_steps, save_strategy="steps", save_steps=rm.save_steps, save_total_limit=2,
         report_to=rm.report_to or "none", seed=rm.seed, data_seed=rm.seed, eval_strategy="no",
         ddp_find_unused_parameters=False, disable_tqdm=True, dataloader_num_workers=0,
+        activation_checkpointing=rm.activation_checkpointing,
     )
-    collator = PreferenceCollator(pad_token_id=tokenizer.pad_token_id)
+    # GPUs: bucket lengths (measured for SFT on an H100: a cuDNN attention plan per new shape halved throughput).
+    pad = rm.pad_to_multiple_of or (None if use_cpu or not torch.cuda.is_available() else 64)
+    collator = PreferenceCollator(pad_token_id=tokenizer.pad_token_id, pad_to_multiple_of=pad)
     return CamelidRewardTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
                                 processing_class=tokenizer, data_collator=collator,
                                 peft_config=peft_config(rm), aux_safety_weight=rm.aux_safety_loss)
