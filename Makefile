@@ -32,6 +32,7 @@ lint: setup
 bench: setup
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(OFFLINE) $(PY) bench/sft.py
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(OFFLINE) $(PY) bench/rm.py
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(OFFLINE) $(PY) bench/ppo.py
 
 # Debian's chromium for the browser tests (they skip without it). Needs root.
 browser-deps:

@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,6 +120,24 @@ def peak_memory_mb(device: torch.device | None = None) -> float:
     return rss / 2 ** 20 if sys.platform == "darwin" else rss / 2 ** 10  # bytes on macOS, KiB on Linux
 
 
+def peak_rss_mb(device: torch.device | None = None) -> float:
+    """Peak resident memory of this process itself: Linux's VmHWM, which starts afresh at exec.
+
+    ru_maxrss (what `peak_memory_mb` reads on CPU) keeps the parent's resident size at the moment it
+    spawned this process, so a worker started by a parent that has trained models reports at least the
+    parent's size. On a GPU, and where /proc is missing, this is `peak_memory_mb()`.
+    """
+    device = device or bench_device()
+    if device.type == "cpu":
+        try:
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2 ** 10  # kB
+        except (OSError, ValueError, IndexError):
+            pass
+    return peak_memory_mb(device)
+
+
 # ---- timing a Trainer's loop -------------------------------------------------------------------------
 
 @dataclass
@@ -154,6 +173,8 @@ class LoopMeter:
 
         class StepClock(TrainerCallback):
             def on_step_end(self, args, state, control, **kwargs):
+                if torch.cuda.is_available():  # kernels run asynchronously: stamp when the step has really ended
+                    torch.cuda.synchronize()
                 meter.step_ends.append(time.perf_counter())
 
         return StepClock()
@@ -182,9 +203,10 @@ def emit(result: dict) -> None:
     print(RESULT_PREFIX + json.dumps(result), flush=True)
 
 
-def run_worker(script: Path, args: list[str], *, timeout: float = 600) -> dict:
-    """Run ``python script args`` in a fresh process and return the JSON it emitted."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+def run_worker(script: Path, args: list[str], *, timeout: float = 600, env: dict[str, str] | None = None) -> dict:
+    """Run ``python script args`` in a fresh process and return the JSON it emitted; ``env`` adds variables."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+           **(env or {})}
     proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, env=env,
                           timeout=timeout, cwd=REPO)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_PREFIX)]
@@ -194,18 +216,28 @@ def run_worker(script: Path, args: list[str], *, timeout: float = 600) -> dict:
     return json.loads(lines[-1][len(RESULT_PREFIX):])
 
 
-def alternate(variants: dict[str, list[str]], script: Path, repeats: int) -> dict[str, list[dict]]:
-    """A B C A B C ...: each variant's worker once per round, so slow spells hit every variant alike."""
+def alternate(variants: dict[str, list[str]], script: Path, repeats: int, *,
+              envs: dict[str, dict[str, str]] | None = None, describe: Callable[[dict], str] | None = None,
+              timeout: float = 600) -> dict[str, list[dict]]:
+    """A B C A B C ...: each variant's worker once per round, so slow spells hit every variant alike.
+
+    ``envs`` adds environment variables per variant (e.g. PYTHONPATH for a second TRL install);
+    ``describe`` formats a result for the progress line (default: the SFT/RM benches' tok/s line).
+    """
     results: dict[str, list[dict]] = {name: [] for name in variants}
     for r in range(repeats):
         for name, args in variants.items():
             t0 = time.perf_counter()
-            res = run_worker(script, args)
+            res = run_worker(script, args, timeout=timeout, env=(envs or {}).get(name))
             results[name].append(res)
-            pairs = f"{res['pairs_per_s']:>7.1f} pairs/s  " if "pairs_per_s" in res else ""
-            print(f"  round {r + 1}/{repeats} {name:<22} {pairs}{res['tokens_per_s']:>9.0f} tok/s  "
-                  f"padding {res['padding_fraction']:.1%}  peak {res['peak_mb']:.0f} MB  "
-                  f"({time.perf_counter() - t0:.0f}s with setup)", flush=True)
+            if describe is not None:
+                line = describe(res)
+            else:
+                pairs = f"{res['pairs_per_s']:>7.1f} pairs/s  " if "pairs_per_s" in res else ""
+                line = (f"{pairs}{res['tokens_per_s']:>9.0f} tok/s  padding {res['padding_fraction']:.1%}  "
+                        f"peak {res['peak_mb']:.0f} MB")
+            print(f"  round {r + 1}/{repeats} {name:<22} {line}  ({time.perf_counter() - t0:.0f}s with setup)",
+                  flush=True)
     return results
 
 

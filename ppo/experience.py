@@ -37,5 +37,33 @@ class Experience:
         kwargs = {f.name: getattr(self, f.name)[index] for f in fields(self) if f.name != "info"}
         return Experience(**kwargs, info={k: v[index] for k, v in self.info.items()})
 
+    def without_padding_columns(self) -> Experience:
+        """The same rows without the columns that are padding in every row (leading prompt / trailing response).
+
+        A minibatch of random rows is often much narrower than the rollout batch, whose width the
+        longest prompt and the longest response set. Padding is masked out of attention, positions
+        (counted over real tokens) and every loss, so the kept tokens' outputs and the losses are unchanged.
+        """
+        a = self.num_actions
+        p = self.sequences.shape[1] - a
+        # first column holding a real token (every row has at least one prompt token)
+        first = int(self.attention_mask[:, :p].any(0).long().argmax())
+        used = self.action_mask.any(0).nonzero()
+        keep = int(used.max()) + 1 if used.numel() else 1  # response columns up to the longest response
+        if first == 0 and keep == a:
+            return self
+        kwargs = {}
+        for f in fields(self):
+            if f.name == "info":
+                continue
+            t = getattr(self, f.name)
+            if f.name in ("sequences", "attention_mask"):  # (b, T)
+                kwargs[f.name] = t[:, first:p + keep]
+            elif t.dim() == 2:  # (b, A)
+                kwargs[f.name] = t[:, :keep]
+            else:  # (b,)
+                kwargs[f.name] = t
+        return Experience(**kwargs, info=self.info)
+
     def tensors(self) -> dict[str, torch.Tensor]:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "info"}

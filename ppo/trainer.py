@@ -256,14 +256,21 @@ class PPOTrainer:
             perm = torch.randperm(len(exp))
             for start in range(0, len(exp), self.local_minibatch):
                 mb = exp.select(perm[start:start + self.local_minibatch].to(exp.sequences.device))
+                mb = mb.without_padding_columns()  # narrower than the rollout batch: same tokens, less compute
                 a, mask = mb.num_actions, mb.action_mask
                 logits = action_logits(self.policy, mb.sequences, mb.attention_mask, a, cfg.temperature)
                 logprobs = gather_logprobs(logits, mb.sequences[:, -a:])  # (b, A)
-                entropy = masked_mean(entropy_from_logits(logits), mask)
+                if cfg.entropy_coef:
+                    entropy = masked_mean(entropy_from_logits(logits), mask)
+                else:  # logged only: keep it out of the autograd graph
+                    with torch.no_grad():
+                        entropy = masked_mean(entropy_from_logits(logits), mask)
                 pl = policy_loss(logprobs, mb.old_logprobs, mb.advantages, mask, cfg.clip_range)
                 values = self.value(mb.sequences, mb.attention_mask, position_ids(mb.attention_mask))
                 vl = value_loss(values[:, -a - 1:-1], mb.values, mb.returns, mask, cfg.value_clip)
-                loss = pl.loss + cfg.vf_coef * vl.loss - cfg.entropy_coef * entropy
+                loss = pl.loss + cfg.vf_coef * vl.loss
+                if cfg.entropy_coef:
+                    loss = loss - cfg.entropy_coef * entropy
                 self._ensure_finite("the PPO loss", loss)
                 self.acc.backward(loss)
                 gn_p = self.acc.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
