@@ -79,16 +79,16 @@ def _process_state(cfg):
 
 
 def _sync(state, stage: int) -> None:
-    """Before the next stage of a multi-process launch: a live process group, and every process caught up."""
+    """Before the next stage of a multi-process launch: every process caught up.
+
+    Stages must leave the process group alive (no Accelerator.end_training(), which destroys it): the
+    next stage's collectives need it.
+    """
     if state.num_processes == 1:
         return
     import torch.distributed as dist
 
     if not dist.is_initialized():
-        # A stage may end the group on its way out (accelerate's Accelerator.end_training destroys it, and
-        # ppo calls that); the next stage's first collective call would fail. A new group gets the name of
-        # the old one, so give it keys of its own in the launcher's store: the old ones are stale.
-        store, rank, world_size = next(dist.rendezvous("env://"))
-        dist.init_process_group(backend=state.backend, store=dist.PrefixStore(f"camelid-run/{stage}", store),
-                                rank=rank, world_size=world_size)
+        raise RuntimeError(f"stage {stage}: the process group was destroyed by the stage before; "
+                           "a stage must not call Accelerator.end_training()")
     state.wait_for_everyone()

@@ -167,7 +167,10 @@ def run(cfg: PipelineConfig, registry: Registry, *, resume: bool = False,
         log.info("published %s in %.1f min", ref[0], metrics["minutes"])
     if acc.num_processes > 1:
         broadcast_object_list(ref)
-    acc.end_training()
+    # Finish the trackers only: Accelerator.end_training() also destroys the process group, which would break
+    # the next stage of a multi-process `camelid run` (compare's first collective).
+    for tracker in acc.trackers:
+        tracker.finish()
     return pub.artifact if acc.is_main_process else registry.resolve(ref[0])
 
 
