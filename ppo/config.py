@@ -58,6 +58,9 @@ class PPOConfig(BaseModel):
     max_prompt_length: int = Field(512, gt=0, description="Longer prompts keep their last tokens.")
     eval_batch_size: int = Field(64, gt=0, description="Prompts per generation batch in held-out evaluation.")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field("auto", description="auto: bf16 on GPU, fp32 on CPU.")
+    activation_checkpointing: bool = Field(
+        False, description="Recompute the policy's and value model's activations in the backward pass: less "
+        "memory for long responses, about a third more training compute.")
     save_every: int = Field(20, gt=0, description="Checkpoint every N iterations.")
     eval_every: int = Field(20, gt=0, description="Evaluate on eval_prompts every N iterations.")
     early_stopping_patience: int | None = Field(

@@ -89,6 +89,9 @@ def setup(cfg: PipelineConfig, registry: Registry, *, callbacks: list[Callable] 
     if p.mode == "lora":
         value.model = add_lora(value.model, p.lora, task_type="SEQ_CLS")
     value.model.config.use_cache = False
+    if p.activation_checkpointing:  # generation runs in eval mode, where checkpointing is off and the KV cache on
+        for m in (policy, value.model):
+            m.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     rm_h = load_reward_scorer(inputs["reward_helpfulness"], registry, precision=precision, device=device)
     rm_s = load_reward_scorer(inputs["reward_safety"], registry, precision=precision, device=device)
 

@@ -156,3 +156,22 @@ def test_lora_mode_publishes_merged_weights_and_adapter(built, tmp_path):
     assert set(after) == set(before)  # a plain merged model, loadable without peft
     assert any(not torch.equal(before[k], after[k]) for k in before if "proj" in k)
     assert (art.path / "adapter" / "adapter_config.json").is_file()
+
+
+def test_activation_checkpointing_trains_the_same_policy(uninterrupted, built, tmp_path):
+    from camelid.ppo.recipe import run
+
+    art, registry = uninterrupted
+    cfg, reg2 = _setup(built, tmp_path, "stages.ppo.activation_checkpointing=true")
+    seen = []
+
+    def check(trainer, metrics):
+        seen.append((trainer.unwrapped_policy.is_gradient_checkpointing,
+                     trainer.unwrapped_value.model.is_gradient_checkpointing))
+
+    art2 = run(cfg, reg2, callbacks=[check])
+    assert seen and all(s == (True, True) for s in seen)
+    a, b = _weights(art.model_path), _weights(art2.model_path)
+    assert set(a) == set(b)
+    for k in a:  # recomputed activations: the same gradients, so the same weights
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
