@@ -104,7 +104,7 @@ def run_worker(a: argparse.Namespace) -> None:
     res = meter.summary()
     res["pairs_per_s"] = res["rows_per_s"] / 2  # a batch holds B chosen then B rejected sequences
     flops = common.matmul_flops()  # right after training: the machine as this run saw it
-    res.update(extra, peak_mb=common.peak_memory_mb(), machine_flops=flops,
+    res.update(extra, peak_mb=common.peak_rss_mb(), machine_flops=flops,
                mfu=common.mfu(extra["params"], res["tokens_per_s"], flops))
     common.emit(res)
 
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                  f"{rm.max_length}, margin {rm.margin}, {a.steps} steps (first 2 untimed), {a.repeats} alternating "
                  f"rounds, one process per run, {results['camelid reward'][0]['precision']}",
                  "pairs/s and tok/s (non-padding) of the train loop; padding = padding slots / all slots (chosen and "
-                 "rejected are padded together); peak = max RSS of the worker process on CPU",
+                 "rejected are padded together); peak = the worker process's own peak resident memory (VmHWM) on CPU",
                  "MFU = 6 x params x tok/s / measured fp32 matmul FLOP/s (same process, same threads)",
                  "ratio = camelid / TRL pairs/s per round (each pair ran back to back): median [min-max]"]
         path = common.append_results(f"Reward model: camelid reward vs TRL RewardTrainer ({a.profile}, {a.objective})",

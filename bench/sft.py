@@ -88,7 +88,7 @@ def run_worker(a: argparse.Namespace) -> None:
     extra = worker_camelid(a, meter) if a.worker == "camelid" else worker_trl(a, meter)
     res = meter.summary()
     flops = common.matmul_flops()  # right after training: the machine as this run saw it
-    res.update(extra, peak_mb=common.peak_memory_mb(), machine_flops=flops,
+    res.update(extra, peak_mb=common.peak_rss_mb(), machine_flops=flops,
                mfu=common.mfu(extra["params"], res["tokens_per_s"], flops))
     common.emit(res)
 
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                  f"(first 2 untimed), {a.repeats} alternating rounds, one process per run, {results['camelid sft'][0]['precision']}",
                  "tok/s = non-padding tokens per second of the train loop; padding = padding slots / all slots in "
                  "the batches; peak = " + ("CUDA allocator peak of the worker" if info["gpu"] else
-                                           "max RSS of the worker process (imports and data prep included) on CPU"),
+                                           "peak resident memory of the worker process itself (VmHWM: imports and data prep included) on CPU"),
                  "MFU = 6 x params x tok/s / measured " + ("bf16 8192^3 matmul FLOP/s on the same GPU" if info["gpu"]
                                                            else "fp32 matmul FLOP/s (1024^2, same process, same threads)")
                  + "; attention's T^2 term ignored",

@@ -368,8 +368,12 @@ def run(cfg: PipelineConfig, registry: Registry, *, objective: str, resume: bool
         raise ConfigError(f"stages.reward.{objective}.mode=lora under FSDP / DeepSpeed ZeRO-3 is not supported: "
                           "launch LoRA runs with configs/ddp.yaml or configs/deepspeed_zero2.yaml")
     train_stats = train(trainer, out_dir, resume)
-    log.info("trained %d steps in %.0fs: loss %.4f -> %.4f", train_stats["steps"], train_stats["seconds"],
-             train_stats["loss_first"] or float("nan"), train_stats["loss_last"] or float("nan"))
+    if train_stats["loss_first"] is None:  # fewer steps than logging_steps: no loss was logged
+        log.info("trained %d steps in %.0fs (no loss logged: fewer steps than logging_steps)", train_stats["steps"],
+                 train_stats["seconds"])
+    else:
+        log.info("trained %d steps in %.0fs: loss %.4f -> %.4f", train_stats["steps"], train_stats["seconds"],
+                 train_stats["loss_first"], train_stats["loss_last"])
     # Sharded weights (FSDP, ZeRO-3) are gathered into one plain model on the main process (a collective).
     trained = gather_full_model(trainer, AutoModelForSequenceClassification)
     if rm.mode == "lora":
