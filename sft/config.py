@@ -43,9 +43,9 @@ class SFTConfig(BaseModel):
         True, description="Batch examples of similar length together (transformers' LengthGroupedSampler): less "
         "padding, same data per epoch. Ignored with packing.")
     pad_to_multiple_of: int | None = Field(
-        None, gt=0, description="Pad each batch's length to a multiple of this (null: 64 on GPUs, none on CPU). On "
-        "GPUs every new batch shape makes cuDNN attention build a new plan, ~0.5 s of CPU each; a few shapes are "
-        "built once and reused.")
+        None, gt=0, description="Pad each batch's length to a multiple of this (null: on GPUs 64, or the whole "
+        "batch_size x max_length row when packing; none on CPU). On GPUs every new batch shape makes cuDNN "
+        "attention build a new plan (or flex_attention recompile); a few shapes are built once and reused.")
     epochs: float = Field(2.0, gt=0, description="Passes over the training data.")
     max_steps: int = Field(-1, description="Stop after this many optimizer steps (-1: use epochs).")
     learning_rate: float = Field(2e-5, gt=0, description="Peak learning rate (Llama 2: 2e-5).")

@@ -131,6 +131,19 @@ class SFTRecipe:
                               device=self.cfg.device, trust_remote_code=self.cfg.trust_remote_code,
                               chat_template=self._template(), attn_implementation=self._attention())
 
+    def _pad_multiple(self) -> int | None:
+        """What batch lengths are padded to a multiple of: stages.sft.pad_to_multiple_of, else by hardware.
+
+        GPUs, unpacked: 64 (a few shapes; each new one costs a cuDNN attention plan, measured on an H100).
+        GPUs, packed: the whole flattened row, batch_size x max_length, so every step has the same shape
+        and compiled kernels (flex_attention) are built once; the tail is padding that no token attends to
+        and no loss counts. CPU: none.
+        """
+        sc = self.sc
+        if sc.pad_to_multiple_of or self.device.type != "cuda":
+            return sc.pad_to_multiple_of
+        return sc.batch_size * sc.max_length if sc.packing else 64
+
     def _attention(self) -> str | None:
         """The configured kernel; for packing on a GPU with none configured, one that handles packed rows.
 
@@ -183,7 +196,7 @@ class SFTRecipe:
             train_sampling_strategy="group_by_length" if sc.group_by_length and not sc.packing else "random",
             # Measured on an H100 (bench/RESULTS.md): unbucketed lengths made cuDNN attention rebuild its plan for
             # nearly every batch, ~1 s of CPU per step for a 0.8B model, so GPUs pad to a multiple of 64.
-            pad_to_multiple_of=sc.pad_to_multiple_of or (64 if self.device.type == "cuda" else None),
+            pad_to_multiple_of=self._pad_multiple(),
             num_train_epochs=sc.epochs, max_steps=sc.max_steps,
             learning_rate=sc.learning_rate, lr_scheduler_type=sc.lr_scheduler, warmup_steps=sc.warmup_ratio,
             weight_decay=sc.weight_decay,

@@ -216,3 +216,34 @@ def test_packing_on_a_gpu_picks_a_kernel_that_handles_packed_rows(monkeypatch):
     assert SFTRecipe._attention(fake(True, "cuda", "sdpa")) == "sdpa"    # what the user set wins
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object())
     assert SFTRecipe._attention(fake(True, "cuda")) == "flash_attention_2"
+
+
+def test_gpu_batches_come_in_few_shapes_and_padding_the_packed_row_changes_no_loss(micro):
+    from types import SimpleNamespace
+
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    from camelid.models import load_causal_lm
+    from camelid.sft.recipe import SFTRecipe
+
+    def fake(packing, device, configured=None):
+        return SimpleNamespace(sc=SimpleNamespace(packing=packing, pad_to_multiple_of=configured, batch_size=8,
+                                                  max_length=128), device=torch.device(device))
+
+    assert SFTRecipe._pad_multiple(fake(False, "cuda")) == 64
+    assert SFTRecipe._pad_multiple(fake(True, "cuda")) == 8 * 128   # one shape for every packed step
+    assert SFTRecipe._pad_multiple(fake(True, "cpu")) is None
+    assert SFTRecipe._pad_multiple(fake(True, "cuda", 16)) == 16
+
+    # The packed row padded to its full size: same loss as the unpadded row (sdpa's packed mask, on CPU).
+    _, registry = micro()
+    model, _ = load_causal_lm("base", registry, device="cpu")
+    rows = [{"input_ids": list(range(5, 5 + n)), "seq_lengths": [n]} for n in (7, 11, 4)]
+
+    def loss(pad):
+        batch = DataCollatorForLanguageModeling(pad_token_id=0, padding_free=True, pad_to_multiple_of=pad)(rows)
+        assert batch["input_ids"].shape[1] == (pad or 22)
+        keep = {k: batch[k] for k in ("input_ids", "labels", "position_ids")}
+        return model(**keep, use_cache=False).loss
+
+    torch.testing.assert_close(loss(None), loss(64), rtol=1e-5, atol=1e-6)
