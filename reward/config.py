@@ -45,6 +45,9 @@ class RewardModelConfig(BaseModel):
     batch_size: int = Field(8, gt=0, description="Per-device batch size (pairs).")
     grad_accum: int = Field(1, gt=0, description="Gradient accumulation steps.")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field("auto", description="auto: bf16 on GPU, fp32 on CPU.")
+    group_by_length: bool = Field(
+        True, description="Batch pairs of similar length together (less padding, same pairs per epoch; the "
+        "order is seeded per epoch, so --resume replays it).")
     activation_checkpointing: bool = Field(
         False, description="Recompute activations in the backward pass: less memory, about a third more compute "
         "(TRL's RewardConfig turns it on by default; camelid leaves it to you).")

@@ -199,6 +199,7 @@ def build_trainer(rm: RewardModelConfig, model, tokenizer, rows: list[dict], out
         report_to=rm.report_to or "none", seed=rm.seed, data_seed=rm.seed, eval_strategy="no",
         ddp_find_unused_parameters=False, disable_tqdm=True, dataloader_num_workers=0,
         activation_checkpointing=rm.activation_checkpointing,
+        train_sampling_strategy="group_by_length" if rm.group_by_length else "random",
     )
     # GPUs: bucket lengths (measured for SFT on an H100: a cuDNN attention plan per new shape halved throughput).
     pad = rm.pad_to_multiple_of or (None if use_cpu or not torch.cuda.is_available() else 64)

@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from trl import RewardTrainer
 from trl.trainer.reward_trainer import DataCollatorForPreference
 
+from camelid.batching import EpochSeededLengthGroupedSampler, data_seed
+
 UNKNOWN = -1.0  # safety label of a response nobody labelled
 
 
@@ -47,6 +49,15 @@ class CamelidRewardTrainer(RewardTrainer):
     def __init__(self, *args, aux_safety_weight: float = 0.0, **kwargs):
         self.aux_safety_weight = aux_safety_weight
         super().__init__(*args, **kwargs)
+
+    def _get_train_sampler(self, train_dataset=None):
+        """group_by_length on pairs: a pair's length is its longer side (chosen and rejected pad together)."""
+        if self.args.train_sampling_strategy != "group_by_length":
+            return super()._get_train_sampler(train_dataset)
+        ds = train_dataset if train_dataset is not None else self.train_dataset
+        lengths = [max(len(c), len(r)) for c, r in zip(ds["chosen_ids"], ds["rejected_ids"])]
+        return EpochSeededLengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                                               lengths=lengths, seed=data_seed(self.args))
 
     def _set_signature_columns_if_needed(self):
         # Keep the safety labels through remove_unused_columns; the collator turns them into safe_labels.

@@ -1,6 +1,6 @@
 import torch
 
-from camelid.sft.batching import EpochSeededLengthGroupedSampler
+from camelid.batching import EpochSeededLengthGroupedSampler
 
 
 def _batches(order, size):
