@@ -46,8 +46,9 @@ class RewardModelConfig(BaseModel):
     grad_accum: int = Field(1, gt=0, description="Gradient accumulation steps.")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field("auto", description="auto: bf16 on GPU, fp32 on CPU.")
     group_by_length: bool = Field(
-        True, description="Batch pairs of similar length together (less padding, same pairs per epoch; the "
-        "order is seeded per epoch, so --resume replays it).")
+        False, description="Batch pairs of similar length together: 2.4x the pairs/s on the toy world (padding 48% "
+        "-> 13%), but the toy safety RM scored 0.02 lower on held-out pairs in each of 3 seeds, so off by "
+        "default. The order is seeded per epoch, so --resume replays it.")
     activation_checkpointing: bool = Field(
         False, description="Recompute activations in the backward pass: less memory, about a third more compute "
         "(TRL's RewardConfig turns it on by default; camelid leaves it to you).")
