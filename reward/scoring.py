@@ -75,6 +75,16 @@ class RewardModel:
         return scores if raw else calibration.apply(scores, self.calibration)
 
 
+def _fp32_head(model) -> None:
+    """Score in fp32 even when the body runs in bf16/fp16: a bf16 output near 17 has a spacing of 0.125,
+    which on the H100 rounded 64 different answers to one score. The head is one row of weights."""
+    head = getattr(model, "score", None)
+    if head is None or head.weight.dtype == torch.float32:
+        return
+    head.float()
+    head.register_forward_pre_hook(lambda module, args: tuple(a.float() for a in args))
+
+
 def load_reward_model(ref: str | Artifact, registry: Registry | None = None, *, device: str = "auto",
                       precision: str = "auto") -> RewardModel:
     """Load a reward model (registry ref, version folder or model path) ready to score."""
@@ -99,6 +109,7 @@ def load_reward_model(ref: str | Artifact, registry: Registry | None = None, *, 
             art.model_path, num_labels=1, dtype=torch_dtype(pick_precision(precision, dev)), use_safetensors=True)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tok.pad_token_id
+    _fp32_head(model)
     if art.external == "hub":
         cal = calibration.identity()
     elif art.external == "path":  # the model/ folder itself or the version folder holding it

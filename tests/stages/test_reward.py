@@ -138,3 +138,19 @@ def test_two_processes_train_and_one_publishes(micro):
     lines = out.stdout.splitlines()
     assert lines[-1] == "rm-helpfulness@v1" and lines.count("rm-helpfulness@v1") == 1  # rank 0 prints
     assert registry.versions("rm-helpfulness") == ["v1"]
+
+
+def test_bf16_reward_model_scores_through_an_fp32_head(trained):
+    _, registry, _ = trained
+    from camelid.reward.scoring import _fp32_head, load_reward_model
+
+    convs = [[{"role": "user", "content": f"What is {i} + {i}?"}] for i in range(6)]
+    resp = [str(2 * i) for i in range(6)]
+    rm = load_reward_model("rm-safety", registry, device="cpu", precision="fp32")
+    fp32 = rm.score(convs, resp, raw=True)
+    rm.model.to(torch.bfloat16)  # what precision=bf16 loads on a GPU (bf16 is refused on CPU)
+    _fp32_head(rm.model)
+    assert rm.model.score.weight.dtype == torch.float32 and rm.model.model.embed_tokens.weight.dtype == torch.bfloat16
+    raw = rm.score(convs, resp, raw=True)
+    assert raw.dtype == torch.float32
+    torch.testing.assert_close(raw, fp32, atol=0.05 * fp32.abs().max().item() + 0.05, rtol=0.05)
