@@ -11,18 +11,6 @@ from camelid.ppo.rollout import left_pad, position_ids, response_mask, sample, s
 PAD, EOS = 0, 2
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    from transformers import LlamaConfig, LlamaForCausalLM, LlamaForSequenceClassification
-
-    torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=40, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64,
-                      pad_token_id=PAD, eos_token_id=EOS, bos_token_id=1)
-    return LlamaForCausalLM(cfg).eval(), LlamaForSequenceClassification(cfg.__class__(**{**cfg.to_dict(),
-                                                                                          "num_labels": 1})).eval()
-
-
 def test_response_mask_includes_first_eos_only():
     r = torch.tensor([[5, 6, EOS, PAD, PAD], [5, EOS, 7, EOS, 9], [5, 6, 7, 8, 9]])
     assert response_mask(r, EOS).tolist() == [[1, 1, 1, 0, 0], [1, 1, 0, 0, 0], [1, 1, 1, 1, 1]]
