@@ -198,6 +198,18 @@ class LoopMeter:
 
 # ---- workers and alternation -------------------------------------------------------------------------
 
+def add_worker_args(p, *, workers, strings=(), ints=(), floats=(), flags=()) -> None:
+    """The hidden arguments a parent passes to its worker processes (``--worker NAME`` and the job's values)."""
+    import argparse
+
+    p.add_argument("--worker", choices=list(workers), help=argparse.SUPPRESS)
+    for kind, names in ((str, strings), (int, ints), (float, floats)):
+        for name in names:
+            p.add_argument(name, type=kind, help=argparse.SUPPRESS)
+    for name in flags:
+        p.add_argument(name, action="store_true", help=argparse.SUPPRESS)
+
+
 def emit(result: dict) -> None:
     """A worker's answer to its parent: the last line of stdout."""
     print(RESULT_PREFIX + json.dumps(result), flush=True)

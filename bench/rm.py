@@ -119,14 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=2, help="rounds of alternating runs")
     p.add_argument("--no-append", dest="append", action="store_false", help="do not append to bench/RESULTS.md")
     # worker-only arguments
-    p.add_argument("--worker", choices=["camelid", "trl"], help=argparse.SUPPRESS)
-    for name in ("--registry", "--runs", "--model", "--margin"):
-        p.add_argument(name, help=argparse.SUPPRESS)
-    for name in ("--n", "--batch-size", "--max-length", "--seed", "--logging-steps"):
-        p.add_argument(name, type=int, help=argparse.SUPPRESS)
-    for name in ("--lr", "--center"):
-        p.add_argument(name, type=float, help=argparse.SUPPRESS)
-    p.add_argument("--drop-unsafe-chosen", action="store_true", help=argparse.SUPPRESS)
+    common.add_worker_args(p, workers=("camelid", "trl"), strings=("--registry", "--runs", "--model", "--margin"),
+                           ints=("--n", "--batch-size", "--max-length", "--seed", "--logging-steps"),
+                           floats=("--lr", "--center"), flags=("--drop-unsafe-chosen",))
     a = p.parse_args(argv)
     if a.worker:
         run_worker(a)

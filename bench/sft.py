@@ -123,14 +123,9 @@ def main(argv: list[str] | None = None) -> int:
                    "attn_implementation=flex_attention' (repeatable)")
     p.add_argument("--extra", action="append", help=argparse.SUPPRESS)  # a camelid-variant's overrides
     # worker-only arguments
-    p.add_argument("--worker", choices=["camelid", "trl"], help=argparse.SUPPRESS)
-    for name in ("--registry", "--runs", "--model"):
-        p.add_argument(name, help=argparse.SUPPRESS)
-    for name in ("--n", "--batch-size", "--max-length", "--seed", "--logging-steps"):
-        p.add_argument(name, type=int, help=argparse.SUPPRESS)
-    p.add_argument("--lr", type=float, help=argparse.SUPPRESS)
-    p.add_argument("--grouped", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--random-batches", action="store_true", help=argparse.SUPPRESS)
+    common.add_worker_args(p, workers=("camelid", "trl"), strings=("--registry", "--runs", "--model"),
+                           ints=("--n", "--batch-size", "--max-length", "--seed", "--logging-steps"),
+                           floats=("--lr",), flags=("--grouped", "--random-batches"))
     a = p.parse_args(argv)
     if a.worker:
         run_worker(a)

@@ -12,6 +12,10 @@ from __future__ import annotations
 import torch
 from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
 
+# Batch lengths on GPUs are padded to a multiple of this: every new shape costs a cuDNN attention plan, which
+# halved SFT throughput on an H100 (bench/RESULTS.md); multiples of 64 leave a few shapes, each built once.
+GPU_PAD_MULTIPLE = 64
+
 
 class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
     def __init__(self, batch_size: int, *, lengths: list[int], seed: int):

@@ -10,6 +10,11 @@ from camelid.config import DEFAULT_CONFIG, PipelineConfig, load_config
 from camelid.registry import Registry, set_default_root
 
 
+def is_first_process() -> bool:
+    """Rank 0 of an `accelerate launch` / torchrun (or no launch at all): the one process that prints results."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def stage_parser(prog: str, description: str, *, resume: bool = False) -> argparse.ArgumentParser:
     """The shared arguments; parse with ``parse_intermixed_args`` so options may follow key=value."""
     p = argparse.ArgumentParser(prog=prog, description=description,

@@ -6,10 +6,9 @@ must beat. Stages call `ensure_base` so a fresh registry works without running i
 
 from __future__ import annotations
 
-import os
 import time
 
-from camelid.cli_common import resolve, stage_parser
+from camelid.cli_common import is_first_process, resolve, stage_parser
 from camelid.config import PipelineConfig
 from camelid.log import get_logger
 from camelid.registry import Artifact, Registry, config_hash
@@ -25,7 +24,9 @@ def run_init(cfg: PipelineConfig, registry: Registry, *, force: bool = False) ->
     """
     from accelerate.utils import broadcast_object_list
 
-    state = _process_state(cfg)
+    from camelid.models import process_state
+
+    state = process_state(cfg.device)
     ref = [None]
     if state.is_main_process:
         ref = [build_base(cfg, registry, force=force, world_size=state.num_processes).ref]
@@ -80,17 +81,11 @@ def ensure_base(cfg: PipelineConfig, registry: Registry, ref: str) -> None:
     name = ref.partition("@")[0]
     if name == cfg.toy_base.output and not registry.versions(name):
         log.info("%s not in the registry yet: running `camelid init` first", name)
-        build_base(cfg, registry, world_size=_process_state(cfg).num_processes)
+        from camelid.models import process_state
+
+        build_base(cfg, registry, world_size=process_state(cfg.device).num_processes)
 
 
-def _process_state(cfg: PipelineConfig):
-    """This process's place in the launch (accelerate's PartialState; one process when not launched)."""
-    from accelerate import PartialState
-
-    from camelid.models import device_for
-
-    # The same cpu flag as the other stages: the state is shared, and `camelid run` may create it here first.
-    return PartialState(cpu=device_for(cfg.device).type == "cpu")
 
 
 def main(argv: list[str]) -> int:
@@ -99,6 +94,6 @@ def main(argv: list[str]) -> int:
     args = p.parse_intermixed_args(argv)
     cfg, registry = resolve(args)
     art = run_init(cfg, registry, force=args.force)
-    if os.environ.get("RANK", "0") == "0":  # every process gets the artifact; one prints it
+    if is_first_process():  # every process gets the artifact; one prints it
         print(art.ref)
     return 0

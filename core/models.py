@@ -157,6 +157,17 @@ def load_causal_lm(ref: str | Artifact, registry: Registry | None = None, *, pre
     return model.to(dev), tok
 
 
+def process_state(device: str = "auto"):
+    """This process's place in the launch: accelerate's shared PartialState (one process when not launched).
+
+    cpu=True on CPU: without it each process of an `accelerate launch` sees world size 1 (STACK trap). Every
+    stage asks for the state this way, so whichever creates it first creates the same one.
+    """
+    from accelerate import PartialState
+
+    return PartialState(cpu=device_for(device).type == "cpu")
+
+
 def is_sharded(trainer) -> bool:
     """Whether each process of a transformers Trainer holds only a shard of the weights (FSDP, ZeRO-3)."""
     plugin = getattr(trainer.accelerator.state, "deepspeed_plugin", None)

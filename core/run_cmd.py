@@ -35,7 +35,9 @@ def main(argv: list[str]) -> int:
     plan = jobs(cfg)
     if args.only:
         plan = [j for j in plan if j.name in args.only or j.stage in args.only]
-    state = _process_state(cfg)
+    from camelid.models import process_state
+
+    state = process_state(cfg.device)
     log.info("profile %s, registry %s, %d process(es): %s", cfg.profile, registry.root, state.num_processes,
              " -> ".join(j.name for j in plan))
     t_all = time.perf_counter()
@@ -67,15 +69,6 @@ def main(argv: list[str]) -> int:
         log.info("[%s] published %s in %.1fs", job.name, art.ref, time.perf_counter() - t0)
     log.info("pipeline done in %.1fs", time.perf_counter() - t_all)
     return 0
-
-
-def _process_state(cfg):
-    """This process's place in the launch: accelerate's shared PartialState, with the stages' cpu flag."""
-    from accelerate import PartialState
-
-    from camelid.models import device_for
-
-    return PartialState(cpu=device_for(cfg.device).type == "cpu")
 
 
 def _sync(state, stage: int) -> None:

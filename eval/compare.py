@@ -471,7 +471,6 @@ def run(cfg: PipelineConfig, registry: Registry, *, out_dir: str | Path | None =
     Under N processes every process answers its share; the main process reports and publishes, and
     every process returns the published artifact.
     """
-    from accelerate import PartialState
     from accelerate.utils import broadcast_object_list
 
     t0 = time.perf_counter()
@@ -479,8 +478,7 @@ def run(cfg: PipelineConfig, registry: Registry, *, out_dir: str | Path | None =
     cc = cfg.stages.compare
     if len(cc.checkpoints) < 1:
         raise ConfigError("stages.compare.checkpoints: name at least one checkpoint")
-    # cpu=True on CPU, as in the other stages: without it each launched process sees world size 1.
-    state = PartialState(cpu=models.device_for(cfg.device).type == "cpu")
+    state = models.process_state(cfg.device)
     log.info("compare on %d process(es)", state.num_processes)
     inputs, prompts, results = judge_checkpoints(cc, registry, device=cfg.device, cache=cache, state=state)
     if set(inputs) != set(job.inputs):  # the publish must match what `camelid run` checks

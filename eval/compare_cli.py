@@ -7,10 +7,9 @@ Under `accelerate launch` (e.g. `--multi_gpu --num_processes 2 --num_machines 1 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from camelid.cli_common import resolve, stage_parser
+from camelid.cli_common import is_first_process, resolve, stage_parser
 from camelid.data.adapters import ADAPTERS, ALIASES, get_adapter
 from camelid.data.spec import DataSpec
 from camelid.errors import DataError
@@ -72,7 +71,7 @@ def main(argv: list[str]) -> int:
     from camelid.eval.compare import run
 
     art = run(cfg, registry, out_dir=args.out, export=args.export_pairs)
-    if os.environ.get("RANK", "0") != "0":  # under accelerate launch / torchrun: every process gets it, one prints
+    if not is_first_process():  # under accelerate launch / torchrun: every process gets it, one prints
         return 0
     print(art.ref)
     print(art.path / "report.html")

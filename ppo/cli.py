@@ -8,9 +8,7 @@
 
 from __future__ import annotations
 
-import os
-
-from camelid.cli_common import resolve, stage_parser
+from camelid.cli_common import is_first_process, resolve, stage_parser
 
 
 def main(argv: list[str]) -> int:
@@ -21,6 +19,6 @@ def main(argv: list[str]) -> int:
     from camelid.ppo.recipe import run
 
     art = run(cfg, registry, resume=args.resume)
-    if os.environ.get("RANK", "0") == "0":  # every rank gets the artifact; one prints it
+    if is_first_process():  # every rank gets the artifact; one prints it
         print(art.ref)
     return 0

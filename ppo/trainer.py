@@ -260,11 +260,8 @@ class PPOTrainer:
                 a, mask = mb.num_actions, mb.action_mask
                 logits = action_logits(self.policy, mb.sequences, mb.attention_mask, a, cfg.temperature)
                 logprobs = gather_logprobs(logits, mb.sequences[:, -a:])  # (b, A)
-                if cfg.entropy_coef:
+                with torch.set_grad_enabled(bool(cfg.entropy_coef)):  # logged only when its coef is 0: no graph
                     entropy = masked_mean(entropy_from_logits(logits), mask)
-                else:  # logged only: keep it out of the autograd graph
-                    with torch.no_grad():
-                        entropy = masked_mean(entropy_from_logits(logits), mask)
                 pl = policy_loss(logprobs, mb.old_logprobs, mb.advantages, mask, cfg.clip_range)
                 values = self.value(mb.sequences, mb.attention_mask, position_ids(mb.attention_mask))
                 vl = value_loss(values[:, -a - 1:-1], mb.values, mb.returns, mask, cfg.value_clip)

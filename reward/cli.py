@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
-from camelid.cli_common import resolve, stage_parser
+from camelid.cli_common import is_first_process, resolve, stage_parser
 from camelid.reward.recipe import OBJECTIVES
 
 
@@ -21,6 +19,6 @@ def main(argv: list[str]) -> int:
 
     for objective in args.objective or cfg.stages.reward.objectives:
         art = run(cfg, registry, objective=objective, resume=args.resume)
-        if os.environ.get("RANK", "0") == "0":  # every rank gets the artifact; one prints it
+        if is_first_process():  # every rank gets the artifact; one prints it
             print(art.ref)
     return 0

@@ -187,6 +187,7 @@ def build_trainer(rm: RewardModelConfig, model, tokenizer, rows: list[dict], out
     from datasets import Dataset
     from trl import RewardConfig
 
+    from camelid.batching import GPU_PAD_MULTIPLE
     from camelid.reward.trainer import CamelidRewardTrainer, PreferenceCollator
 
     args = RewardConfig(
@@ -201,8 +202,7 @@ def build_trainer(rm: RewardModelConfig, model, tokenizer, rows: list[dict], out
         activation_checkpointing=rm.activation_checkpointing,
         train_sampling_strategy="group_by_length" if rm.group_by_length else "random",
     )
-    # GPUs: bucket lengths (measured for SFT on an H100: a cuDNN attention plan per new shape halved throughput).
-    pad = rm.pad_to_multiple_of or (None if use_cpu or not torch.cuda.is_available() else 64)
+    pad = rm.pad_to_multiple_of or (None if use_cpu or not torch.cuda.is_available() else GPU_PAD_MULTIPLE)
     collator = PreferenceCollator(pad_token_id=tokenizer.pad_token_id, pad_to_multiple_of=pad)
     return CamelidRewardTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
                                 processing_class=tokenizer, data_collator=collator,
@@ -324,7 +324,6 @@ def table8_rows(objective: str, ref: str, metrics: dict, registry: Registry, cfg
 
 def run(cfg: PipelineConfig, registry: Registry, *, objective: str, resume: bool = False) -> Artifact:
     """Train, evaluate and publish the ``objective`` reward model (helpfulness | safety)."""
-    from accelerate import PartialState
     from transformers import AutoModelForSequenceClassification
 
     from camelid.init_cmd import ensure_base
@@ -334,14 +333,14 @@ def run(cfg: PipelineConfig, registry: Registry, *, objective: str, resume: bool
         gather_full_model,
         is_sharded,
         pick_precision,
+        process_state,
         resolve_model,
     )
     from camelid.stages import job_for, run_dir
 
     if objective not in OBJECTIVES:
         raise ConfigError(f"unknown objective {objective!r}: use helpfulness or safety")
-    # cpu=True on CPU: without it each process of an `accelerate launch` sees world size 1 (STACK trap)
-    state = PartialState(cpu=device_for(cfg.device).type == "cpu")
+    state = process_state(cfg.device)
     t_start = time.perf_counter()
     job = job_for(cfg, f"reward-{objective}")
     rm: RewardModelConfig = getattr(cfg.stages.reward, objective)

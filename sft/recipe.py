@@ -51,18 +51,14 @@ def _quiet_library_progress_bars() -> None:
 
 class SFTRecipe:
     def __init__(self, cfg: PipelineConfig, registry: Registry, *, resume: bool = False):
-        from accelerate import PartialState
-
         from camelid.stages import job_for
 
         self.cfg, self.registry, self.resume = cfg, registry, resume
         self.sc: SFTConfig = cfg.stages.sft
         self.job = job_for(cfg, "sft")
-        from camelid.models import device_for
+        from camelid.models import process_state
 
-        # One process, or this rank of an `accelerate launch` / torchrun group. cpu=True on CPU: without it
-        # each launched process sees world size 1 until TRL re-initialises the state.
-        self.state = PartialState(cpu=device_for(cfg.device).type == "cpu")
+        self.state = process_state(cfg.device)  # one process, or this rank of an accelerate/torchrun group
         self.metrics: dict = {}
         self.fingerprints: dict[str, str] = {}
         self.generations: list[dict] = []
@@ -142,7 +138,9 @@ class SFTRecipe:
         sc = self.sc
         if sc.pad_to_multiple_of or self.device.type != "cuda":
             return sc.pad_to_multiple_of
-        return sc.batch_size * sc.max_length if sc.packing else 64
+        from camelid.batching import GPU_PAD_MULTIPLE
+
+        return sc.batch_size * sc.max_length if sc.packing else GPU_PAD_MULTIPLE
 
     def _attention(self) -> str | None:
         """The configured kernel; for packing on a GPU with none configured, one that handles packed rows.
