@@ -120,7 +120,9 @@ def build_models(a: argparse.Namespace) -> dict:
 # ---- instrumentation in the workers ------------------------------------------------------------------
 
 def _n_params(module) -> int:
-    return sum(p.numel() for p in module.parameters())
+    from camelid.models import count_parameters
+
+    return count_parameters(module)
 
 
 def _now() -> float:
