@@ -12,7 +12,6 @@ import difflib
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from camelid.errors import ConfigError
@@ -20,6 +19,7 @@ from camelid.eval.config import CompareConfig
 from camelid.ppo.config import PPOConfig
 from camelid.reward.config import RewardStageConfig
 from camelid.sft.config import SFTConfig
+from camelid.yaml_load import load_yaml
 
 DEFAULT_CONFIG = "pipelines.yaml"
 
@@ -97,10 +97,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
         raise ConfigError(f"override {text!r}: expected dotted.key=value, e.g. stages.sft.max_steps=10")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as e:
-        raise ConfigError(f"override {text!r}: value is not valid YAML ({e.problem})") from e
+    value = load_yaml(raw, f"override {text!r}", lines=False) if raw.strip() else ""
     if isinstance(value, float) is False and isinstance(raw, str) and _looks_like_float(raw):
         value = float(raw)  # YAML 1.1 reads '1e-4' as a string
     return key.split("."), value
@@ -184,17 +181,27 @@ def format_validation_error(err: ValidationError, model: type[BaseModel], source
     return f"{source}: {len(lines)} invalid setting(s):\n" + "\n".join(lines)
 
 
-def read_yaml(path: Path) -> dict:
+def _read_config_text(path: Path) -> str:
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"config file {path} not found (run from the project folder or pass --config FILE)") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a directory, not a config file; pass --config FILE") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
     try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: invalid YAML: {getattr(e, 'problem', e)}") from None
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise ConfigError(f"{path}:{line}:{column}: not UTF-8 text (byte 0x{data[e.start]:02x}); "
+                          "save the file as UTF-8") from None
+
+
+def read_yaml(path: Path) -> dict:
+    """The file's top-level mapping; duplicate keys, alias bombs and unreadable files are ConfigErrors."""
+    data = load_yaml(_read_config_text(path), str(path)) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of settings")
     return data
@@ -205,18 +212,14 @@ def load_config(path: str | Path = DEFAULT_CONFIG, profile: str | None = None,
     """Read, merge profile and overrides, validate. Raises ConfigError listing every problem."""
     path = Path(path)
     raw = read_yaml(path)
-    profiles = raw.pop("profiles", {}) or {}
-    if not isinstance(profiles, dict):
-        raise ConfigError(f"{path}: 'profiles' must be a mapping of profile name -> settings")
+    profiles = _profiles(raw, path)
+    raw.pop("profiles", None)
     profile = profile or raw.pop("default_profile", None)
     raw.pop("default_profile", None)
     if profile is not None:
         if profile not in profiles:
             raise ConfigError(f"{path}: unknown profile {profile!r}; profiles: {', '.join(profiles) or '(none)'}")
-        over = profiles[profile] or {}
-        if not isinstance(over, dict):
-            raise ConfigError(f"{path}: profiles.{profile} must be a mapping")
-        raw = deep_merge(raw, over)
+        raw = deep_merge(raw, _profile_body(profiles, profile, path))
         raw["profile"] = profile
     raw = apply_overrides(raw, list(overrides or []))
     try:
@@ -228,6 +231,22 @@ def load_config(path: str | Path = DEFAULT_CONFIG, profile: str | None = None,
     return cfg
 
 
+def _profiles(raw: dict, path: Path) -> dict:
+    profiles = raw.get("profiles") or {}
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"{path}: 'profiles' must be a mapping of profile name -> settings")
+    return profiles
+
+
+def _profile_body(profiles: dict, name: str, path: Path) -> dict:
+    body = profiles[name] or {}
+    if not isinstance(body, dict):
+        raise ConfigError(f"{path}: profiles.{name} must be a mapping of settings")
+    return body
+
+
 def list_profiles(path: str | Path = DEFAULT_CONFIG) -> dict[str, str]:
-    raw = read_yaml(Path(path))
-    return {name: (body or {}).get("description", "") for name, body in (raw.get("profiles") or {}).items()}
+    """Profile name -> its `description` (empty when it has none)."""
+    path = Path(path)
+    profiles = _profiles(read_yaml(path), path)
+    return {name: _profile_body(profiles, name, path).get("description", "") for name in profiles}
