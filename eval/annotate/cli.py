@@ -71,8 +71,9 @@ def cmd_import(args) -> int:
 
 
 def cmd_add_user(args) -> int:
-    token = _db(args).add_user(args.name, admin=args.admin, reset_token=args.reset_token)
-    role = "admin" if args.admin else "annotator"
+    db = _db(args)
+    token = db.add_user(args.name, admin=args.admin, reset_token=args.reset_token)
+    role = "admin" if db.user_for_token(token).is_admin else "annotator"
     print(f"{role} {args.name}: token (shown once, give it to them privately):", file=sys.stderr)
     print(token)
     return 0
@@ -85,7 +86,7 @@ def cmd_users(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from camelid.eval.annotate.export import export_records, publish, to_jsonl
+    from camelid.eval.annotate.export import export_records, publish, to_jsonl, write_atomic
 
     if not args.out and not args.publish:
         raise CamelidError("give --out FILE and/or --publish NAME")
@@ -95,7 +96,7 @@ def cmd_export(args) -> int:
         raise CamelidError(f"nothing to export from {args.db}: no pair has {args.min_votes}+ agreeing labels yet")
     text = to_jsonl(records)
     if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+        write_atomic(Path(args.out), text)
         print(f"wrote {len(records)} preference pair(s) to {args.out}")
     if args.publish:
         ref = publish(text, summary, args.publish, Path(args.registry), Path(args.db), args.min_votes)
@@ -152,7 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("add-user", cmd_add_user, "Create an annotator (or admin) and print their login token")
     sp.add_argument("name", help="user name: letters, digits, '.', '_' or '-'")
-    sp.add_argument("--admin", action="store_true", help="may open the admin page")
+    sp.add_argument("--admin", action=argparse.BooleanOptionalAction, default=None,
+                    help="may open the admin page (--no-admin takes that away); without either, a new user is "
+                         "an annotator and --reset-token keeps the user's role")
     sp.add_argument("--reset-token", action="store_true", help="give an existing user a new token")
 
     add("users", cmd_users, "List users")

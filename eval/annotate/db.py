@@ -24,6 +24,8 @@ from camelid.data.records import RATINGS
 from camelid.errors import CamelidError
 
 NOTE_MAX_CHARS = 2000
+# SQLite integers are signed 64-bit; a bigger id cannot name a row (and would raise OverflowError).
+SQLITE_MAX_INT = 2**63 - 1
 # A pair served to an annotator stays reserved (counts towards its K) for this long without a label.
 LEASE_SECONDS = 30 * 60
 USER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -163,8 +165,11 @@ class AnnotationDB:
 
     # -- users ----------------------------------------------------------------------------------
 
-    def add_user(self, name: str, *, admin: bool = False, reset_token: bool = False) -> str:
-        """Create a user (or give an existing one a new token); returns the token, shown once."""
+    def add_user(self, name: str, *, admin: bool | None = None, reset_token: bool = False) -> str:
+        """Create a user (or give an existing one a new token); returns the token, shown once.
+
+        ``admin=None`` keeps an existing user's role (a new user is an annotator); True/False sets it.
+        """
         if not USER_NAME_RE.match(name or ""):
             raise InvalidInput(f"user name {name!r} must be 1-64 letters, digits, '.', '_' or '-'")
         token = secrets.token_urlsafe(24)
@@ -173,11 +178,11 @@ class AnnotationDB:
             if row and not reset_token:
                 raise Conflict(f"user {name!r} exists; use --reset-token to give them a new token")
             if row:
-                conn.execute("UPDATE users SET token_sha256 = ?, is_admin = ? WHERE id = ?",
-                             (hash_token(token), int(admin), row["id"]))
+                conn.execute("UPDATE users SET token_sha256 = ?, is_admin = COALESCE(?, is_admin) WHERE id = ?",
+                             (hash_token(token), None if admin is None else int(admin), row["id"]))
             else:
                 conn.execute("INSERT INTO users (name, token_sha256, is_admin, created) VALUES (?, ?, ?, ?)",
-                             (name, hash_token(token), int(admin), time.time()))
+                             (name, hash_token(token), int(bool(admin)), time.time()))
         return token
 
     def user_for_token(self, token: str | None) -> User | None:
@@ -187,8 +192,8 @@ class AnnotationDB:
         return User(rows[0]["id"], rows[0]["name"], bool(rows[0]["is_admin"])) if rows else None
 
     def users(self) -> list[User]:
-        return [User(r["id"], r["name"], bool(r["is_admin"]))
-                for r in self._read("SELECT id, name, is_admin FROM users ORDER BY name")]
+        with self.snapshot() as snap:
+            return snap.users()
 
     # -- queue ----------------------------------------------------------------------------------
 
@@ -246,7 +251,8 @@ class AnnotationDB:
                       bool(left_is_a))
 
     def _assignment(self, conn: sqlite3.Connection, user: User, pair_id: int) -> sqlite3.Row:
-        if conn.execute("SELECT 1 FROM pairs WHERE id = ?", (pair_id,)).fetchone() is None:
+        if not -SQLITE_MAX_INT <= pair_id <= SQLITE_MAX_INT \
+                or conn.execute("SELECT 1 FROM pairs WHERE id = ?", (pair_id,)).fetchone() is None:
             raise NotFound(f"pair {pair_id} does not exist")
         row = conn.execute("SELECT left_is_a, served FROM assignments WHERE pair_id = ? AND user_id = ?",
                            (pair_id, user.id)).fetchone()
@@ -323,26 +329,60 @@ class AnnotationDB:
                 {"u": user.id}).fetchone()[0]
         return {"done": done, "skipped": skipped, "remaining": left}
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Snapshot]:
+        """One read transaction: all reads through it see the database as of its first read, whatever
+        annotators and imports commit meanwhile (WAL gives readers a fixed snapshot)."""
+        with self._connect() as conn:
+            conn.execute("BEGIN")
+            try:
+                yield Snapshot(conn)
+            finally:
+                conn.execute("ROLLBACK")  # read only: nothing to keep
+
     def pairs(self) -> list[dict]:
-        return [{"id": r["id"], "prompt": json.loads(r["prompt"]), "response_a": r["response_a"],
-                 "response_b": r["response_b"], "k": r["k"], "meta": json.loads(r["meta"])}
-                for r in self._read("SELECT * FROM pairs ORDER BY id")]
+        with self.snapshot() as snap:
+            return snap.pairs()
 
     def labels(self) -> list[dict]:
         """Every label with its annotator's name, oldest first (canonical a/b sides)."""
-        rows = self._read(
+        with self.snapshot() as snap:
+            return snap.labels()
+
+    def counts(self) -> dict:
+        with self.snapshot() as snap:
+            return snap.counts()
+
+
+class Snapshot:
+    """Reads from one open read transaction of an `AnnotationDB` (see `AnnotationDB.snapshot`)."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self._conn = conn
+
+    def pairs(self) -> list[dict]:
+        return [{"id": r["id"], "prompt": json.loads(r["prompt"]), "response_a": r["response_a"],
+                 "response_b": r["response_b"], "k": r["k"], "meta": json.loads(r["meta"])}
+                for r in self._conn.execute("SELECT * FROM pairs ORDER BY id")]
+
+    def labels(self) -> list[dict]:
+        """Every label with its annotator's name, oldest first (canonical a/b sides)."""
+        rows = self._conn.execute(
             "SELECT n.pair_id, u.name AS annotator, n.preferred, n.strength, n.a_safe, n.b_safe, n.note,"
             " n.seconds, n.created FROM annotations n JOIN users u ON u.id = n.user_id ORDER BY n.created, n.id")
         return [dict(r) | {"a_safe": bool(r["a_safe"]), "b_safe": bool(r["b_safe"])} for r in rows]
 
+    def users(self) -> list[User]:
+        return [User(r["id"], r["name"], bool(r["is_admin"]))
+                for r in self._conn.execute("SELECT id, name, is_admin FROM users ORDER BY name")]
+
     def counts(self) -> dict:
-        with self._connect() as conn:
-            one = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
-            return {
-                "pairs": one("SELECT COUNT(*) FROM pairs"),
-                "labels": one("SELECT COUNT(*) FROM annotations"),
-                "skips": one("SELECT COUNT(*) FROM skips"),
-                "complete_pairs": one("SELECT COUNT(*) FROM pairs p WHERE"
-                                      " (SELECT COUNT(*) FROM annotations n WHERE n.pair_id = p.id) >= p.k"),
-                "annotators": one("SELECT COUNT(*) FROM users"),
-            }
+        one = lambda sql: self._conn.execute(sql).fetchone()[0]  # noqa: E731
+        return {
+            "pairs": one("SELECT COUNT(*) FROM pairs"),
+            "labels": one("SELECT COUNT(*) FROM annotations"),
+            "skips": one("SELECT COUNT(*) FROM skips"),
+            "complete_pairs": one("SELECT COUNT(*) FROM pairs p WHERE"
+                                  " (SELECT COUNT(*) FROM annotations n WHERE n.pair_id = p.id) >= p.k"),
+            "annotators": one("SELECT COUNT(*) FROM users"),
+        }

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import time
+import uuid
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from camelid.data.records import RATINGS, PreferencePair
@@ -16,15 +20,27 @@ from camelid.eval.annotate.db import AnnotationDB
 MODES = ("majority", "per-annotator")
 
 
+@dataclass
+class AnnotatedPair(PreferencePair):
+    """A canonical preference pair plus the annotators' free-text notes on it (readers of plain
+    `PreferencePair` rows ignore the extra key)."""
+
+    notes: list[dict] = field(default_factory=list)  # [{"annotator": name, "note": text}], oldest first
+
+
+def _notes(labs: list[dict]) -> list[dict]:
+    return [{"annotator": lab["annotator"], "note": lab["note"]} for lab in labs if lab["note"]]
+
+
 def _record(pair: dict, preferred: str, rating: str, a_safe: bool | None, b_safe: bool | None,
-            rid: str) -> PreferencePair:
+            rid: str, labs: list[dict]) -> AnnotatedPair:
     a, b = pair["response_a"], pair["response_b"]
     chosen, rejected = (a, b) if preferred == "a" else (b, a)
     chosen_safe, rejected_safe = (a_safe, b_safe) if preferred == "a" else (b_safe, a_safe)
     meta = pair["meta"]
-    return PreferencePair(prompt=pair["prompt"], chosen=chosen, rejected=rejected, rating=rating,
-                          chosen_safe=chosen_safe, rejected_safe=rejected_safe, category=meta.get("category"),
-                          source=meta.get("source") or "annotate", id=rid)
+    return AnnotatedPair(prompt=pair["prompt"], chosen=chosen, rejected=rejected, rating=rating,
+                         chosen_safe=chosen_safe, rejected_safe=rejected_safe, category=meta.get("category"),
+                         source=meta.get("source") or "annotate", id=rid, notes=_notes(labs))
 
 
 def median_strength(strengths: list[str]) -> str:
@@ -38,18 +54,19 @@ def _majority_bool(values: list[bool]) -> bool | None:
     return None if m is None else bool(m)
 
 
-def export_records(db: AnnotationDB, mode: str = "majority", min_votes: int = 1) -> tuple[list[PreferencePair], dict]:
-    """Records plus a summary ``{n_pairs, n_labels, n_ties_dropped, ...}``.
+def export_records(db: AnnotationDB, mode: str = "majority", min_votes: int = 1) -> tuple[list[AnnotatedPair], dict]:
+    """Records plus a summary ``{n_pairs, n_labels, n_ties_dropped, ...}``, all from one snapshot.
 
     majority: one record per pair with >= ``min_votes`` labels; chosen = the side most annotators
     preferred (pairs where the vote ties are dropped), rating = median strength of the annotators who
-    picked that side, safety = majority per response (None on a tie).
-    per-annotator: one record per label, id ``<pair id>/<annotator>``.
+    picked that side, safety = majority per response (None on a tie), notes = every annotator's note.
+    per-annotator: one record per label (with its own note), id ``<pair id>/<annotator>``.
     """
     if mode not in MODES:
         raise CamelidError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
-    pairs = {p["id"]: p for p in db.pairs()}
-    labels = db.labels()
+    with db.snapshot() as snap:  # pairs and labels from the same moment, however busy the app is
+        pairs = {p["id"]: p for p in snap.pairs()}
+        labels = snap.labels()
     by_pair: dict[int, list[dict]] = defaultdict(list)
     for lab in labels:
         by_pair[lab["pair_id"]].append(lab)
@@ -60,7 +77,7 @@ def export_records(db: AnnotationDB, mode: str = "majority", min_votes: int = 1)
         labs, pair = by_pair[pid], pairs[pid]
         if mode == "per-annotator":
             records += [_record(pair, lab["preferred"], lab["strength"], lab["a_safe"], lab["b_safe"],
-                                f"{rid(pid)}/{lab['annotator']}") for lab in labs]
+                                f"{rid(pid)}/{lab['annotator']}", [lab]) for lab in labs]
             continue
         if len(labs) < min_votes:
             too_few += 1
@@ -71,7 +88,7 @@ def export_records(db: AnnotationDB, mode: str = "majority", min_votes: int = 1)
             continue
         strength = median_strength([lab["strength"] for lab in labs if lab["preferred"] == side])
         records.append(_record(pair, side, strength, _majority_bool([lab["a_safe"] for lab in labs]),
-                               _majority_bool([lab["b_safe"] for lab in labs]), rid(pid)))
+                               _majority_bool([lab["b_safe"] for lab in labs]), rid(pid), labs))
     summary = {"mode": mode, "n_pairs": len(records), "n_labels": len(labels),
                "n_annotators": len({lab["annotator"] for lab in labels}),
                "n_ties_dropped": ties, "n_below_min_votes": too_few,
@@ -81,6 +98,33 @@ def export_records(db: AnnotationDB, mode: str = "majority", min_votes: int = 1)
 
 def to_jsonl(records: list[PreferencePair]) -> str:
     return "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in records)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, fsync it, then rename it over ``path``: a full
+    disk or a crash midway leaves the previous file whole and no temporary file behind."""
+    path = Path(path)
+    existed = path.exists()
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "x", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            kept = f"{path} is unchanged" if existed else f"{path} was not created"
+            raise CamelidError(f"could not write {path}: {e.strerror or e}; {kept}") from e
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable; the file is in place either way
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def publish(text: str, summary: dict, name: str, registry_root: Path, db_path: Path, min_votes: int) -> str:
@@ -127,6 +171,7 @@ def throughput(labels: list[dict], now: float | None = None, days: int = 7) -> d
 
 
 def admin_stats(db: AnnotationDB, now: float | None = None) -> dict:
-    labels = db.labels()
-    return {"counts": db.counts(), "throughput": throughput(labels, now), "agreement": agreement_report(labels),
-            "annotators": [{"name": u.name, "admin": u.is_admin} for u in db.users()]}
+    with db.snapshot() as snap:  # counts, labels and users from the same moment
+        labels, counts, users = snap.labels(), snap.counts(), snap.users()
+    return {"counts": counts, "throughput": throughput(labels, now), "agreement": agreement_report(labels),
+            "annotators": [{"name": u.name, "admin": u.is_admin} for u in users]}

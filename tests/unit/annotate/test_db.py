@@ -175,3 +175,22 @@ def test_concurrent_annotators_exact_counts(fast_dir, items):
     assert Counter(lab["annotator"] for lab in labels) == {u.name: n_pairs for u in users}
     assert len({(lab["pair_id"], lab["annotator"]) for lab in labels}) == n_users * n_pairs
     assert sum(conflicts.values()) == n_users * n_pairs
+
+
+def test_reset_token_keeps_the_role_unless_told(db):
+    old = db.add_user("lead", admin=True)
+    new = db.add_user("lead", reset_token=True)
+    assert db.user_for_token(old) is None and db.user_for_token(new).is_admin
+    assert not db.user_for_token(db.add_user("lead", reset_token=True, admin=False)).is_admin
+    assert not db.user_for_token(db.add_user("lead", reset_token=True)).is_admin
+    assert db.user_for_token(db.add_user("lead", reset_token=True, admin=True)).is_admin
+
+
+def test_pair_ids_sqlite_cannot_hold_are_not_found(db, users, items):
+    db.add_pairs(items(1), k=1)
+    ann = users["ann"][0]
+    for pid in (2**63, 2**70, -(2**70)):
+        with pytest.raises(NotFound):
+            db.submit(ann, pid, preferred="left", strength="better", left_safe=True, right_safe=True)
+        with pytest.raises(NotFound):
+            db.skip(ann, pid)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import builtins
+import errno
+import io
 import json
+import os
 import sys
 import types
 from contextlib import contextmanager
@@ -20,13 +24,14 @@ from camelid.eval.annotate.importers import items_from_file
 MSGS = [{"role": "user", "content": "Hi?"}]
 
 
-def vote(db, user, pair_id, side: str, strength="better", a_safe=True, b_safe=True):
+def vote(db, user, pair_id, side: str, strength="better", a_safe=True, b_safe=True, note=""):
     """Label pair_id for user with a canonical side ('a'/'b'), whatever order they were shown."""
     while (s := db.next_pair(user)).pair_id != pair_id:
         db.skip(user, s.pair_id)
     pref = "left" if (side == "a") == s.left_is_a else "right"
     left_safe, right_safe = (a_safe, b_safe) if s.left_is_a else (b_safe, a_safe)
-    db.submit(user, pair_id, preferred=pref, strength=strength, left_safe=left_safe, right_safe=right_safe)
+    db.submit(user, pair_id, preferred=pref, strength=strength, left_safe=left_safe, right_safe=right_safe,
+              note=note)
 
 
 def test_import_formats_and_dedup(db, write_jsonl):
@@ -229,3 +234,151 @@ def test_import_from_a_real_tiny_checkpoint(tmp_path, write_jsonl, capsys):
     assert (f"dropped {dropped} prompt(s)" in out) == bool(dropped)
     assert pairs[0]["meta"]["model_a"] == "sft@v1 T=0.7" and pairs[0]["meta"]["model_b"] == "sft@v1 T=1.5"
     assert all(p["response_a"] != p["response_b"] for p in pairs)
+
+
+class _FullDiskFile:
+    """A file on a disk with ``room`` characters left: the write that overflows it stores what fits, then
+    fails with ENOSPC, as a real full disk does."""
+
+    def __init__(self, f, room: int):
+        self._f, self._room = f, room
+
+    def write(self, s):
+        if len(s) > self._room:
+            self._f.write(s[: self._room])
+            self._f.flush()
+            self._room = 0
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self._room -= len(s)
+        return self._f.write(s)
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._f.close()
+
+
+def fill_disk(monkeypatch, room: int) -> None:
+    """From now on every file opened for writing has ``room`` characters of disk left."""
+    real_open = io.open
+
+    def full_open(file, mode="r", *args, **kwargs):
+        f = real_open(file, mode, *args, **kwargs)
+        return _FullDiskFile(f, room) if any(c in mode for c in "wax+") else f
+
+    monkeypatch.setattr(io, "open", full_open)
+    monkeypatch.setattr(builtins, "open", full_open)
+
+
+def test_export_out_on_a_full_disk_keeps_the_previous_file(tmp_path, db, users, items, monkeypatch):
+    db.add_pairs(items(6), k=1)
+    ann = users["ann"][0]
+    pids = [p["id"] for p in db.pairs()]
+    for pid in pids[:2]:
+        vote(db, ann, pid, "a")
+    out = tmp_path / "exports" / "prefs.jsonl"
+    out.parent.mkdir()
+    argv = ["export", "--db", str(db.path), "--out", str(out)]
+    assert cli.main(argv) == 0
+    previous = out.read_bytes()
+    for pid in pids[2:]:
+        vote(db, ann, pid, "b")
+    fill_disk(monkeypatch, room=len(previous) + 10)  # a row and a bit of the new 6-row export fit
+    with pytest.raises((CamelidError, OSError), match="No space left on device") as failure:
+        cli.main(argv)
+    monkeypatch.undo()
+    assert out.read_bytes() == previous  # not a torn mix of old and new
+    assert os.listdir(out.parent) == ["prefs.jsonl"]  # no temporary file left behind
+    assert isinstance(failure.value, CamelidError) and str(out) in str(failure.value)
+    assert cli.main(argv) == 0 and len(out.read_text().splitlines()) == 6  # with room again it works
+
+
+def test_export_reads_one_snapshot_while_others_label_and_import(db, users, items, monkeypatch):
+    """Before every SELECT the export runs, another process imports a pair and labels everything open."""
+    db.add_pairs(items(3), k=5)
+    for p in db.pairs():
+        vote(db, users["ann"][0], p["id"], "a")
+    other, bob = AnnotationDB(db.path), users["bob"][0]
+    fresh = iter(items(40, prefix="late"))
+
+    def import_and_label():
+        other.add_pairs([next(fresh)], k=5)
+        while (s := other.next_pair(bob)) is not None:
+            side = "left" if "GOOD" in s.left else "right"  # agrees with ann: no ties
+            other.submit(bob, s.pair_id, preferred=side, strength="better", left_safe=True, right_safe=True)
+
+    class Interleaved:
+        def __init__(self, conn):
+            self._conn = conn
+
+        def execute(self, sql, *args):
+            if sql.lstrip().upper().startswith("SELECT"):
+                import_and_label()
+            return self._conn.execute(sql, *args)
+
+        def __getattr__(self, name):
+            return getattr(self._conn, name)
+
+    real_connect = db._connect
+
+    @contextmanager
+    def interleaved_connect():
+        with real_connect() as conn:
+            yield Interleaved(conn)
+
+    monkeypatch.setattr(db, "_connect", interleaved_connect)
+    per, summary = export_records(db, "per-annotator")
+    assert len(per) == summary["n_labels"] and len({r.id for r in per}) == len(per)
+    labelled = {r.id.split("/")[0] for r in per}
+    assert labelled == {r.id[:-4] for r in per if r.id.endswith("/bob")}  # bob had labelled all of them
+    majority_records, summary = export_records(db, "majority")  # a later snapshot: more pairs
+    assert len(majority_records) == summary["n_pairs"] and summary["n_ties_dropped"] == 0
+    assert labelled < {r.id for r in majority_records}
+
+
+def test_every_stored_note_reaches_an_export(db, users, items, write_jsonl, tmp_path):
+    db.add_pairs(items(3), k=3)
+    ann, bob, cat = (users[n][0] for n in ("ann", "bob", "cat"))
+    p1, p2, p3 = (p["id"] for p in db.pairs())
+    vote(db, ann, p1, "a", note="clear win")
+    vote(db, bob, p1, "a")  # no note
+    vote(db, cat, p1, "b", note="a invents a source")  # outvoted, and the most useful note
+    vote(db, ann, p2, "a", note="tie one")
+    vote(db, bob, p2, "b", note="tie two")  # a tie: no majority record, but per-annotator keeps both
+    vote(db, cat, p3, "b", note="only label")
+    stored = {lab["note"] for lab in db.labels() if lab["note"]}
+    assert len(stored) == 5
+
+    per, _ = export_records(db, "per-annotator")
+    assert {n["note"] for r in per for n in r.to_dict()["notes"]} == stored
+    assert {r.id: r.to_dict()["notes"] for r in per}["q0/cat"] == [{"annotator": "cat", "note": "a invents a source"}]
+    majority_records, _ = export_records(db, "majority")
+    notes = {r.id: r.to_dict()["notes"] for r in majority_records}
+    assert notes["q0"] == [{"annotator": "ann", "note": "clear win"}, {"annotator": "cat", "note": "a invents a source"}]
+    assert notes["q2"] == [{"annotator": "cat", "note": "only label"}] and "q1" not in notes
+
+    out = tmp_path / "per.jsonl"
+    assert cli.main(["export", "--db", str(db.path), "--out", str(out), "--mode", "per-annotator"]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {n["note"] for r in rows for n in r["notes"]} == stored
+    for r in rows:  # still a canonical preference pair for every reader
+        PreferencePair.from_dict(r, "export")
+
+
+def test_cli_reset_token_keeps_the_role(tmp_path, capsys):
+    dbp = str(tmp_path / "u.sqlite")
+    assert cli.main(["add-user", "lead", "--admin", "--db", dbp]) == 0
+    capsys.readouterr()
+    assert cli.main(["add-user", "lead", "--reset-token", "--db", dbp]) == 0
+    out = capsys.readouterr()
+    assert AnnotationDB(dbp).user_for_token(out.out.strip()).is_admin
+    assert out.err.startswith("admin lead")
+    assert cli.main(["add-user", "lead", "--reset-token", "--no-admin", "--db", dbp]) == 0  # demote on request
+    out = capsys.readouterr()
+    assert not AnnotationDB(dbp).user_for_token(out.out.strip()).is_admin and out.err.startswith("annotator lead")
+    assert cli.main(["add-user", "fresh", "--db", dbp]) == 0  # a new user without --admin is an annotator
+    assert not AnnotationDB(dbp).user_for_token(capsys.readouterr().out.strip()).is_admin
