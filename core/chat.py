@@ -9,6 +9,8 @@ that every answer starts with "I" (a refusal). See STACK.md, "chat-template trap
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import jinja2
 from jinja2.ext import Extension
 
@@ -44,11 +46,17 @@ class _GenerationNoop(Extension):
         return parser.parse_statements(("name:endgeneration",), drop_needle=True)
 
 
-
+@lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     return ImmutableSandboxedEnvironment(extensions=[_GenerationNoop], trim_blocks=True, lstrip_blocks=True)
+
+
+@lru_cache(maxsize=16)
+def _compiled(template: str) -> jinja2.Template:
+    # compiling costs ~100x a render: `camelid data stats` renders every record of a dataset
+    return _environment().from_string(template)
 
 
 def resolve_template(name_or_template: str | None, tokenizer=None) -> str:
@@ -69,11 +77,6 @@ def resolve_template(name_or_template: str | None, tokenizer=None) -> str:
 def render(messages: list[dict], *, template: str | None = None, bos_token: str = "<s>",
            eos_token: str = "</s>", add_generation_prompt: bool = False) -> str:
     """Render messages to text without a tokenizer (previews, tests, prompt hashing)."""
-    tmpl = _environment().from_string(resolve_template(template))
-    return tmpl.render(messages=messages, bos_token=bos_token, eos_token=eos_token,
-                       add_generation_prompt=add_generation_prompt)
-
-
-def render_with_tokenizer(tokenizer, messages: list[dict], add_generation_prompt: bool = False) -> str:
-    """Render with the tokenizer's own chat template and special tokens."""
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+    return _compiled(resolve_template(template)).render(messages=messages, bos_token=bos_token,
+                                                        eos_token=eos_token,
+                                                        add_generation_prompt=add_generation_prompt)

@@ -24,3 +24,17 @@ def test_generation_prompt_is_the_prefix_of_the_answer():
 def test_unknown_template():
     with pytest.raises(CamelidError, match="unknown chat template 'chatml'"):
         resolve_template("chatml")
+
+
+def test_render_compiles_each_template_once(monkeypatch):
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    compiled = []
+    original = ImmutableSandboxedEnvironment.from_string
+    monkeypatch.setattr(ImmutableSandboxedEnvironment, "from_string",
+                        lambda self, *a, **k: compiled.append(1) or original(self, *a, **k))
+    custom = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}"
+    for _ in range(20):
+        assert render(CONV[1:3]) == "<s>[INST] Hi [/INST] Hello! </s>"
+        assert render(CONV[1:2], template=custom) == "<user>Hi"
+    assert len(compiled) <= 2
