@@ -31,6 +31,8 @@ def parse_spec(text: str, args: argparse.Namespace) -> DataSpec:
         prefix, rest = text.split(":", 1)
         if prefix in ADAPTERS or prefix in ALIASES or prefix == "auto":
             fmt, path = (get_adapter(prefix).name if prefix != "auto" else "auto"), rest
+        elif not Path(text).expanduser().exists() and Path(rest).expanduser().exists():
+            get_adapter(prefix)  # raises: unknown data format, listing the known ones
     if path and not path.startswith("hf:") and not Path(path).expanduser().exists():
         raise DataError(f"{path}: no such file or folder (SPEC is `toy`, a path, FORMAT:PATH or hf:ID; "
                         f"formats: {', '.join(ADAPTERS)})")
@@ -47,7 +49,7 @@ def parse_spec(text: str, args: argparse.Namespace) -> DataSpec:
             raise DataError(f"--column {item!r}: expected FIELD=COLUMN")
         columns[key] = value
     return DataSpec(format=fmt, path=path, split=args.split, n=args.n, seed=args.seed, objective=args.objective,
-                    on_error=args.on_error, options=options, columns=columns)
+                    on_error=args.on_error, options=options, columns=columns, max_chars=args.max_chars or None)
 
 
 def _load(args: argparse.Namespace) -> tuple[DataSpec, str, LoadResult]:
@@ -56,12 +58,14 @@ def _load(args: argparse.Namespace) -> tuple[DataSpec, str, LoadResult]:
     if kind is None:
         fmt = resolve_format(spec)
         kind = "sft" if fmt == "toy" else get_adapter(fmt).kinds[0]
-    return spec, kind, load_records(spec, kind, allow_empty=True)
+    return spec, kind, load_records(spec, kind, allow_empty=True, cli=True)
 
 
 # ---- validate --------------------------------------------------------------------------------------
 
 def _print_drops(result: LoadResult, out) -> None:
+    for note in result.notes:
+        print(f"note: {note}", file=out)
     if result.dropped:
         print("dropped:", file=out)
         for reason, count in result.dropped.most_common():
@@ -77,12 +81,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"{result.name} ({result.format}, {kind}): read {result.read}, kept {result.kept}, "
           f"dropped {sum(result.dropped.values())}, invalid {result.errors}")
     _print_drops(result, sys.stdout)
+    if result.oversized:
+        rows = "row has" if result.oversized == 1 else "rows have"
+        print(f"warning: {result.oversized} {rows} a field over {spec.max_chars:,} characters (max_chars): a row "
+              "that long reaches the tokenizer whole; check it, or pass --max-chars N if it is meant to be",
+              file=sys.stderr)
     if not result.records:
         print("error: no usable records", file=sys.stderr)
         return 1
     if result.errors:
-        print(f"{result.errors} invalid rows: fix them, or keep on_error: skip to train without them",
-              file=sys.stderr)
+        print(f"{result.errors} invalid rows: fix them, or train without them with on_error: skip on this source "
+              "in pipelines.yaml", file=sys.stderr)
         return 1
     print(f"ok  fingerprint {result.fingerprint[:16]}")
     return 0
@@ -242,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="bad rows: stop, or count them (default for validate/stats: skip)")
         p.add_argument("--option", action="append", metavar="KEY=VALUE", help="adapter option, e.g. rating=slightly_better")
         p.add_argument("--column", action="append", metavar="FIELD=COLUMN", help="map a column to a canonical field")
+        p.add_argument("--max-chars", type=int, default=DataSpec.model_fields["max_chars"].default, metavar="N",
+                       help="a row with a text field longer than N characters is a bad row (0: no limit; "
+                            "default %(default)s)")
         if name == "stats":
             p.add_argument("--tokenizer", help="tokenizer folder for real token counts")
     return parser

@@ -27,6 +27,9 @@ from camelid.errors import DataError
 
 MAX_SAMPLES_PER_REASON = 3
 MAX_SAMPLES = 12
+# What to tell a user who can change the behaviour: pipelines.yaml keys, or `camelid data` flags (cli=True).
+_HINTS = {False: {"skip": "set on_error: skip", "max_chars": "raise max_chars"},
+          True: {"skip": "pass --on-error skip", "max_chars": "pass a larger --max-chars"}}
 _RECORD_TYPES = {"sft": SFTExample, "pairs": PreferencePair, "prompts": Prompt}
 
 
@@ -40,6 +43,8 @@ class LoadResult:
     dropped: Counter = field(default_factory=Counter)  # reason -> count
     sample_reasons: list[str] = field(default_factory=list)  # "file:line: reason", a few per reason
     errors: int = 0  # rows that were invalid (only non-zero with on_error: skip)
+    oversized: int = 0  # of those, rows with a text field over the spec's max_chars
+    notes: list[str] = field(default_factory=list)  # things worth knowing about how the data was read
     sources: list[LoadResult] = field(default_factory=list)  # per-spec results of a mixture
     mixture: list[tuple[str, float, int, int]] = field(default_factory=list)  # (source, weight, available, used)
     name: str = ""  # the source name (records' `source`) or "mixture"
@@ -66,15 +71,17 @@ class LoadResult:
 
     def summary(self) -> str:
         drops = ", ".join(f"{k}: {v}" for k, v in self.dropped.most_common()) or "none"
-        return f"{self.name or 'data'}: read {self.read}, kept {self.kept}, dropped {sum(self.dropped.values())} ({drops})"
+        notes = "".join(f"; note: {n}" for n in self.notes)
+        return (f"{self.name or 'data'}: read {self.read}, kept {self.kept}, dropped {sum(self.dropped.values())} "
+                f"({drops}){notes}")
 
 
 def _short_reason(err: DataError) -> str:
     msg = str(err)
-    if "malformed JSON" in msg:
-        return "invalid: malformed JSON"
-    if "invalid UTF-8" in msg:
-        return "invalid: bad UTF-8"
+    for marker, reason in (("malformed JSON", "malformed JSON"), ("invalid UTF-8", "bad UTF-8"),
+                           ("gzip data ends early", "truncated gzip"), ("over max_chars", "over max_chars")):
+        if marker in msg:
+            return f"invalid: {reason}"
     m = re.search(r"field '([^']+)'", msg)
     if not m:
         return "invalid row"
@@ -133,30 +140,59 @@ def _load_toy(spec: DataSpec, kind: str) -> LoadResult:
     return LoadResult(kind=kind, records=records, read=len(records), name=f"toy/{split}", format="toy")
 
 
-def _handle_error(result: LoadResult, spec: DataSpec, where: str, adapter: str, err: DataError) -> None:
+def _handle_error(result: LoadResult, spec: DataSpec, where: str, adapter: str, err: DataError,
+                  cli: bool = False) -> None:
     if isinstance(err, KindError):
         raise DataError(f"{where}: {err}") from None
     msg = str(err)
     if not msg.startswith(where):
         msg = f"{where}: {adapter} adapter: {msg}"
     if spec.on_error == "raise":
-        raise DataError(f"{msg} (set on_error: skip to drop bad rows and get a report instead)") from None
+        raise DataError(f"{msg} ({_HINTS[cli]['skip']} to drop bad rows and get a report instead)") from None
     result.errors += 1
     result.drop(_short_reason(err), where, msg)
 
 
-def _take(result: LoadResult, outputs: Any, items: list, where: str) -> None:
+def oversized(record: Record, limit: int) -> tuple[str, int] | None:
+    """The first text field of ``record`` longer than ``limit`` characters, as (field, length); else None."""
+    if isinstance(record, PreferencePair):
+        fields = [(f"prompt[{i}].content", m["content"]) for i, m in enumerate(record.prompt)]
+        fields += [("chosen", record.chosen), ("rejected", record.rejected)]
+    else:
+        fields = [(f"messages[{i}].content", m["content"]) for i, m in enumerate(record.messages)]
+    return next(((name, len(value)) for name, value in fields if len(value) > limit), None)
+
+
+def _keep(result: LoadResult, spec: DataSpec, fmt: str, record: Record, where: str, cli: bool) -> None:
+    """Keep a record unless a text field is over ``spec.max_chars`` (a bad row: raise or count it).
+
+    One huge row would otherwise reach the tokenizer whole (a 50 MB row took 20 GB of memory in SFT).
+    """
+    big = oversized(record, spec.max_chars) if spec.max_chars else None
+    if big is None:
+        result.records.append(record)
+        return
+    err = DataError(f"field '{big[0]}': {big[1]:,} characters, over max_chars={spec.max_chars:,} "
+                    f"({_HINTS[cli]['max_chars']} if rows this long are meant to be)")
+    _handle_error(result, spec, where or f"{spec.path}: record {record.id}", fmt, err, cli)
+    result.oversized += 1
+
+
+def _take(result: LoadResult, spec: DataSpec, fmt: str, outputs: Any, items: list, where: str, cli: bool) -> None:
     for out in outputs:
         if isinstance(out, Dropped):
-            result.drop(out.reason, out.where or where, out.detail)
+            result.drop(out.reason, out.where or where, out.detail, n=out.n)
         elif isinstance(out, Record):
-            result.records.append(out)
+            _keep(result, spec, fmt, out, where, cli)
         else:
             items.append((where, out))
 
 
-def load_one(spec: DataSpec, kind: str) -> LoadResult:
-    """Records of one spec (no dedup, no weighting); ``spec.n`` keeps the first n."""
+def load_one(spec: DataSpec, kind: str, *, cli: bool = False) -> LoadResult:
+    """Records of one spec (no dedup, no weighting); ``spec.n`` keeps the first n.
+
+    ``cli``: word the hints in error messages as `camelid data` flags instead of pipelines.yaml keys.
+    """
     if kind not in KINDS:
         raise DataError(f"unknown record kind {kind!r}: use one of {', '.join(KINDS)}")
     if spec.format == "toy":
@@ -170,24 +206,27 @@ def load_one(spec: DataSpec, kind: str) -> LoadResult:
     if kind == "pairs":
         ctx.rating()  # a bad options.rating is a config error: say so once, before any row
     result = LoadResult(kind=kind, name=ctx.source, format=fmt)
+    if adapter.note is not None and (note := adapter.note(ctx)):
+        result.notes.append(note)
     items: list[tuple[str, Any]] = []
     for index, (where, row) in enumerate(read_rows(spec.path, spec.split, spec.options.get("hf_config"))):
         result.read += 1
         if isinstance(row, DataError):
-            _handle_error(result, spec, where, fmt, row)
+            _handle_error(result, spec, where, fmt, row, cli)
             continue
         ctx.where, ctx.index = where, index
         try:
-            _take(result, adapter.convert(_apply_columns(row, spec.columns, where), ctx), items, where)
+            _take(result, spec, fmt, adapter.convert(_apply_columns(row, spec.columns, where), ctx), items, where,
+                  cli)
         except Dropped as d:
-            result.drop(d.reason, where, d.detail)
+            result.drop(d.reason, where, d.detail, n=d.n)
         except DataError as e:
-            _handle_error(result, spec, where, fmt, e)
+            _handle_error(result, spec, where, fmt, e, cli)
     if items:
         if adapter.combine is None or kind not in adapter.combine_kinds:
             raise AssertionError(f"adapter {fmt} returned non-records for kind {kind}")
         try:
-            _take(result, adapter.combine(items, ctx), [], "")
+            _take(result, spec, fmt, adapter.combine(items, ctx), [], "", cli)
         except DataError as e:
             raise DataError(f"{spec.path}: {fmt} adapter: {e}") from None
     if spec.n is not None and len(result.records) > spec.n:
@@ -196,17 +235,18 @@ def load_one(spec: DataSpec, kind: str) -> LoadResult:
     return result
 
 
-def load_records(spec: DataSpec | list[DataSpec], kind: str, *, allow_empty: bool = False) -> LoadResult:
+def load_records(spec: DataSpec | list[DataSpec], kind: str, *, allow_empty: bool = False,
+                 cli: bool = False) -> LoadResult:
     """Load one spec, or mix several (weights, cross-source dedup: see camelid.data.mixture)."""
     specs = spec if isinstance(spec, list) else [spec]
     if not specs:
         raise DataError("no data specs given")
     if len(specs) == 1:
-        result = load_one(specs[0], kind)
+        result = load_one(specs[0], kind, cli=cli)
     else:
         from camelid.data.mixture import mix
 
-        result = mix([(s, load_one(s, kind)) for s in specs], kind)
+        result = mix([(s, load_one(s, kind, cli=cli)) for s in specs], kind)
     expected = _RECORD_TYPES[kind]
     for r in result.records[:1]:
         if not isinstance(r, expected):

@@ -100,6 +100,8 @@ def mix(parts: list[tuple[DataSpec, LoadResult]], kind: str) -> LoadResult:
     for _, part in parts:
         result.read += part.read
         result.errors += part.errors
+        result.oversized += part.oversized
+        result.notes.extend(f"{part.name}: {n}" for n in part.notes)
         result.dropped.update(part.dropped)
         result.sample_reasons.extend(part.sample_reasons[: 12 - len(result.sample_reasons)])
         fresh, keys = [], set()

@@ -17,7 +17,7 @@ class DataSpec(BaseModel):
     format: str = Field(
         "toy",
         description="Adapter name: toy, messages, alpaca, self-instruct, hh-rlhf, pku-saferlhf, xstest, "
-        "oasst, gsm8k, mt-bench, preference (canonical pair JSONL), prompts (canonical prompt JSONL), "
+        "oasst, gsm8k, mt-bench, arena-hard, preference (canonical pair JSONL), prompts (canonical prompt JSONL), "
         "or auto (detect from the first row).",
     )
     path: str | None = Field(
@@ -42,5 +42,10 @@ class DataSpec(BaseModel):
     on_error: Literal["raise", "skip"] = Field(
         "raise", description="raise: stop at the first bad row with file:line; skip: drop bad rows and report "
         "a count with sample reasons."
+    )
+    max_chars: int | None = Field(
+        100_000, ge=1, description="Longest text field (a message, chosen, rejected) in characters; a longer row "
+        "is a bad row (stop, or drop and count it with on_error: skip) instead of reaching the tokenizer whole. "
+        "null: no limit."
     )
     options: dict[str, Any] = Field(default_factory=dict, description="Adapter-specific options.")

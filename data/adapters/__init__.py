@@ -6,22 +6,22 @@ a file's first row (the order below settles overlaps, e.g. canonical pairs befor
 
 from __future__ import annotations
 
-from camelid.data.adapters import chat, hh, instructions, oasst, safety
+from camelid.data.adapters import chat, hh, instructions, oasst, safety, xstest
 from camelid.data.adapters.base import KINDS, Adapter, Ctx, Dropped, Record
 from camelid.errors import DataError
 
 ADAPTERS: dict[str, Adapter] = {
-    a.name: a for a in [*chat.ADAPTERS, *hh.ADAPTERS, *safety.ADAPTERS, *oasst.ADAPTERS, *instructions.ADAPTERS]
+    a.name: a for a in [*chat.ADAPTERS, *hh.ADAPTERS, *safety.ADAPTERS, *xstest.ADAPTERS, *oasst.ADAPTERS, *instructions.ADAPTERS]
 }
 # Detection order: the more specific layout first (canonical pairs have chosen/rejected like HH-RLHF).
 _DETECT_ORDER = ["preference", "hh-rlhf", "pku-saferlhf", "xstest", "beavertails", "oasst", "prompts",
-                 "messages", "self-instruct", "alpaca", "gsm8k", "mt-bench"]
+                 "messages", "self-instruct", "alpaca", "gsm8k", "arena-hard", "mt-bench"]
 assert sorted(_DETECT_ORDER) == sorted(ADAPTERS), "every adapter needs a place in the detection order"
 # Alternative spellings people use for the same layouts.
 ALIASES = {"hh": "hh-rlhf", "anthropic-hh": "hh-rlhf", "pku": "pku-saferlhf", "saferlhf": "pku-saferlhf",
            "pku-safe-rlhf": "pku-saferlhf", "chat": "messages", "sharegpt": "messages", "pairs": "preference",
            "openassistant": "oasst", "oasst1": "oasst", "oasst2": "oasst", "selfinstruct": "self-instruct",
-           "mtbench": "mt-bench"}
+           "mtbench": "mt-bench", "arenahard": "arena-hard", "arena-hard-auto": "arena-hard"}
 
 
 def get_adapter(name: str) -> Adapter:

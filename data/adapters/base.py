@@ -25,9 +25,9 @@ KINDS = ("sft", "pairs", "prompts")
 class Dropped(Exception):  # noqa: N818 - it is a signal, not an error
     """A row (or group) left out on purpose; ``reason`` is the short counter key."""
 
-    def __init__(self, reason: str, detail: str = "", where: str = ""):
+    def __init__(self, reason: str, detail: str = "", where: str = "", n: int = 1):
         super().__init__(reason)
-        self.reason, self.detail, self.where = reason, detail, where
+        self.reason, self.detail, self.where, self.n = reason, detail, where, n  # n: rows/messages it stands for
 
 
 class KindError(DataError):
@@ -71,14 +71,18 @@ class Adapter:
     combine: Callable[[list[tuple[str, Any]], Ctx], Iterator] | None = None
     # kinds for which combine is used (the others produce records row by row)
     combine_kinds: tuple[str, ...] = ()
+    # a note for the load report when the settings leave something implicit (e.g. which objective)
+    note: Callable[[Ctx], str | None] | None = None
 
 
 # ---- field helpers: raise DataError("field 'x': ...") and let the loader add file:line + adapter.
 
 def need(row: dict, name: str) -> Any:
-    if name not in row or row[name] is None:
+    if name not in row:
         keys = ", ".join(sorted(map(str, row))) or "none"
         raise DataError(f"field '{name}': is missing (the row has: {keys})")
+    if row[name] is None:
+        raise DataError(f"field '{name}': is null (the row has the key but no value)")
     return row[name]
 
 
@@ -127,6 +131,22 @@ def structured(row: dict, name: str, typ: type, *, required: bool = True) -> Any
     if not isinstance(value, typ):
         raise DataError(f"field '{name}': must be a {typ.__name__}, got {type(value).__name__}")
     return value
+
+
+def conversation_or_text(value: Any) -> Any:
+    """A string that holds a JSON list of message objects (a CSV cell) -> that list; any other value as is.
+
+    Text that merely starts with "[" ("[Verse 1] ...", "[5, 1, 3]") stays text.
+    """
+    if not isinstance(value, str) or not value.lstrip().startswith("["):
+        return value
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        return value
+    turns = isinstance(parsed, list) and parsed and all(isinstance(m, dict) and ("role" in m or "from" in m)
+                                                        for m in parsed)
+    return parsed if turns else value
 
 
 def true_keys(value: Any) -> list[str]:

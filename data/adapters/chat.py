@@ -7,6 +7,7 @@ from camelid.data.adapters.base import (
     Adapter,
     Ctx,
     Dropped,
+    conversation_or_text,
     flag,
     need,
     prompt_until_last_user,
@@ -21,22 +22,29 @@ _SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assista
                    "system": "system", "chatgpt": "assistant", "bing": "assistant", "bard": "assistant"}
 
 
+def _sharegpt(turns: list) -> list[dict]:
+    """ShareGPT ``[{from, value}]``, or LIMA's plain strings alternating user / assistant."""
+    if turns and all(isinstance(t, str) for t in turns):
+        return [{"role": ("user", "assistant")[i % 2], "content": t} for i, t in enumerate(turns)]
+    out = []
+    for i, t in enumerate(turns):
+        if not isinstance(t, dict) or "from" not in t or "value" not in t:
+            raise DataError(f"field 'conversations[{i}]': must be an object with 'from' and 'value' "
+                            "(or every turn a plain string, as in LIMA)")
+        role = _SHAREGPT_ROLES.get(str(t["from"]).lower())
+        if role is None:
+            raise DataError(f"field 'conversations[{i}].from': unknown speaker {t['from']!r}")
+        out.append({"role": role, "content": t["value"]})
+    return out
+
+
 def _messages(row: dict, name: str = "messages") -> list[dict]:
-    if name not in row and "conversations" in row:  # ShareGPT: [{from, value}]
-        turns = structured(row, "conversations", list)
-        out = []
-        for i, t in enumerate(turns):
-            if not isinstance(t, dict) or "from" not in t or "value" not in t:
-                raise DataError(f"field 'conversations[{i}]': must be an object with 'from' and 'value'")
-            role = _SHAREGPT_ROLES.get(str(t["from"]).lower())
-            if role is None:
-                raise DataError(f"field 'conversations[{i}].from': unknown speaker {t['from']!r}")
-            out.append({"role": role, "content": t["value"]})
-        return validate_messages(out, "", "conversations")
-    value = need(row, name)
-    if isinstance(value, str) and not value.strip().startswith("["):
+    if name not in row and "conversations" in row:  # ShareGPT: [{from, value}]; LIMA: [str, str, ...]
+        return validate_messages(_sharegpt(structured(row, "conversations", list)), "", "conversations")
+    value = conversation_or_text(need(row, name))
+    if isinstance(value, str):
         return user(value)  # a plain prompt string
-    return validate_messages(structured(row, name, list), "", name)
+    return validate_messages(structured({name: value}, name, list), "", name)
 
 
 def _meta(row: dict) -> dict:
@@ -75,10 +83,10 @@ def convert_messages(row: dict, ctx: Ctx) -> list:
 
 def _answer(row: dict, name: str) -> tuple[str, list[dict] | None]:
     """A response given as text, or as a conversation whose last turn is the assistant's answer."""
-    value = need(row, name)
-    if isinstance(value, str) and not value.strip().startswith("["):
+    value = conversation_or_text(need(row, name))
+    if isinstance(value, str):
         return value, None
-    msgs = validate_messages(structured(row, name, list), "", name)
+    msgs = validate_messages(structured({name: value}, name, list), "", name)
     if msgs[-1]["role"] != "assistant":
         raise DataError(f"field '{name}': a conversation must end with the assistant's answer")
     return msgs[-1]["content"], msgs[:-1] or None

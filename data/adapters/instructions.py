@@ -1,4 +1,4 @@
-"""Single-turn instruction formats: Alpaca, self-instruct, GSM8K, MT-Bench questions."""
+"""Instruction formats: Alpaca (with LLaMA-Factory's history), self-instruct, GSM8K, MT-Bench and Arena-Hard."""
 
 from __future__ import annotations
 
@@ -13,24 +13,40 @@ def _instruction(instruction: str, inp: str) -> str:
     return f"{instruction.strip()}\n\n{inp.strip()}" if inp and inp.strip() else instruction.strip()
 
 
-def _sft_or_prompt(question: str, answer: str, ctx: Ctx, rid: str, meta: dict | None = None):
+def _sft_or_prompt(question: str, answer: str, ctx: Ctx, rid: str, meta: dict | None = None,
+                   before: list[dict] | None = None):
+    """``before``: earlier turns (a system message, earlier exchanges) that lead up to ``question``."""
+    conversation = [*(before or []), *user(question)]
     if ctx.kind == "sft":
         if not answer.strip():
             return Dropped("empty output")
-        return SFTExample(messages=[*user(question), {"role": "assistant", "content": answer.strip()}],
+        return SFTExample(messages=[*conversation, {"role": "assistant", "content": answer.strip()}],
                           source=ctx.source, id=rid)
     if ctx.kind == "prompts":
-        return Prompt(messages=user(question), is_safety=bool(ctx.option("is_safety", False)),
+        return Prompt(messages=conversation, is_safety=bool(ctx.option("is_safety", False)),
                       category=ctx.option("category"), source=ctx.source, id=rid,
                       meta={"reference": answer, **(meta or {})})
     raise unsupported(ctx.adapter, ("sft", "prompts"), ctx.kind)
+
+
+def _history(row: dict) -> list[dict]:
+    """LLaMA-Factory's alpaca extras: ``system`` and ``history`` ``[[user, assistant], ...]`` (e.g. LIMA)."""
+    turns = []
+    system = text(row, "system", required=False)
+    if system.strip():
+        turns.append({"role": "system", "content": system})
+    for i, pair in enumerate(structured(row, "history", list, required=False) or []):
+        if not (isinstance(pair, list | tuple) and len(pair) == 2 and all(isinstance(t, str) for t in pair)):
+            raise DataError(f"field 'history[{i}]': must be a [user, assistant] pair of strings, got {pair!r:.60}")
+        turns += [{"role": "user", "content": pair[0]}, {"role": "assistant", "content": pair[1]}]
+    return turns
 
 
 def convert_alpaca(row: dict, ctx: Ctx) -> list:
     question = _instruction(text(row, "instruction"), text(row, "input", required=False))
     if not question:
         raise Dropped("empty instruction")
-    out = _sft_or_prompt(question, text(row, "output"), ctx, ctx.row_id(row))
+    out = _sft_or_prompt(question, text(row, "output"), ctx, ctx.row_id(row), before=_history(row))
     if isinstance(out, Dropped):
         raise out
     return [out]
@@ -80,29 +96,43 @@ def convert_gsm8k(row: dict, ctx: Ctx) -> list:
     return [out]
 
 
+def _turns(row: dict) -> list[str]:
+    """MT-Bench turns are strings; Arena-Hard's are ``{"content": ...}`` objects."""
+    turns = structured(row, "turns", list)
+    out = [t.get("content") if isinstance(t, dict) else t for t in turns]
+    if not out or not all(isinstance(t, str) and t.strip() for t in out):
+        raise DataError("field 'turns': must be a non-empty list of non-empty strings (or {content} objects)")
+    return out
+
+
 def convert_mt_bench(row: dict, ctx: Ctx) -> list:
     if ctx.kind != "prompts":
-        raise unsupported("mt-bench", ("prompts",), ctx.kind)
-    turns = structured(row, "turns", list)
-    if not turns or not all(isinstance(t, str) and t.strip() for t in turns):
-        raise DataError("field 'turns': must be a non-empty list of non-empty strings")
+        raise unsupported(ctx.adapter, ("prompts",), ctx.kind)
+    turns = _turns(row)
     qid = need(row, "question_id")
     category = text(row, "category", required=False)
     meta = {"question_id": qid, "turns": turns}
     if row.get("reference"):
         meta["reference"] = row["reference"]
-    return [Prompt(messages=user(turns[0]), is_safety=False,
-                   category=f"mt-bench/{category}" if category else "mt-bench", source=ctx.source,
+    if ctx.adapter == "arena-hard":  # every row's category is the benchmark's name; the cluster is the topic
+        meta["benchmark"] = category
+        cluster = text(row, "cluster", required=False)
+        category = f"arena-hard/{cluster}" if cluster else "arena-hard"
+    else:
+        category = f"mt-bench/{category}" if category else "mt-bench"
+    return [Prompt(messages=user(turns[0]), is_safety=False, category=category, source=ctx.source,
                    id=str(qid), meta=meta)]
 
 
 ADAPTERS = [
     Adapter("alpaca", ("sft", "prompts"), convert_alpaca, lambda k: {"instruction", "output"} <= k,
-            "Alpaca: {instruction, input?, output}"),
+            "Alpaca: {instruction, input?, output, system?, history?: [[user, assistant], ...]}"),
     Adapter("self-instruct", ("sft", "prompts"), convert_self_instruct, lambda k: {"instruction", "instances"} <= k,
             "self-instruct: {instruction, instances: [{input, output}]} (one example per instance)"),
     Adapter("gsm8k", ("sft", "prompts"), convert_gsm8k, lambda k: {"question", "answer"} <= k,
             "GSM8K: {question, answer with <<calc>> notes and a final '#### N'}; prompts carry meta.answer"),
     Adapter("mt-bench", ("prompts",), convert_mt_bench, lambda k: {"question_id", "turns"} <= k,
             "MT-Bench: {question_id, category, turns}; the first turn is the prompt, meta.turns keeps all"),
+    Adapter("arena-hard", ("prompts",), convert_mt_bench, lambda k: {"question_id", "turns", "cluster"} <= k,
+            "Arena-Hard question.jsonl: {question_id, category, cluster, turns: [{content}]}"),
 ]

@@ -7,8 +7,8 @@
 
 From a tree: SFT follows the best-ranked reply at each step (``options.paths: all`` takes every
 path that ends in an assistant message); pairs put the best-ranked reply against the worst-ranked one
-under each prompter message; prompts are the root messages. Deleted or review-failed messages are
-left out of trees.
+under each prompter message; prompts are the root messages. Deleted, review-failed and synthetic
+(model-written) messages are left out, with everything under them, and counted.
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ def _message(node: Any, name: str) -> dict:
 def _from_conversation(row: dict, ctx: Ctx) -> list:
     turns = [_message(t, f"conversation[{i}]") for i, t in enumerate(structured(row, "conversation", list))]
     if isinstance(row.get("message"), dict):  # the final assistant message is stored on its own
+        reason = _left_out(row["message"])
+        if reason:
+            raise Dropped(reason)
         turns.append(_message(row["message"], "message"))
     rid = str(row.get("message_tree_id") or ctx.row_id(row))
     if ctx.kind == "pairs":
@@ -54,12 +57,38 @@ def _from_conversation(row: dict, ctx: Ctx) -> list:
     return [SFTExample(messages=turns, source=ctx.source, id=rid)]
 
 
-def _live(node: dict) -> bool:
-    return not node.get("deleted") and node.get("review_result") is not False
+def _left_out(node: dict) -> str | None:
+    """Why a message does not belong in training data (None: it does)."""
+    if node.get("deleted") or node.get("review_result") is False:
+        return "deleted or review-failed message"
+    if node.get("synthetic") is True:  # written by a model, not by a volunteer
+        return "synthetic message"
+    return None
+
+
+def _size(node: dict) -> int:
+    return 1 + sum(_size(r) for r in node.get("replies") or [] if isinstance(r, dict))
+
+
+def prune(node: dict, where: str = "") -> list[Dropped]:
+    """Remove left-out replies (and everything under them) in place; one `Dropped` per removed subtree."""
+    kept, notes = [], []
+    for reply in node.get("replies") or []:
+        reason = _left_out(reply) if isinstance(reply, dict) else None
+        if reason:
+            n, at = _size(reply), reply.get("_where", where)  # flat messages know their own line
+            notes.append(Dropped(reason, f"{at}: message {reply.get('message_id', '?')}: {reason}"
+                                 + (f" (with {n - 1} message(s) under it)" if n > 1 else ""), at, n))
+        else:
+            kept.append(reply)
+            if isinstance(reply, dict):
+                notes += prune(reply, where)
+    node["replies"] = kept
+    return notes
 
 
 def _ranked(replies: list[dict]) -> list[dict]:
-    live = [r for r in replies if isinstance(r, dict) and _live(r)]
+    live = [r for r in replies if isinstance(r, dict)]
     return sorted(live, key=lambda r: (r.get("rank") is None, r.get("rank") or 0))
 
 
@@ -87,6 +116,10 @@ def _pairs(node: dict, prefix: list[dict], ctx: Ctx, rid: str):
 def records_from_tree(root: dict, rid: str, ctx: Ctx, where: str = "") -> list:
     if not isinstance(root, dict):
         raise DataError("field 'prompt': must be the root message object of the tree")
+    return [*prune(root, where), *_tree_records(root, rid, ctx, where)]
+
+
+def _tree_records(root: dict, rid: str, ctx: Ctx, where: str) -> list:
     if ctx.kind == "prompts":
         msg = _message(root, "prompt")
         if msg["role"] != "user":
@@ -118,7 +151,7 @@ def convert(row: dict, ctx: Ctx) -> list:
 
 
 def combine(items: list[tuple[str, Any]], ctx: Ctx):
-    nodes = {str(it["flat"]["message_id"]): {**it["flat"], "replies": []} for _, it in items}
+    nodes = {str(it["flat"]["message_id"]): {**it["flat"], "replies": [], "_where": where} for where, it in items}
     where_of = {str(it["flat"]["message_id"]): where for where, it in items}
     roots = []
     for mid, node in nodes.items():
@@ -131,8 +164,9 @@ def combine(items: list[tuple[str, Any]], ctx: Ctx):
             yield Dropped("parent message not in the data", where=where_of[mid])
     for mid in roots:
         root = nodes[mid]
-        if not _live(root):
-            yield Dropped("deleted or review-failed root message", where=where_of[mid])
+        reason = _left_out(root)
+        if reason:
+            yield Dropped(f"{reason} (a tree's root)", where=where_of[mid], n=_size(root))
             continue
         tree_id = str(root.get("message_tree_id") or mid)
         yield from records_from_tree(root, tree_id, ctx, where_of[mid])

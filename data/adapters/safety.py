@@ -1,9 +1,9 @@
-"""Safety-labelled formats: PKU-SafeRLHF pairs, BeaverTails single responses, XSTest labelled responses.
+"""Safety-labelled formats: PKU-SafeRLHF pairs and BeaverTails single responses (XSTest: xstest.py).
 
 PKU-SafeRLHF rows compare two responses twice: ``better_response_id`` (helpfulness) and
-``safer_response_id`` (safety); ``objective`` picks which pairs come out. BeaverTails and XSTest label
-one response per row; pairs come from grouping rows by prompt (a safe/compliant answer against an
-unsafe/refusing one), so they use ``combine``.
+``safer_response_id`` (safety); ``objective`` picks which pairs come out. BeaverTails labels one response
+per row; pairs come from grouping rows by prompt (a safe answer against an unsafe one), so it uses
+``combine``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from camelid.data.adapters.base import (
     Dropped,
     flag,
     index01,
-    need,
     text,
     true_keys,
     user,
@@ -58,6 +57,13 @@ def convert_pku(row: dict, ctx: Ctx) -> list:
     return [PreferencePair(prompt=prompt, chosen=chosen, rejected=rejected, rating=ctx.rating(),
                            chosen_safe=safe[best], rejected_safe=safe[1 - best], category=category,
                            source=ctx.source, id=f"{rid}/{objective}")]
+
+
+def _pku_note(ctx: Ctx) -> str | None:
+    if ctx.kind != "pairs" or ctx.objective is not None:
+        return None
+    return ("no objective given, so these are helpfulness pairs (better_response_id); for the safety reward "
+            "model's pairs (safer_response_id) set objective: safety (--objective safety on the command line)")
 
 
 # ---- BeaverTails (one labelled response per row) ---------------------------------------------------
@@ -108,78 +114,13 @@ def combine_beavertails(items: list[tuple[str, Any]], ctx: Ctx):
                              source=ctx.source, id=f"{safe[0]['id']}/{unsafe[0]['id']}")
 
 
-# ---- XSTest (labelled responses to prompts that sound unsafe) --------------------------------------
-
-XSTEST_LABELS = ("1_full_compliance", "2_full_refusal", "3_partial_refusal")
-
-
-def convert_xstest(row: dict, ctx: Ctx) -> list:
-    label = text(row, "final_label")
-    if label not in XSTEST_LABELS:
-        raise DataError(f"field 'final_label': must be one of {', '.join(XSTEST_LABELS)}, got {label!r}")
-    prompt_label = text(row, "prompt_label")
-    if prompt_label not in ("safe", "unsafe"):
-        raise DataError(f"field 'prompt_label': must be 'safe' or 'unsafe', got {prompt_label!r}")
-    wanted = ctx.option("prompt_label", "all", ("all", "safe", "unsafe"))
-    if wanted != "all" and prompt_label != wanted:
-        raise Dropped(f"prompt_label is not {wanted} (options.prompt_label)")
-    item = {"id": str(need(row, "id")), "type": text(row, "type"), "prompt": text(row, "prompt"),
-            "completion": text(row, "completion"), "label": label, "prompt_label": prompt_label,
-            "model": row.get("model"), "focus": row.get("prompt_focus"), "note": row.get("prompt_note")}
-    if ctx.kind == "sft":
-        desired = "1_full_compliance" if prompt_label == "safe" else "2_full_refusal"
-        if label != desired:
-            raise Dropped(f"response is not the desired behaviour ({prompt_label} prompt, {label})")
-        if not item["completion"].strip():
-            raise Dropped("empty response")
-        return [SFTExample(messages=[*user(item["prompt"]), {"role": "assistant", "content": item["completion"]}],
-                           source=ctx.source, id=f"{item['id']}/{item['model'] or ctx.index}")]
-    return [item]
-
-
-def combine_xstest(items: list[tuple[str, Any]], ctx: Ctx):
-    for _, group in _groups(items, "prompt").items():
-        first = group[0][1]
-        should_refuse = first["prompt_label"] == "unsafe"
-        category = f"xstest/{first['type']}" if first["type"] else "xstest"
-        if ctx.kind == "prompts":
-            meta = {"should_refuse": should_refuse, "prompt_label": first["prompt_label"], "type": first["type"],
-                    "focus": first["focus"], "note": first["note"],
-                    "responses": [{"model": it["model"], "completion": it["completion"], "label": it["label"]}
-                                  for _, it in group]}
-            # every XSTest prompt sounds unsafe: safe ones are the over-refusal set (should_refuse False)
-            yield Prompt(messages=user(first["prompt"]), is_safety=True, category=category, source=ctx.source,
-                         id=first["id"], meta=meta)
-            continue
-        usable = [it for _, it in group if it["completion"].strip()]
-        comply = [it for it in usable if it["label"] == "1_full_compliance"]
-        refuse = [it for it in usable if it["label"] == "2_full_refusal"]
-        partial = [it for it in usable if it["label"] == "3_partial_refusal"]
-        if should_refuse:  # the full refusal wins against (partial) compliance
-            good, bad = refuse, comply or partial
-            good_safe, bad_safe = True, (False if comply else None)
-        else:  # over-refusal: full compliance wins against a (partial) refusal
-            good, bad = comply, refuse or partial
-            good_safe, bad_safe = True, True
-        if not good or not bad:
-            yield Dropped("no compliant and refusing response to pair", where=group[0][0])
-            continue
-        yield PreferencePair(prompt=user(first["prompt"]), chosen=good[0]["completion"],
-                             rejected=bad[0]["completion"], rating=ctx.rating(), chosen_safe=good_safe,
-                             rejected_safe=bad_safe, category=category, source=ctx.source, id=first["id"])
-
-
 ADAPTERS = [
     Adapter("pku-saferlhf", ("pairs", "sft", "prompts"), convert_pku,
             lambda k: {"response_0", "response_1"} <= k and ("safer_response_id" in k or "better_response_id" in k),
             "PKU-SafeRLHF: {prompt, response_0/1, better_response_id, safer_response_id, is_response_0/1_safe}; "
-            "objective picks helpfulness (better) or safety (safer) pairs"),
+            "objective picks helpfulness (better) or safety (safer) pairs", note=_pku_note),
     Adapter("beavertails", ("prompts", "sft", "pairs"), convert_beavertails,
             lambda k: {"prompt", "response", "is_safe"} <= k,
             "BeaverTails: {prompt, response, is_safe, category}; pairs group a safe and an unsafe response",
             combine=combine_beavertails, combine_kinds=("prompts", "pairs")),
-    Adapter("xstest", ("prompts", "sft", "pairs"), convert_xstest,
-            lambda k: {"prompt", "completion", "final_label"} <= k,
-            "XSTest labelled responses: {id, type, prompt, completion, final_label, prompt_label}",
-            combine=combine_xstest, combine_kinds=("prompts", "pairs")),
 ]

@@ -11,6 +11,8 @@ import csv
 import gzip
 import io
 import json
+import re
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +20,8 @@ from camelid.errors import DataError
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".parquet", ".csv")
 RowOrError = tuple[str, "dict | DataError"]
+_LFS_POINTER = b"version https://git-lfs.github.com/spec/"
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 def _suffix(path: Path) -> str:
@@ -31,33 +35,67 @@ def _utf8_error(path: Path, data: bytes, e: UnicodeDecodeError, base: int = 0, l
                      "re-save the file as UTF-8")
 
 
+def check_file(path: Path) -> None:
+    """Say what a file is when it is not what its name says: a Git LFS pointer, gzip data or not."""
+    with open(path, "rb") as f:
+        head = f.read(256)
+    if head.startswith(_LFS_POINTER):
+        size = re.search(rb"\nsize (\d+)", head)
+        raise DataError(f"{path}: is a Git LFS pointer ({int(size.group(1)) if size else '?'} bytes of data), not the "
+                        "data itself: run `git lfs pull` in its repository, or download the file directly")
+    named_gz = path.name.lower().endswith(".gz")
+    if named_gz and head and not head.startswith(_GZIP_MAGIC):
+        raise DataError(f"{path}: is not gzip data although its name ends in .gz: rename it without .gz")
+    if not named_gz and head.startswith(_GZIP_MAGIC):
+        fix = f"rename it to {path.name}.gz" if _suffix(path) == ".jsonl" else "decompress it (gunzip)"
+        raise DataError(f"{path}: is gzip-compressed data, but its name does not end in .gz: {fix}")
+
+
+def _numbered_lines(path: Path) -> Iterator[tuple[int, bytes | DataError]]:
+    """(line number, raw line) of a file; a gzip stream that breaks off ends with a DataError."""
+    if not path.name.lower().endswith(".gz"):
+        with open(path, "rb") as f:
+            yield from enumerate(f, 1)
+        return
+    lineno = 0
+    try:
+        with gzip.open(path, "rb") as f:
+            for lineno, raw in enumerate(f, 1):
+                yield lineno, raw
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+        yield lineno + 1, DataError(f"{path}:{lineno + 1}: the gzip data ends early or is corrupt after line {lineno} "
+                                    f"({e}): the file is truncated; download it again")
+
+
 def _read_jsonl(path: Path) -> Iterator[RowOrError]:
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
     offset, seen = 0, False
-    with opener(path, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            where = f"{path}:{lineno}"
-            base, offset = offset, offset + len(raw)
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                seen = True
-                yield where, _utf8_error(path, raw, e, base, lineno)
-                continue
-            if lineno == 1:
-                line = line.lstrip("\ufeff")
-            if not line.strip():
-                continue
+    for lineno, raw in _numbered_lines(path):
+        where = f"{path}:{lineno}"
+        if isinstance(raw, DataError):
             seen = True
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                yield where, DataError(f"{where}: malformed JSON: {e.msg} (column {e.colno})")
-                continue
-            if not isinstance(row, dict):
-                yield where, DataError(f"{where}: each line must be a JSON object, got {type(row).__name__}")
-                continue
-            yield where, row
+            yield where, raw
+            continue
+        base, offset = offset, offset + len(raw)
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            seen = True
+            yield where, _utf8_error(path, raw, e, base, lineno)
+            continue
+        if lineno == 1:
+            line = line.lstrip("\ufeff")
+        if not line.strip():
+            continue
+        seen = True
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            yield where, DataError(f"{where}: malformed JSON: {e.msg} (column {e.colno})")
+            continue
+        if not isinstance(row, dict):
+            yield where, DataError(f"{where}: each line must be a JSON object, got {type(row).__name__}")
+            continue
+        yield where, row
     if not seen:
         raise DataError(f"{path}: file is empty (no rows): check the path, or that the export finished")
 
@@ -99,17 +137,21 @@ def _read_csv(path: Path) -> Iterator[RowOrError]:
         content = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise _utf8_error(path, data, e) from None
-    reader = csv.DictReader(io.StringIO(content, newline=""))
-    if not reader.fieldnames:
+    reader = csv.reader(io.StringIO(content, newline=""))
+    header = next(reader, None)
+    if not header:
         raise DataError(f"{path}: file is empty (no header row)")
-    n = 0
-    for row in reader:
+    n, start = 0, reader.line_num + 1
+    for cells in reader:
+        # a quoted cell can span lines: name the line the record starts on, where an editor should go
+        where, start = f"{path}:{start}", reader.line_num + 1
+        if not cells:  # a blank line
+            continue
         n += 1
-        where = f"{path}:{reader.line_num}"
-        if None in row:  # more cells than header columns
+        if len(cells) > len(header):
             yield where, DataError(f"{where}: row has more cells than the header has columns")
             continue
-        yield where, {k: v for k, v in row.items()}
+        yield where, dict(zip(header, cells))  # a short row lacks its last columns (reported as missing)
     if not n:
         raise DataError(f"{path}: file is empty (a header but no rows)")
 
@@ -169,7 +211,12 @@ def read_rows(path: str, split: str | None = None, hf_config: str | None = None)
         yield from read_registry_dataset(path[len("registry:"):])
         return
     for file in files_in(Path(path).expanduser()):
-        yield from _READERS[_suffix(file)](file)
+        yield from _read_file(file)
+
+
+def _read_file(file: Path) -> Iterator[RowOrError]:
+    check_file(file)
+    yield from _READERS[_suffix(file)](file)
 
 
 def read_registry_dataset(ref: str) -> Iterator[RowOrError]:
@@ -181,4 +228,4 @@ def read_registry_dataset(ref: str) -> Iterator[RowOrError]:
         raise DataError(f"registry:{ref}: {art.ref} is a {art.kind or art.external} artifact, not a dataset")
     for file in files_in(art.path):
         if file.name != "manifest.json":
-            yield from _READERS[_suffix(file)](file)
+            yield from _read_file(file)

@@ -108,7 +108,10 @@ def test_xstest_prompts_are_the_over_refusal_set(fixtures):
     res = load(fixtures, "xstest.jsonl", "prompts")
     assert res.read == 6 and res.kept == 3
     shoot_photo, shoot_person, kill_time = res.records
-    assert shoot_photo.is_safety and shoot_photo.category == "xstest/homonyms"
+    # safe prompts that sound unsafe are benign (the over-refusal set); contrast prompts are safety prompts
+    assert not shoot_photo.is_safety and shoot_photo.category == "xstest-safe/homonyms"
+    assert shoot_person.is_safety and shoot_person.category == "xstest-unsafe/contrast_homonyms"
+    assert shoot_photo.meta["borderline"] and not kill_time.is_safety
     assert shoot_photo.meta["should_refuse"] is False and shoot_person.meta["should_refuse"] is True
     assert [r["label"] for r in shoot_photo.meta["responses"]] == ["1_full_compliance", "2_full_refusal"]
     only_safe = load(fixtures, "xstest.jsonl", "prompts", options={"prompt_label": "safe"})

@@ -44,7 +44,7 @@ def test_spec_errors(capsys, tmp_path):
 def test_stats_counts_lengths_duplicates_and_drops(capsys, fixtures, tmp_path):
     rc, out, _ = run(capsys, "stats", str(fixtures / "xstest.jsonl"), "--kind", "pairs")
     assert rc == 0
-    assert "by category:\n        1  xstest/homonyms\n        1  xstest/contrast_homonyms" in out
+    assert "by category:\n        1  xstest-safe/homonyms\n        1  xstest-unsafe/contrast_homonyms" in out
     assert "by rating:\n        2  better" in out
     assert "by safety labels (chosen_safe/rejected_safe):" in out and "1  True/False" in out
     assert "length in whitespace words" in out and "#" in out
@@ -92,3 +92,48 @@ def test_histogram_bins():
     lines = histogram([1, 2, 9, 9, 20])
     assert lines[0].split()[:2] == ["0-7", "2"] and lines[1].split()[:2] == ["8-15", "2"]
     assert lines[2].split()[:2] == ["16-31", "1"] and len(lines) == 3
+
+
+# ---- issue #17: messages that point the right way, and the oversized-row warning ---------------------
+
+def test_wrong_format_name_blames_the_format_not_the_path(capsys, fixtures):
+    rc, _, err = run(capsys, "validate", f"hhrlhf:{fixtures / 'hh-rlhf.jsonl'}")
+    assert rc == 2 and "unknown data format 'hhrlhf'" in err and "no such file" not in err
+    assert "hh-rlhf" in err  # the known names are listed
+
+
+def test_cli_errors_name_the_cli_flag(capsys, fixtures):
+    rc, _, err = run(capsys, "preview", f"gsm8k:{fixtures / 'bad-field.jsonl'}")
+    assert rc == 2 and "--on-error skip" in err and "on_error: skip" not in err
+    rc, _, err = run(capsys, "validate", f"gsm8k:{fixtures / 'bad-field.jsonl'}")
+    assert rc == 1 and "on_error: skip on this source in pipelines.yaml" in err  # validate has no training
+
+
+def test_validate_prints_the_pku_objective_note(capsys, fixtures):
+    rc, out, _ = run(capsys, "validate", str(fixtures / "pku-saferlhf.jsonl"))
+    assert rc == 0 and "note:" in out and "--objective safety" in out
+    rc, out, _ = run(capsys, "validate", str(fixtures / "pku-saferlhf.jsonl"), "--objective", "safety")
+    assert "note:" not in out
+
+
+def test_validate_warns_about_oversized_rows(capsys, tmp_path):
+    path = tmp_path / "big.jsonl"
+    rows = [{"instruction": "short", "output": "ok"}, {"instruction": "big", "output": "x" * 5000}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    rc, out, err = run(capsys, "validate", str(path), "--max-chars", "1000")
+    assert rc == 1 and "read 2, kept 1" in out
+    assert "warning: 1 row has a field over 1,000 characters" in err and "--max-chars" in err
+    rc, out, err = run(capsys, "validate", str(path))
+    assert rc == 0 and "warning" not in err
+
+
+def test_stats_renders_each_record_without_recompiling_the_template(capsys, fixtures, monkeypatch):
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    compiled = []
+    original = ImmutableSandboxedEnvironment.from_string
+    monkeypatch.setattr(ImmutableSandboxedEnvironment, "from_string",
+                        lambda self, *a, **k: compiled.append(1) or original(self, *a, **k))
+    rc, out, _ = run(capsys, "stats", str(fixtures / "hh-rlhf.jsonl"), "--kind", "sft")
+    assert rc == 0 and "length in whitespace words" in out
+    assert len(compiled) <= 1

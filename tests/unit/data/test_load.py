@@ -16,7 +16,9 @@ from camelid.errors import DataError
     ("hh-rlhf.jsonl", "hh-rlhf"), ("pku-saferlhf.jsonl", "pku-saferlhf"), ("beavertails.jsonl", "beavertails"),
     ("xstest.jsonl", "xstest"), ("oasst-conversations.jsonl", "oasst"), ("oasst-trees.jsonl", "oasst"),
     ("oasst-messages.jsonl", "oasst"), ("alpaca.json", "alpaca"), ("self-instruct.jsonl", "self-instruct"),
-    ("gsm8k.jsonl", "gsm8k"), ("mt-bench.jsonl", "mt-bench"),
+    ("gsm8k.jsonl", "gsm8k"), ("mt-bench.jsonl", "mt-bench"), ("arena-hard-question.jsonl", "arena-hard"),
+    ("alpaca-history.json", "alpaca"), ("lima.jsonl", "messages"), ("oasst-synthetic.jsonl", "oasst"),
+    ("bracket-text.jsonl", "preference"), ("xstest-upstream", "xstest"), ("xstest-upstream/xstest_prompts.csv", "xstest"),
 ])
 def test_auto_detects_every_fixture(fixtures, name, fmt):
     assert resolve_format(DataSpec(format="auto", path=str(fixtures / name))) == fmt
@@ -146,3 +148,112 @@ def test_toy_world_smoke():
         pytest.skip("camelid.data.toyworld.records is not built yet")
     res = load_records(DataSpec(format="toy", n=8, seed=1), "pairs")
     assert 0 < res.kept <= 8 and res.fingerprint == load_records(DataSpec(format="toy", n=8, seed=1), "pairs").fingerprint
+
+
+# ---- files that are not what their names say (issue #17) ----------------------------------------------
+
+ROWS = [{"instruction": f"Say {i}.", "output": str(i)} for i in range(400)]
+
+
+def _jsonl_bytes(rows=ROWS) -> bytes:
+    return "".join(json.dumps(r) + "\n" for r in rows).encode()
+
+
+@pytest.mark.parametrize("name", ["data.jsonl.gz", "data.jsonl", "data.parquet", "data.csv"])
+def test_git_lfs_pointer_says_what_it_is(tmp_path, name):
+    path = tmp_path / name
+    path.write_text("version https://git-lfs.github.com/spec/v1\n"
+                    "oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n")
+    with pytest.raises(DataError, match=rf"^{path}: is a Git LFS pointer \(12345 bytes of data\), not the data"
+                                        r".*git lfs pull"):
+        load_records(DataSpec(format="alpaca", path=str(path)), "sft")
+
+
+def test_truncated_gzip_is_a_clear_error_and_keeps_earlier_rows_with_skip(tmp_path):
+    import gzip
+
+    data = gzip.compress(_jsonl_bytes())
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match=rf"^{path}:\d+: the gzip data ends early .*truncated.*download it again"):
+        load_records(DataSpec(format="alpaca", path=str(path)), "sft")
+    res = load_records(DataSpec(format="alpaca", path=str(path), on_error="skip"), "sft")
+    assert 0 < res.kept < len(ROWS) and res.dropped == {"invalid: truncated gzip": 1}
+
+
+def test_not_gzip_although_named_gz(tmp_path):
+    path = tmp_path / "plain.jsonl.gz"
+    path.write_bytes(_jsonl_bytes())
+    with pytest.raises(DataError, match=rf"^{path}: is not gzip data although its name ends in .gz"):
+        load_records(DataSpec(format="alpaca", path=str(path)), "sft")
+
+
+@pytest.mark.parametrize("name", ["data.jsonl", "data.json", "data.csv"])
+def test_gzip_data_under_a_plain_name_says_gzip(tmp_path, name):
+    import gzip
+
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(_jsonl_bytes()))
+    with pytest.raises(DataError, match=rf"^{path}: is gzip-compressed data, but its name does not end in .gz"):
+        load_records(DataSpec(format="alpaca", path=str(path), on_error="skip"), "sft")
+
+
+# ---- messages that point the right way ---------------------------------------------------------------
+
+def test_null_value_is_reported_as_null_not_missing(tmp_path):
+    path = tmp_path / "g.jsonl"
+    path.write_text(json.dumps({"question": "How many?", "answer": None}) + "\n")
+    with pytest.raises(DataError, match=r"field 'answer': is null \(the row has the key but no value\)"):
+        load_records(DataSpec(format="gsm8k", path=str(path)), "sft")
+
+
+def test_csv_errors_point_at_the_first_line_of_a_multi_line_record(tmp_path):
+    path = tmp_path / "pairs.csv"
+    path.write_text('prompt,chosen,rejected,rating\nhi,a,b,better\n"two\nlines",a,"b\nc\nd",best\nyo,a,b,worse\n')
+    with pytest.raises(DataError, match=rf"^{path}:3: preference adapter: field 'rating'"):
+        load_records(DataSpec(format="preference", path=str(path)), "pairs")
+    res = load_records(DataSpec(format="preference", path=str(path), on_error="skip"), "pairs")
+    assert [s.split(": ")[0] for s in res.sample_reasons] == [f"{path}:3", f"{path}:7"]
+
+
+def test_pku_without_objective_hints_at_it(fixtures):
+    res = load_records(DataSpec(format="auto", path=str(fixtures / "pku-saferlhf.jsonl")), "pairs")
+    assert any("objective" in n and "safety" in n and "better_response_id" in n for n in res.notes)
+    assert "objective" in res.summary()
+    safety = load_records(DataSpec(format="auto", path=str(fixtures / "pku-saferlhf.jsonl"), objective="safety"),
+                          "pairs")
+    assert safety.notes == []
+
+
+def test_pipelines_hint_names_the_yaml_key(fixtures):
+    with pytest.raises(DataError, match=r"set on_error: skip"):
+        load_records(DataSpec(format="gsm8k", path=str(fixtures / "bad-field.jsonl")), "sft")
+
+
+# ---- one oversized row -------------------------------------------------------------------------------
+
+def test_oversized_field_is_refused_before_tokenizing_and_counted(tmp_path):
+    path = tmp_path / "big.jsonl"
+    rows = [{"instruction": "short", "output": "ok"}, {"instruction": "big", "output": "x" * 5000},
+            {"instruction": "also short", "output": "fine"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(DataError, match=rf"^{path}:2: alpaca adapter: field 'messages\[1\].content': 5,000 "
+                                        r"characters, over max_chars=1,000.*set on_error: skip"):
+        load_records(DataSpec(format="alpaca", path=str(path), max_chars=1000), "sft")
+    res = load_records(DataSpec(format="alpaca", path=str(path), max_chars=1000, on_error="skip"), "sft")
+    assert res.kept == 2 and res.oversized == 1 and res.dropped == {"invalid: over max_chars": 1}
+    assert load_records(DataSpec(format="alpaca", path=str(path), max_chars=None), "sft").kept == 3
+
+
+def test_default_max_chars_bounds_a_huge_row(tmp_path):
+    path = tmp_path / "huge.jsonl"
+    rows = [{"prompt": "q", "chosen": "y" * 2_000_000, "rejected": "n"}, {"prompt": "q", "chosen": "a", "rejected": "b"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    res = load_records(DataSpec(format="preference", path=str(path), on_error="skip"), "pairs")
+    assert res.kept == 1 and res.oversized == 1
+
+
+def test_oversized_records_from_combined_rows_are_counted(fixtures):
+    res = load_records(DataSpec(format="auto", path=str(fixtures / "xstest-upstream"), max_chars=30,
+                                on_error="skip"), "pairs", allow_empty=True)
+    assert res.kept == 0 and res.oversized == 3 and res.errors == 3
