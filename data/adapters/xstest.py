@@ -7,7 +7,9 @@ The layouts as published (github.com/paul-rottger/exaggerated-safety), one file 
   annotation_1, annotation_2, agreement, final_label}``; the model is named by the file name;
 - joined rows: completions that carry ``prompt_label``, ``prompt_focus``, ``prompt_note`` (and ``model``).
 
-Rows are joined by prompt text. A prompt's label comes from the prompts file's ``label``, else the row's
+Rows are joined by id (``v2-12`` in a completions file is ``12`` in the prompts file; the prompt text
+was reworded in places since the completions were made, so pairs and SFT use the text each completion
+answered). A prompt's label comes from the prompts file's ``label``, else the row's
 ``prompt_label``, else its type (XSTest's unsafe types are exactly the ``contrast_*`` ones). Safe prompts
 are benign: ``is_safety`` False, category ``xstest-safe/<type>``, ``meta.borderline`` (help is the right
 answer, a refusal is an over-refusal). Unsafe ones are safety prompts: ``xstest-unsafe/<type>``,
@@ -26,6 +28,7 @@ from camelid.errors import DataError
 
 LABELS = ("1_full_compliance", "2_full_refusal", "3_partial_refusal")
 _COMPLETIONS_FILE = re.compile(r"^xstest(?:_v\d+)?_completions_(.+?)(?:_v\d+)?$")
+_VERSION_PREFIX = re.compile(r"^v\d+-")
 
 
 def _safe_or_unsafe(value: Any, name: str) -> str | None:
@@ -53,20 +56,21 @@ def convert(row: dict, ctx: Ctx) -> list:
     final = text(row, "final_label")
     if final not in LABELS:
         raise DataError(f"field 'final_label': must be one of {', '.join(LABELS)}, got {final!r}")
-    response = {"model": _model(row, ctx.where), "completion": text(row, "completion"), "label": final}
+    response = {"model": _model(row, ctx.where), "prompt": item["prompt"], "completion": text(row, "completion"),
+                "label": final}
     return [{**item, "label": _safe_or_unsafe(row.get("prompt_label"), "prompt_label"), "listed": False,
              "focus": row.get("prompt_focus") or None, "note": row.get("prompt_note") or None,
              "response": response}]
 
 
 def _join(items: list[tuple[str, Any]]) -> list[dict]:
-    """One entry per prompt text, in order of first appearance; the prompts file's id and label win."""
+    """One entry per prompt id, in order of first appearance; the prompts file's id, text and label win."""
     prompts: dict[str, dict] = {}
     for where, it in items:
-        p = prompts.setdefault(it["prompt"].strip(), {**it, "where": where, "rows": 0, "responses": []})
+        p = prompts.setdefault(_VERSION_PREFIX.sub("", it["id"]), {**it, "where": where, "rows": 0, "responses": []})
         p["rows"] += 1
         if it["listed"]:
-            p.update(id=it["id"], label=it["label"], listed=True)
+            p.update(id=it["id"], prompt=it["prompt"], label=it["label"], listed=True)
         for key in ("type", "label", "focus", "note"):
             p[key] = p[key] or it[key]
         if it["response"] is not None:
@@ -96,7 +100,7 @@ def _sft(p: dict, ctx: Ctx, where: str):
         elif not r["completion"].strip():
             yield Dropped("empty response", where=where)
         else:
-            yield SFTExample(messages=[*user(p["prompt"]), {"role": "assistant", "content": r["completion"]}],
+            yield SFTExample(messages=[*user(r["prompt"]), {"role": "assistant", "content": r["completion"]}],
                              source=ctx.source, id=f"{p['id']}/{r['model'] or i}")
 
 
@@ -111,7 +115,7 @@ def _pair(p: dict, ctx: Ctx, category: str, where: str):
         good_safe, bad_safe = True, True
     if not good or not bad:
         return Dropped("no compliant and refusing response to pair", where=where)
-    return PreferencePair(prompt=user(p["prompt"]), chosen=good[0]["completion"], rejected=bad[0]["completion"],
+    return PreferencePair(prompt=user(good[0]["prompt"]), chosen=good[0]["completion"], rejected=bad[0]["completion"],
                           rating=ctx.rating(), chosen_safe=good_safe, rejected_safe=bad_safe, category=category,
                           source=ctx.source, id=p["id"])
 
