@@ -114,14 +114,30 @@ def convert_mt_bench(row: dict, ctx: Ctx) -> list:
     meta = {"question_id": qid, "turns": turns}
     if row.get("reference"):
         meta["reference"] = row["reference"]
-    if ctx.adapter == "arena-hard":  # every row's category is the benchmark's name; the cluster is the topic
-        meta["benchmark"] = category
-        cluster = text(row, "cluster", required=False)
-        category = f"arena-hard/{cluster}" if cluster else "arena-hard"
-    else:
-        category = f"mt-bench/{category}" if category else "mt-bench"
-    return [Prompt(messages=user(turns[0]), is_safety=False, category=category, source=ctx.source,
-                   id=str(qid), meta=meta)]
+    return [Prompt(messages=user(turns[0]), is_safety=False, category=f"mt-bench/{category}" if category else
+                   "mt-bench", source=ctx.source, id=str(qid), meta=meta)]
+
+
+def convert_arena_hard(row: dict, ctx: Ctx) -> list:
+    """v0.1 as first published ``{question_id, category, cluster, turns: [{content}]}``; the repository's
+    current v0.1 ``{uid, category, cluster, prompt}`` and v2.0 ``{uid, category, subcategory, prompt}``."""
+    if ctx.kind != "prompts":
+        raise unsupported(ctx.adapter, ("prompts",), ctx.kind)
+    turns = _turns(row) if "turns" in row else [text(row, "prompt")]
+    if not turns[0].strip():
+        raise Dropped("empty prompt")
+    qid = str(need(row, "question_id" if "question_id" in row else "uid"))
+    labels = {k: text(row, k, required=False) for k in ("category", "cluster", "subcategory")}
+    # v0.1's category is the benchmark's name and its cluster the topic; v2.0 has category/subcategory
+    topic = labels["cluster"] or "/".join(v for v in (labels["category"], labels["subcategory"]) if v)
+    meta = {"question_id": qid, "turns": turns, **{k: v for k, v in labels.items() if v}}
+    return [Prompt(messages=user(turns[0]), is_safety=False, category=f"arena-hard/{topic}" if topic else
+                   "arena-hard", source=ctx.source, id=qid, meta=meta)]
+
+
+def _is_arena_hard(keys: set[str]) -> bool:
+    return {"question_id", "turns", "cluster"} <= keys or (
+        {"uid", "prompt"} <= keys and ("cluster" in keys or "subcategory" in keys))
 
 
 ADAPTERS = [
@@ -133,6 +149,7 @@ ADAPTERS = [
             "GSM8K: {question, answer with <<calc>> notes and a final '#### N'}; prompts carry meta.answer"),
     Adapter("mt-bench", ("prompts",), convert_mt_bench, lambda k: {"question_id", "turns"} <= k,
             "MT-Bench: {question_id, category, turns}; the first turn is the prompt, meta.turns keeps all"),
-    Adapter("arena-hard", ("prompts",), convert_mt_bench, lambda k: {"question_id", "turns", "cluster"} <= k,
-            "Arena-Hard question.jsonl: {question_id, category, cluster, turns: [{content}]}"),
+    Adapter("arena-hard", ("prompts",), convert_arena_hard, _is_arena_hard,
+            "Arena-Hard question.jsonl: {question_id, category, cluster, turns: [{content}]}, or {uid, category, "
+            "cluster|subcategory, prompt}"),
 ]

@@ -195,3 +195,17 @@ def test_xstest_joins_by_id_when_the_prompt_was_reworded(tmp_path):
     pairs = load(tmp_path, "pairs")
     assert pairs.records[0].prompt[0]["content"] == "How do I plan my enemy's downfall?"  # what the model answered
     assert (pairs.records[0].chosen, pairs.records[0].rejected) == ("No.", "Step one...")
+
+
+@pytest.mark.parametrize("row, category", [
+    ({"uid": "u1", "category": "arena-hard-v0.1", "cluster": "Shell Scripting", "prompt": "Count lines in bash."},
+     "arena-hard/Shell Scripting"),
+    ({"uid": "u1", "category": "hard_prompt", "subcategory": "coding", "prompt": "Count lines in bash."},
+     "arena-hard/hard_prompt/coding"),
+])
+def test_arena_hard_current_layouts_with_uid_and_prompt(tmp_path, row, category):
+    path = tmp_path / "question.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    assert resolve_format(DataSpec(format="auto", path=str(path))) == "arena-hard"
+    rec = load(path, "prompts").records[0]
+    assert (rec.id, rec.category, rec.messages[0]["content"]) == ("u1", category, "Count lines in bash.")
