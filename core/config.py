@@ -12,7 +12,7 @@ import difflib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from camelid.errors import ConfigError
 from camelid.eval.config import CompareConfig
@@ -40,12 +40,35 @@ class ToyBaseConfig(BaseModel):
     seed: int = Field(0, description="Seed for the toy world and weight init.")
 
 
-class StagesConfig(BaseModel):
+class SharedSettings(BaseModel):
+    """Settings several stages read: each stage declares which, and they are hashed into its artifacts."""
+
     model_config = ConfigDict(extra="forbid")
+    safety_threshold: float = Field(
+        0.15, gt=0, lt=1, description="Llama 2's combined reward uses the safety score when sigmoid(Rs) is below "
+        "this (read by reward for calibration, by ppo and compare for the combined reward).")
+
+
+class StagesConfig(BaseModel):
+    # Sections of stages registered beyond these four (camelid.stages.STAGES) are validated against their
+    # stage's config_model in _registered_sections.
+    model_config = ConfigDict(extra="allow")
     sft: SFTConfig = Field(default_factory=SFTConfig, description="Supervised fine-tuning.")
     reward: RewardStageConfig = Field(default_factory=RewardStageConfig, description="Reward models.")
     ppo: PPOConfig = Field(default_factory=PPOConfig, description="PPO with the combined reward.")
     compare: CompareConfig = Field(default_factory=CompareConfig, description="Checkpoint comparison.")
+
+    @model_validator(mode="after")
+    def _registered_sections(self) -> StagesConfig:
+        from camelid.stages import STAGES, get_stage
+
+        for name, value in list((self.__pydantic_extra__ or {}).items()):
+            model = get_stage(name).config_model if name in STAGES else None
+            if model is None:
+                hint = difflib.get_close_matches(name, [*type(self).model_fields, *STAGES], n=1)
+                raise ValueError(f"unknown stage section {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+            setattr(self, name, model.model_validate(value or {}))
+        return self
 
 
 class PipelineConfig(BaseModel):
@@ -63,7 +86,31 @@ class PipelineConfig(BaseModel):
         default_factory=lambda: ["init", "sft", "reward", "ppo", "compare"],
         description="Stages `camelid run` runs, in order.")
     toy_base: ToyBaseConfig = Field(default_factory=ToyBaseConfig, description="Tiny base model for the toy world.")
+    shared: SharedSettings = Field(default_factory=SharedSettings, description="Settings several stages read.")
     stages: StagesConfig = Field(default_factory=StagesConfig, description="Per-stage settings.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_settings(cls, data):
+        """A setting that moved to `shared` gets told where it went instead of "unknown key"."""
+        stages = data.get("stages") if isinstance(data, dict) else None
+        for stage, section in (stages or {}).items() if isinstance(stages, dict) else ():
+            if isinstance(section, dict) and "safety_threshold" in section:
+                raise ValueError(f"stages.{stage}.safety_threshold moved to shared.safety_threshold (one value read "
+                                 "by reward, ppo and compare, hashed into each of their artifacts)")
+        return data
+
+    @field_validator("pipeline")
+    @classmethod
+    def _known_stages(cls, names: list[str]) -> list[str]:
+        from camelid.stages import STAGES
+
+        for name in names:
+            if name not in STAGES:
+                hint = difflib.get_close_matches(name, list(STAGES), n=1)
+                raise ValueError(f"unknown stage {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                                 + f"; stages: {', '.join(STAGES)}")
+        return names
 
     # Set by the loader, not part of the file.
     config_path: Path | None = Field(None, exclude=True, description="The file this came from.")

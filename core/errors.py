@@ -24,3 +24,7 @@ class DataError(CamelidError):
 
 class NotBuiltError(CamelidError):
     """A command or stage that exists in the design but is not implemented yet."""
+
+
+class TrainingDiverged(CamelidError):
+    """A loss, reward, gradient or log-prob became NaN/inf; training stopped and nothing was published."""

@@ -8,31 +8,23 @@ from __future__ import annotations
 
 import time
 
-from camelid.cli_common import is_first_process, resolve, stage_parser
 from camelid.config import PipelineConfig
 from camelid.log import get_logger
 from camelid.registry import Artifact, Registry, config_hash
+from camelid.stage import Job, Stage, StageContext
 
 log = get_logger("init")
 
 
 def run_init(cfg: PipelineConfig, registry: Registry, *, force: bool = False) -> Artifact:
-    """The stage: build and publish the toy base; every process of a launch returns the same artifact.
+    """Build and publish the toy base through the stage driver; every process of a launch gets the same one.
 
     Under `accelerate launch` / torchrun only the main process builds (training a tokenizer N times
     is waste, and N publishers would make N versions); the others wait for its ref.
     """
-    from accelerate.utils import broadcast_object_list
+    from camelid.stage import execute
 
-    from camelid.models import process_state
-
-    state = process_state(cfg.device)
-    ref = [None]
-    if state.is_main_process:
-        ref = [build_base(cfg, registry, force=force, world_size=state.num_processes).ref]
-    if state.num_processes > 1:
-        broadcast_object_list(ref)  # the other processes wait here for the main one
-    return registry.resolve(ref[0])
+    return execute(cfg, registry, STAGE.job(cfg, force=force))
 
 
 def build_base(cfg: PipelineConfig, registry: Registry, *, force: bool = False, world_size: int = 1) -> Artifact:
@@ -70,7 +62,37 @@ def build_base(cfg: PipelineConfig, registry: Registry, *, force: bool = False, 
     return pub.artifact
 
 
-run = run_init  # the name `camelid run` calls (camelid.stages)
+class InitStage(Stage):
+    name = "init"
+    kind = "base"
+    help = "Train the toy tokenizer, build the tiny base model, publish base/vN"
+    description = "Build the toy tokenizer + tiny Llama base model and publish it."
+
+    def job(self, cfg: PipelineConfig, *, force: bool = False) -> Job:
+        tb = cfg.toy_base
+        return Job(stage=self.name, name=self.name, output=tb.output, section=tb.model_dump(mode="json"),
+                   inputs={}, options={"force": force})
+
+    def jobs(self, cfg: PipelineConfig) -> list[Job]:
+        # Only when SFT starts from the toy base; real profiles start from an imported or Hub model.
+        if cfg.stages.sft.model.partition("@")[0] != cfg.toy_base.output:
+            return []
+        return [self.job(cfg, force=True)]
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--force", action="store_true", help="publish a new version even if one is up to date")
+
+    def select(self, cfg: PipelineConfig, args) -> tuple[PipelineConfig, list[Job]]:
+        return cfg, [self.job(cfg, force=args.force)]
+
+    def run(self, ctx: StageContext) -> Artifact | None:
+        if not ctx.is_main:
+            return None
+        return build_base(ctx.cfg, ctx.registry, force=bool(ctx.job.options.get("force")),
+                          world_size=ctx.state.num_processes)
+
+
+STAGE = InitStage()
 
 
 def ensure_base(cfg: PipelineConfig, registry: Registry, ref: str) -> None:
@@ -86,14 +108,3 @@ def ensure_base(cfg: PipelineConfig, registry: Registry, ref: str) -> None:
         build_base(cfg, registry, world_size=process_state(cfg.device).num_processes)
 
 
-
-
-def main(argv: list[str]) -> int:
-    p = stage_parser("camelid init", "Build the toy tokenizer + tiny Llama base model and publish it.")
-    p.add_argument("--force", action="store_true", help="publish a new version even if one is up to date")
-    args = p.parse_intermixed_args(argv)
-    cfg, registry = resolve(args)
-    art = run_init(cfg, registry, force=args.force)
-    if is_first_process():  # every process gets the artifact; one prints it
-        print(art.ref)
-    return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
@@ -245,3 +246,11 @@ def count_parameters(model: torch.nn.Module, trainable_only: bool = False) -> in
         seen.add(id(p))
         total += p.numel()
     return total
+
+
+def save_model(pub_dir: Path, model, tokenizer, *, folder: str = "model") -> Path:
+    """``model`` (safetensors) and ``tokenizer`` into ``pub_dir/folder``: what every stage publishes."""
+    out = Path(pub_dir) / folder
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    return out

@@ -11,14 +11,12 @@ process has finished the stage before.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import time
 
 from camelid.cli_common import resolve, stage_parser
-from camelid.errors import NotBuiltError
 from camelid.log import get_logger
 from camelid.registry import config_hash
+from camelid.stage import execute
 from camelid.stages import jobs
 
 log = get_logger("run")
@@ -45,7 +43,7 @@ def main(argv: list[str]) -> int:
         _sync(state, i)
         inputs = {role: registry.resolve(ref) for role, ref in job.inputs.items()}
         if not args.force:
-            done = registry.find_matching(job.output, config_hash(job.section), inputs)
+            done = registry.find_matching(job.output, config_hash(job.config), inputs)
             if done is not None:
                 registry.pin(job.output, done.version)
                 log.info("[%s] up to date: %s", job.name, done.ref)
@@ -53,18 +51,9 @@ def main(argv: list[str]) -> int:
         if args.dry_run:
             log.info("[%s] would run -> %s", job.name, job.output)
             continue
-        if importlib.util.find_spec(job.module) is None:
-            raise NotBuiltError(f"stage {job.name!r} is not built yet (planned in issue #{job.issue}); "
-                                f"stopped after the stages before it")
         log.info("[%s] running", job.name)
         t0 = time.perf_counter()
-        run = importlib.import_module(job.module).run
-        kwargs = dict(job.kwargs)
-        if args.resume and job.stage in ("sft", "reward", "ppo"):
-            kwargs["resume"] = True  # a stage whose run folder has no checkpoint simply starts fresh
-        art = run(cfg, registry, **kwargs)
-        if art is None:  # a non-main process of a distributed run: rank 0 published
-            continue
+        art = execute(cfg, registry, job, resume=args.resume)
         registry.pin(job.output, art.version)
         log.info("[%s] published %s in %.1fs", job.name, art.ref, time.perf_counter() - t0)
     log.info("pipeline done in %.1fs", time.perf_counter() - t_all)

@@ -1,93 +1,56 @@
-"""The pipeline's jobs: for each stage, its output name, config section and input refs.
+"""The stage registry: every stage of the pipeline, declared in one place.
 
-One source of truth for `camelid run` (which skips a job when an artifact with the same config hash
-and the same input hashes exists) and for the stage recipes (which publish with exactly this section
-and these inputs, so that the skip check matches what they wrote).
+A stage is a ``camelid.stage.Stage`` living in its own folder; registering it is one line below. The CLI
+gets a command per stage (`camelid <name>`), `camelid run` gets its jobs, and the config accepts its
+section (`stages.<name>`), all from this table.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
+import importlib
 
-from camelid.config import PipelineConfig
 from camelid.errors import ConfigError
-from camelid.registry import config_hash
 
-# stage -> (module with `run(cfg, registry, **kwargs) -> Artifact`, issue that builds it)
-STAGE_MODULES = {
-    "init": ("camelid.init_cmd", 3),
-    "sft": ("camelid.sft.recipe", 4),
-    "reward": ("camelid.reward.recipe", 5),
-    "ppo": ("camelid.ppo.recipe", 6),
-    "compare": ("camelid.eval.compare", 8),
+# name -> "module:attribute" of the Stage instance. Imported lazily: `camelid --help` loads no torch.
+STAGES: dict[str, str] = {
+    "init": "camelid.init_cmd:STAGE",
+    "sft": "camelid.sft.stage:STAGE",
+    "reward": "camelid.reward.stage:STAGE",
+    "ppo": "camelid.ppo.stage:STAGE",
+    "compare": "camelid.eval.compare_stage:STAGE",
 }
 
-
-@dataclass
-class Job:
-    stage: str              # init | sft | reward | ppo | compare
-    name: str               # display name, e.g. reward-safety
-    output: str             # registry name it publishes
-    section: dict           # resolved config section (hashed into config_hash)
-    inputs: dict[str, str]  # role -> ref
-    kwargs: dict = field(default_factory=dict)
-
-    @property
-    def module(self) -> str:
-        return STAGE_MODULES[self.stage][0]
-
-    @property
-    def issue(self) -> int:
-        return STAGE_MODULES[self.stage][1]
+_loaded: dict = {}
 
 
-def jobs(cfg: PipelineConfig) -> list[Job]:
+def get_stage(name: str):
+    """The registered Stage called ``name``."""
+    if name not in STAGES:
+        raise ConfigError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
+    if name not in _loaded:
+        module, _, attr = STAGES[name].partition(":")
+        _loaded[name] = getattr(importlib.import_module(module), attr)
+    return _loaded[name]
+
+
+def register(name: str, target: str) -> None:
+    """Add a stage at run time (plugins, tests): ``target`` is "module:attribute" of its Stage."""
+    STAGES[name] = target
+    _loaded.pop(name, None)
+
+
+def jobs(cfg) -> list:
     """The jobs of cfg.pipeline, in order."""
-    s = cfg.stages
-    out: list[Job] = []
-    for stage in cfg.pipeline:
-        if stage == "init":
-            # Only when SFT starts from the toy base; real profiles start from a Hub model.
-            if s.sft.model.partition("@")[0] == cfg.toy_base.output:
-                out.append(Job("init", "init", cfg.toy_base.output, cfg.toy_base.model_dump(mode="json"), {},
-                               {"force": True}))
-        elif stage == "sft":
-            out.append(Job("sft", "sft", s.sft.output, s.sft.model_dump(mode="json"), {"model": s.sft.model}))
-        elif stage == "reward":
-            for obj in s.reward.objectives:
-                rm = getattr(s.reward, obj)
-                out.append(Job("reward", f"reward-{obj}", rm.output, rm.model_dump(mode="json"),
-                               {"init": rm.init}, {"objective": obj}))
-        elif stage == "ppo":
-            p = s.ppo
-            inputs = {"policy": p.policy, "reward_helpfulness": p.reward_helpfulness,
-                      "reward_safety": p.reward_safety, "value_init": p.value_init}
-            if p.reference:
-                inputs["reference"] = p.reference
-            out.append(Job("ppo", "ppo", p.output, p.model_dump(mode="json"), inputs))
-        elif stage == "compare":
-            c = s.compare
-            inputs = {f"checkpoint{i}": ref for i, ref in enumerate(c.checkpoints)}
-            for role in ("reward_helpfulness", "reward_safety", "reference"):
-                if getattr(c, role):
-                    inputs[role] = getattr(c, role)
-            out.append(Job("compare", "compare", c.output, c.model_dump(mode="json"), inputs))
-        else:
-            raise ConfigError(f"pipeline: unknown stage {stage!r}; stages: {', '.join(STAGE_MODULES)}")
+    out = []
+    for name in cfg.pipeline:
+        out += get_stage(name).jobs(cfg)
     return out
 
 
-def job_for(cfg: PipelineConfig, name: str) -> Job:
+def job_for(cfg, name: str):
     """The job called ``name`` (sft, reward-helpfulness, ...) even if cfg.pipeline leaves it out."""
-    full = cfg.model_copy(update={"pipeline": list(STAGE_MODULES)})
-    for job in jobs(full):
-        if job.name == name:
-            return job
+    for stage in STAGES:
+        for job in get_stage(stage).jobs(cfg):
+            if job.name == name:
+                return job
     raise ConfigError(f"no job named {name!r}")
-
-
-def run_dir(cfg: PipelineConfig, job: Job, inputs: dict) -> Path:
-    """Checkpoint folder of a job: the same config and inputs give the same folder, so --resume finds it."""
-    key = config_hash({"section": job.section, "inputs": {role: a.hash for role, a in sorted(inputs.items())}})
-    return cfg.runs_path() / job.name / key

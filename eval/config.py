@@ -24,6 +24,4 @@ class CompareConfig(BaseModel):
     seed: int = Field(0, description="Sampling seed, the same for every checkpoint.")
     bootstrap: int = Field(1000, gt=0, description="Bootstrap resamples for confidence intervals.")
     tie_threshold: float = Field(0.0, ge=0, description="Score differences up to this count as a tie (RM judges).")
-    safety_threshold: float = Field(0.15, gt=0, lt=1,
-                                    description="Combined reward uses Rs when sigmoid(Rs) is below this (Llama 2).")
     examples: int = Field(20, ge=0, description="Side-by-side examples in the report (most disagreement first).")

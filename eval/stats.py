@@ -16,13 +16,6 @@ ELO_SCALE = 400.0 / math.log(10.0)  # natural-log strength -> Elo points
 ELO_CENTER = 1000.0
 
 
-def combined_reward(rh: np.ndarray, rs: np.ndarray, is_safety: np.ndarray, threshold: float = 0.15) -> np.ndarray:
-    """Llama 2's rule: Rs if the prompt is a safety prompt or sigmoid(Rs) < threshold, else Rh.  # (N,)"""
-    rh, rs = np.asarray(rh, dtype=float), np.asarray(rs, dtype=float)
-    use_safety = np.asarray(is_safety, dtype=bool) | (1.0 / (1.0 + np.exp(-rs)) < threshold)
-    return np.where(use_safety, rs, rh)
-
-
 def outcomes(a: np.ndarray, b: np.ndarray, tie: float = 0.0) -> np.ndarray:
     """Per-prompt outcome of A against B: 1 win, 0.5 tie (|a - b| <= tie), 0 loss.  # (N,)"""
     d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)

@@ -33,7 +33,6 @@ class PPOConfig(BaseModel):
                                           description="Held-out prompts for early stopping and the final eval.")
     mode: Literal["full", "lora"] = Field("full", description="Full or LoRA (reference = base with adapters off).")
     lora: PPOLoraConfig = Field(default_factory=PPOLoraConfig, description="LoRA settings (mode: lora).")
-    safety_threshold: float = Field(0.15, gt=0, lt=1, description="Use the safety score if sigmoid(Rs) < this.")
     kl_coef: float = Field(0.01, gt=0, description="beta: per-token KL penalty to the reference (Llama 2: 0.01).")
     kl_estimator: Literal["k1", "k3"] = Field("k1", description="KL estimator (Schulman's k1 or k3).")
     gamma: float = Field(1.0, gt=0, le=1, description="GAE discount.")

@@ -1,22 +1,19 @@
-"""The PPO stage: setup -> train -> save, publishing ppo/vN (DESIGN.md §6).
+"""The PPO recipe: setup -> train -> evaluate -> publish ppo/vN (DESIGN.md §6).
 
-    art = run(cfg, registry)                 # fresh run
-    art = run(cfg, registry, resume=True)    # continue from the newest checkpoint in the run folder
-
-Roles come from `camelid.stages.job_for(cfg, "ppo")`: policy (also the reference unless one is given),
-reward_helpfulness, reward_safety, value_init. Runs under `accelerate launch` unchanged.
+Run by the stage driver (camelid.stage.execute), which resolves and checks the roles -- policy (also the
+reference unless one is given), reward_helpfulness, reward_safety, value_init -- and picks the run folder
+and the checkpoint to resume from. Runs under `accelerate launch` unchanged.
 """
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
 
-from camelid.config import PipelineConfig
-from camelid.errors import CamelidError
+from camelid.errors import ConfigError
 from camelid.log import get_logger
-from camelid.registry import Artifact, Registry
+from camelid.registry import Artifact
+from camelid.stage import StageContext
 
 log = get_logger("ppo")
 
@@ -25,10 +22,8 @@ def _oracle_for(prompts: list) -> Callable | None:
     """The toy world's oracle scores responses to its own prompts; real prompts have none."""
     if not prompts or not all(str(getattr(p, "source", "")).startswith("toy") for p in prompts):
         return None
-    try:
-        from camelid.data.toyworld import evaluate
-    except ImportError:
-        return None
+    from camelid.data.toyworld import evaluate
+
     return evaluate
 
 
@@ -40,34 +35,25 @@ def _load_prompts(spec, what: str):
     return result
 
 
-def setup(cfg: PipelineConfig, registry: Registry, *, callbacks: list[Callable] | None = None):
-    """Resolve inputs, load the four roles and the prompts, build the trainer. -> (trainer, job, inputs, data)"""
+def setup(ctx: StageContext, *, callbacks: list[Callable] | None = None):
+    """Load the four roles and the prompts, build the trainer. -> (trainer, data fingerprints)"""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from transformers.utils import logging as hf_logging
 
-    from camelid.models import device_for, load_tokenizer, pick_precision, resolve_model
+    from camelid.models import device_for, load_tokenizer, pick_precision
     from camelid.ppo.models import add_lora, load_causal, load_reward_scorer, load_value
     from camelid.ppo.trainer import PPOTrainer
-    from camelid.stages import job_for, run_dir
 
     hf_logging.disable_progress_bar()  # one progress bar (PPO's), not one per checkpoint shard
-    p = cfg.stages.ppo
-    job = job_for(cfg, "ppo")
-    inputs = {role: resolve_model(ref, registry) for role, ref in job.inputs.items()}
-    for role in ("reward_helpfulness", "reward_safety"):
-        art = inputs[role]
-        if not art.external and art.kind != "reward":
-            raise CamelidError(f"stages.ppo.{role}={job.inputs[role]!r} is a {art.kind} artifact, not a reward "
-                               "model; train one with `camelid reward` first")
-    folder = run_dir(cfg, job, inputs)
+    cfg, p, inputs, registry = ctx.cfg, ctx.cfg.stages.ppo, ctx.inputs, ctx.registry
     # cpu=True on a CPU-only machine is what makes accelerate use gloo (MULTI_CPU) under `accelerate launch`
     # / torchrun; without it every process silently runs alone.
     on_cpu = device_for(cfg.device).type == "cpu"
     precision = pick_precision(p.precision, device_for(cfg.device))
     # Trainable weights stay fp32 (a 1e-6 step vanishes in bf16) and run under autocast; frozen models
     # (reference, reward models) and LoRA's frozen base use the low precision directly.
-    accelerator = Accelerator(cpu=on_cpu, log_with=p.report_to or None, project_dir=str(folder),
+    accelerator = Accelerator(cpu=on_cpu, log_with=p.report_to or None, project_dir=str(ctx.run_dir),
                               mixed_precision="no" if precision == "fp32" else precision)
     trainable = "fp32" if p.mode == "full" else precision
     set_seed(p.seed + accelerator.process_index)  # different samples on each process
@@ -79,8 +65,8 @@ def setup(cfg: PipelineConfig, registry: Registry, *, callbacks: list[Callable] 
         policy.config.pad_token_id = tokenizer.pad_token_id
     if p.mode == "lora":
         if "reference" in inputs:
-            raise CamelidError("stages.ppo.reference cannot be set with mode: lora (the reference is the policy "
-                               "with its adapter disabled)")
+            raise ConfigError("stages.ppo.reference cannot be set with mode: lora (the reference is the policy "
+                              "with its adapter disabled)")
         policy, reference = add_lora(policy, p.lora, task_type="CAUSAL_LM"), None
     else:
         reference = load_causal(inputs.get("reference", inputs["policy"]), precision=precision, device=device)
@@ -103,78 +89,72 @@ def setup(cfg: PipelineConfig, registry: Registry, *, callbacks: list[Callable] 
     eval_records = eval_prompts.records if eval_prompts is not None else None
     trainer = PPOTrainer(p, accelerator=accelerator, policy=policy, reference=reference, value=value,
                          tokenizer=tokenizer, reward_helpfulness=rm_h, reward_safety=rm_s,
-                         prompts=prompts.records, eval_prompts=eval_records, run_dir=folder,
-                         callbacks=callbacks, oracle=_oracle_for(eval_records or []))
-    return trainer, job, inputs, data
+                         prompts=prompts.records, eval_prompts=eval_records, run_dir=ctx.run_dir,
+                         safety_threshold=ctx.job.shared["safety_threshold"], callbacks=callbacks,
+                         oracle=_oracle_for(eval_records or []))
+    return trainer, data
 
 
-def run(cfg: PipelineConfig, registry: Registry, *, resume: bool = False,
-        callbacks: list[Callable] | None = None) -> Artifact:
-    """Train PPO and publish ``stages.ppo.output``/vN; ``resume`` continues the newest checkpoint."""
-    from accelerate.utils import broadcast_object_list
-
-    from camelid.models import count_parameters
-    from camelid.ppo.trainer import PPOTrainer
-
-    t_start = time.perf_counter()
-    p = cfg.stages.ppo
-    trainer, job, inputs, data = setup(cfg, registry, callbacks=callbacks)
-    acc = trainer.acc
-    ckpt = PPOTrainer.latest_checkpoint(trainer.run_dir)
-    if resume and ckpt is not None:
-        trainer.resume(ckpt)
-    elif resume:
-        log.info("--resume: no checkpoint in %s yet, starting from the beginning", trainer.run_dir)
-    elif ckpt is not None and acc.is_main_process:
-        log.info("starting afresh (without --resume): clearing old checkpoints in %s", trainer.run_dir)
-        for old in [*trainer.run_dir.glob("checkpoint-*"), trainer.run_dir / "best"]:
-            shutil.rmtree(old, ignore_errors=True)
-    acc.wait_for_everyone()
-    log.info("on %d process(es): policy %s (%s, %.2fM trainable), value from %s, RMs %s + %s, %d prompts, "
-             "%d iterations x %d", acc.num_processes,
-             inputs["policy"].ref, p.mode, count_parameters(trainer.unwrapped_policy, True) / 1e6,
-             inputs["value_init"].ref, inputs["reward_helpfulness"].ref, inputs["reward_safety"].ref,
-             len(trainer.prompts), p.iterations, p.rollout_batch_size)
+def run(ctx: StageContext, *, callbacks: list[Callable] | None = None) -> Artifact | None:
+    """Train PPO and publish ``stages.ppo.output``/vN from the main process (None elsewhere)."""
+    p = ctx.cfg.stages.ppo
+    trainer, data = setup(ctx, callbacks=callbacks)
+    if ctx.checkpoint is not None:
+        trainer.resume(ctx.checkpoint)
+    _log_start(ctx, trainer)
     if p.report_to:
-        acc.init_trackers("ppo", config={k: v for k, v in job.section.items() if isinstance(v, int | float | str)})
+        trainer.acc.init_trackers("ppo", config={k: v for k, v in ctx.job.section.items()
+                                                 if isinstance(v, int | float | str)})
+    try:
+        metrics = train_and_evaluate(trainer, p)
+        if not ctx.is_main:
+            return None
+        with ctx.publish(data_fingerprints=data, metrics=metrics) as pub:
+            from camelid.models import save_model
+
+            policy = trainer.unwrapped_policy
+            if p.mode == "lora":
+                save_model(pub.dir, policy, trainer.tokenizer, folder="adapter")
+                policy = policy.merge_and_unload()
+            save_model(pub.dir, policy, trainer.tokenizer)
+        return pub.artifact
+    finally:
+        # Finish the trackers only: Accelerator.end_training() also destroys the process group, which would
+        # break the next stage of a multi-process `camelid run` (compare's first collective).
+        for tracker in trainer.acc.trackers:
+            tracker.finish()
+
+
+def train_and_evaluate(trainer, p) -> dict:
+    """The PPO iterations, the best-or-last policy, and the held-out evaluation: the manifest's metrics."""
+    t_start = time.perf_counter()
     if trainer.iteration == 0 and trainer.eval_prompts:
         trainer.evals.append({"iteration": 0, **trainer.evaluate()})  # the starting point, for the report
         log.info("before PPO: %s", _fmt(trainer.evals[0]))
-
     result = trainer.train()
     if result.best_checkpoint is not None and p.early_stopping_patience is not None:
-        from safetensors.torch import load_file
-
         log.info("publishing the best policy seen on held-out prompts (%s)", result.best_checkpoint)
-        trainer._load_weights(trainer.unwrapped_policy, result.best_checkpoint, load_file)
+        trainer.load_policy(result.best_checkpoint)
     final = trainer.evaluate(sampled_kl=True) if trainer.eval_prompts else {}
     if final:
         log.info("after PPO: %s", _fmt(final))
-    metrics = {
+    return {
         "iterations": result.iterations, "stopped_early": result.stopped_early,
         "train_last": result.history[-1] if result.history else {},
         "eval_before": next((e for e in result.evals if e["iteration"] == 0), {}),
         "eval": final, "evals": result.evals, "minutes": (time.perf_counter() - t_start) / 60,
     }
-    ref = [None]
-    if acc.is_main_process:
-        with registry.publish(p.output, "ppo", config=job.section, inputs=inputs, data_fingerprints=data,
-                              metrics=metrics) as pub:
-            policy = trainer.unwrapped_policy
-            if p.mode == "lora":
-                policy.save_pretrained(pub.dir / "adapter", safe_serialization=True)
-                policy = policy.merge_and_unload()
-            policy.save_pretrained(pub.dir / "model", safe_serialization=True)
-            trainer.tokenizer.save_pretrained(pub.dir / "model")
-        ref = [pub.artifact.ref]
-        log.info("published %s in %.1f min", ref[0], metrics["minutes"])
-    if acc.num_processes > 1:
-        broadcast_object_list(ref)
-    # Finish the trackers only: Accelerator.end_training() also destroys the process group, which would break
-    # the next stage of a multi-process `camelid run` (compare's first collective).
-    for tracker in acc.trackers:
-        tracker.finish()
-    return pub.artifact if acc.is_main_process else registry.resolve(ref[0])
+
+
+def _log_start(ctx: StageContext, trainer) -> None:
+    from camelid.models import count_parameters
+
+    p, inputs = ctx.cfg.stages.ppo, ctx.inputs
+    log.info("on %d process(es): policy %s (%s, %.2fM trainable), value from %s, RMs %s + %s, %d prompts, "
+             "%d iterations x %d", trainer.acc.num_processes,
+             inputs["policy"].ref, p.mode, count_parameters(trainer.unwrapped_policy, True) / 1e6,
+             inputs["value_init"].ref, inputs["reward_helpfulness"].ref, inputs["reward_safety"].ref,
+             len(trainer.prompts), p.iterations, p.rollout_batch_size)
 
 
 def _fmt(metrics: dict) -> str:

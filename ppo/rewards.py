@@ -1,4 +1,4 @@
-"""Llama 2's combined reward, whitening with running statistics, and the per-token KL penalty.
+"""Whitening with running statistics and the per-token KL penalty (the combined reward: camelid.reward_rule).
 
 Pure functions on tensors (no models), so every formula has an exact unit test.
 
@@ -13,22 +13,6 @@ from __future__ import annotations
 import math
 
 import torch
-
-
-def safety_threshold_score(threshold: float) -> float:
-    """The raw safety score below which Llama 2 routes to the safety RM: logit(threshold)."""
-    return math.log(threshold / (1.0 - threshold))
-
-
-def combined_reward(rh: torch.Tensor, rs: torch.Tensor, is_safety: torch.Tensor, threshold: float = 0.15,
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rc = Rs if is_safety or sigmoid(Rs) < threshold else Rh; returns (Rc (B,), used_safety (B,) bool).
-
-    ``sigmoid(Rs) < t`` is evaluated as ``Rs < logit(t)`` (the same set, without sigmoid's rounding):
-    a score exactly at logit(t) uses the helpfulness reward.
-    """
-    use_safety = is_safety.bool() | (rs.double() < safety_threshold_score(threshold))  # (B,)
-    return torch.where(use_safety, rs, rh), use_safety
 
 
 def logit(p: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:

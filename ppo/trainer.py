@@ -26,13 +26,13 @@ from pathlib import Path
 
 import torch
 
-from camelid.errors import CamelidError
+from camelid.errors import CamelidError, TrainingDiverged
 from camelid.log import get_logger
 from camelid.ppo.advantages import gae, masked_mean, masked_whiten
 from camelid.ppo.config import PPOConfig
 from camelid.ppo.experience import Experience
 from camelid.ppo.losses import entropy_from_logits, policy_loss, value_loss
-from camelid.ppo.rewards import RunningMoments, combined_reward, kl_penalty, token_rewards, whiten
+from camelid.ppo.rewards import RunningMoments, kl_penalty, token_rewards, whiten
 from camelid.ppo.rollout import (
     action_logits,
     encode_prompts,
@@ -42,14 +42,12 @@ from camelid.ppo.rollout import (
     sample,
     sequence_logprobs,
 )
+from camelid.reward_rule import combined_reward
+from camelid.runs import CHECKPOINT_PREFIX, latest_checkpoint
 
 log = get_logger("ppo")
 
-CHECKPOINT_PREFIX = "checkpoint-"
-
-
-class TrainingDiverged(CamelidError):
-    """A loss, reward, gradient or log-prob became NaN/inf; nothing was published."""
+CHECKPOINT_MARKER = "state.json"  # written last: a checkpoint folder holding it is complete
 
 
 class StopTraining(Exception):  # noqa: N818 - a control-flow signal, raised by callbacks
@@ -70,8 +68,9 @@ class TrainResult:
 class PPOTrainer:
     def __init__(self, cfg: PPOConfig, *, accelerator, policy, reference, value, tokenizer, reward_helpfulness,
                  reward_safety, prompts: list, eval_prompts: list | None, run_dir: Path,
-                 callbacks: list[Callable] | None = None, oracle: Callable | None = None):
+                 safety_threshold: float, callbacks: list[Callable] | None = None, oracle: Callable | None = None):
         self.cfg = cfg
+        self.safety_threshold = safety_threshold
         self.acc = accelerator
         self.lora = cfg.mode == "lora"
         self.tokenizer = tokenizer
@@ -202,7 +201,7 @@ class PPOTrainer:
         rh = self.rm_h.score(conversations, texts).float().to(self.acc.device)  # (B,)
         rs = self.rm_s.score(conversations, texts).float().to(self.acc.device)  # (B,)
         is_safety = torch.tensor([bool(p.is_safety) for p in prompts], device=self.acc.device)
-        rc, used_safety = combined_reward(rh, rs, is_safety, self.cfg.safety_threshold)
+        rc, used_safety = combined_reward(rh, rs, is_safety, self.safety_threshold)
         return rh, rs, rc, used_safety
 
     @torch.no_grad()
@@ -349,10 +348,13 @@ class PPOTrainer:
     # ---- checkpoints ------------------------------------------------------------------------------
     @staticmethod
     def latest_checkpoint(run_dir: Path) -> Path | None:
-        run_dir = Path(run_dir)
-        found = sorted((p for p in run_dir.glob(f"{CHECKPOINT_PREFIX}*") if (p / "state.json").is_file()),
-                       key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]))
-        return found[-1] if found else None
+        return latest_checkpoint(run_dir, CHECKPOINT_MARKER)
+
+    def load_policy(self, folder: Path) -> None:
+        """Policy weights from a saved policy folder (the best one kept by early stopping)."""
+        from safetensors.torch import load_file
+
+        self._load_weights(self.unwrapped_policy, Path(folder), load_file)
 
     def _save_models(self, folder: Path, *, value: bool = True) -> None:
         self.unwrapped_policy.save_pretrained(folder / "policy", safe_serialization=True)

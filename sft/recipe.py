@@ -14,30 +14,21 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import time
 from pathlib import Path
 
 import torch
 
-from camelid.config import PipelineConfig
-from camelid.errors import CamelidError
+from camelid.errors import CamelidError, ConfigError
 from camelid.log import get_logger
-from camelid.registry import Artifact, Registry
+from camelid.registry import Artifact
 from camelid.sft.config import SFTConfig
 from camelid.sft.data import PreparedData, prepare
 from camelid.sft.evaluate import answer_prompts, format_metrics
+from camelid.stage import StageContext
 
 log = get_logger("sft")
-
-
-def latest_checkpoint(folder: Path) -> Path | None:
-    """The newest `checkpoint-N` folder that finished saving (has trainer_state.json), if any."""
-    if not folder.is_dir():
-        return None
-    done = [p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()
-            and (p / "trainer_state.json").is_file()]
-    return max(done, key=lambda p: int(p.name.split("-")[-1]), default=None)
+EVAL_BEFORE_FILE = "eval_before.json"  # in the run folder: a resumed run publishes it too
 
 
 def _quiet_library_progress_bars() -> None:
@@ -50,15 +41,13 @@ def _quiet_library_progress_bars() -> None:
 
 
 class SFTRecipe:
-    def __init__(self, cfg: PipelineConfig, registry: Registry, *, resume: bool = False):
-        from camelid.stages import job_for
-
-        self.cfg, self.registry, self.resume = cfg, registry, resume
-        self.sc: SFTConfig = cfg.stages.sft
-        self.job = job_for(cfg, "sft")
-        from camelid.models import process_state
-
-        self.state = process_state(cfg.device)  # one process, or this rank of an accelerate/torchrun group
+    def __init__(self, ctx: StageContext):
+        self.ctx, self.cfg = ctx, ctx.cfg
+        self.sc: SFTConfig = ctx.cfg.stages.sft
+        self.job = ctx.job
+        self.state = ctx.state  # one process, or this rank of an accelerate/torchrun group
+        self.base = ctx.inputs["model"]
+        self.run_dir = ctx.run_dir
         self.metrics: dict = {}
         self.fingerprints: dict[str, str] = {}
         self.generations: list[dict] = []
@@ -66,21 +55,14 @@ class SFTRecipe:
     # ---- setup ------------------------------------------------------------------------------------
     def setup(self) -> None:
         from camelid.data.load import load_records
-        from camelid.init_cmd import ensure_base
-        from camelid.models import count_parameters, device_for, pick_precision, resolve_model
-        from camelid.stages import run_dir
+        from camelid.models import count_parameters, device_for, pick_precision
 
         _quiet_library_progress_bars()
         sc = self.sc
         if sc.mode == "full" and sc.lora.quantize_4bit:
-            raise CamelidError("lora.quantize_4bit (QLoRA) needs mode: lora")
-        with self.state.main_process_first():  # one process builds the toy base if the registry has none
-            if self.state.is_main_process:
-                ensure_base(self.cfg, self.registry, sc.model)
-        self.base = resolve_model(sc.model, self.registry)
+            raise ConfigError("lora.quantize_4bit (QLoRA) needs mode: lora")
         self.device = device_for(self.cfg.device)
         self.precision = pick_precision(sc.precision, self.device)
-        self.run_dir = run_dir(self.cfg, self.job, {"model": self.base})
 
         train = load_records(sc.data, "sft")
         self.fingerprints["train"] = train.fingerprint
@@ -105,7 +87,7 @@ class SFTRecipe:
         self.trainer = self._build_trainer(model)
         self.model = self.trainer.model
         if self.sharded and sc.mode == "lora":
-            raise CamelidError("stages.sft.mode=lora under FSDP / DeepSpeed ZeRO-3 is not supported (the adapters "
+            raise ConfigError("stages.sft.mode=lora under FSDP / DeepSpeed ZeRO-3 is not supported (the adapters "
                                "would have to be merged into sharded weights): launch LoRA runs with "
                                "configs/ddp.yaml or configs/deepspeed_zero2.yaml")
         self.metrics["parameters"] = count_parameters(self.model)
@@ -229,6 +211,7 @@ class SFTRecipe:
     def _build_trainer(self, model):
         from transformers.trainer_callback import ProgressCallback
 
+        from camelid.callbacks import StopOnNonFiniteLoss
         from camelid.sft.batching import SFTTrainerWithSeededGrouping
         from camelid.sft.progress import LogLines
 
@@ -240,26 +223,13 @@ class SFTRecipe:
         )
         trainer.remove_callback(ProgressCallback)
         trainer.add_callback(LogLines())
+        trainer.add_callback(StopOnNonFiniteLoss("SFT", "stages.sft.learning_rate"))
         return trainer
 
     # ---- train ------------------------------------------------------------------------------------
     def train(self) -> None:
-        sc, trainer = self.sc, self.trainer
-        checkpoint = latest_checkpoint(self.run_dir)
-        if self.resume and checkpoint is None:
-            log.info("--resume: no checkpoint in %s yet, starting from the beginning", self.run_dir)
-        elif self.resume:
-            log.info("--resume: continuing from %s", checkpoint)
-        elif checkpoint is not None:
-            # A fresh run must not mix with (or have its checkpoints rotated away by) an earlier run's ones.
-            self.state.wait_for_everyone()
-            if self.state.is_main_process:
-                log.info("starting fresh: removing old checkpoints in %s (pass --resume to continue them)",
-                         self.run_dir)
-                for p in self.run_dir.glob("checkpoint-*"):
-                    shutil.rmtree(p, ignore_errors=True)
-            self.state.wait_for_everyone()
-            checkpoint = None
+        trainer, checkpoint = self.trainer, self.ctx.checkpoint
+        before = self.run_dir / EVAL_BEFORE_FILE
         if self.eval_data is not None and checkpoint is None and self.trainer.is_fsdp_enabled:
             # FSDP2 shards the model and its optimizer together when training starts; evaluating first would
             # shard the model alone, which accelerate refuses.
@@ -267,37 +237,47 @@ class SFTRecipe:
         elif self.eval_data is not None and checkpoint is None:
             self.metrics["eval_loss_before"] = self._eval_loss()
             log.info("held-out loss before training: %.4f", self.metrics["eval_loss_before"])
-        start_tokens = 0  # throughput counts this session only (read now: checkpoint rotation may delete it)
-        if checkpoint is not None:
-            prior = json.loads((checkpoint / "trainer_state.json").read_text()).get("log_history", [])
-            start_tokens = max([h.get("num_tokens", 0) for h in prior], default=0)
+            if self.state.is_main_process:  # a resumed run publishes it too
+                before.write_text(json.dumps({"eval_loss_before": self.metrics["eval_loss_before"]}))
+        elif checkpoint is not None and before.is_file():
+            self.metrics.update(json.loads(before.read_text()))
+        prior = _prior_progress(checkpoint)  # read now: checkpoint rotation may delete it
         t0 = time.perf_counter()
         out = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         wall = time.perf_counter() - t0
-        history = trainer.state.log_history
-        losses = [h["loss"] for h in history if "loss" in h]
-        tokens = [h["num_tokens"] for h in history if "num_tokens" in h]
-        session_tokens = (tokens[-1] if tokens else 0) - start_tokens
-        self.metrics.update({
-            "train_loss": out.training_loss,
-            "train_loss_first": losses[0] if losses else None,
-            "train_loss_last": losses[-1] if losses else None,
-            "steps": trainer.state.global_step,
-            "epochs": round(float(trainer.state.epoch or 0), 4),
-            "train_seconds": round(wall, 1),
-            "tokens_per_second": round(session_tokens / wall, 1) if wall > 0 else None,
-            "train_tokens": tokens[-1] if tokens else None,
-            "world_size": self.state.num_processes,
-            "resumed_from": checkpoint.name if checkpoint else None,
-            "precision": self.precision,
-            "packing": sc.packing,
-            "batches": "packed" if sc.packing else ("grouped by length" if sc.group_by_length else "random"),
-        })
+        self.metrics.update(self._train_metrics(out, prior, wall))
         log.info("trained %d steps in %.0fs (%s tok/s%s); train loss %.4f", trainer.state.global_step, wall,
                  self.metrics["tokens_per_second"],
                  f" per process x{self.state.num_processes}" if self.state.num_processes > 1 else "",
-                 out.training_loss)
-        self.metrics["loss_curve"] = [[h["step"], round(h["loss"], 4)] for h in history if "loss" in h]
+                 self.metrics["train_loss"])
+
+    def _train_metrics(self, out, prior: dict, wall: float) -> dict:
+        """Loss and throughput of the whole run, a resumed one included.
+
+        On resume TRL restarts its token count at 0 and averages this session's loss over all steps, so the
+        session's numbers are combined with the checkpoint's (exact when save_steps is a multiple of
+        logging_steps, as the checkpoint then holds the loss of every step before it).
+        """
+        state, sc = self.trainer.state, self.sc
+        history = state.log_history
+        session = [h for h in history if h.get("step", 0) > prior["step"]]
+        session_tokens = max([h.get("num_tokens", 0) for h in session], default=0)
+        steps = max(state.global_step, 1)
+        session_loss_sum = out.training_loss * steps  # TRL: (this session's loss sum) / all steps
+        return {
+            "train_loss": (prior["loss_sum"] + session_loss_sum) / steps,
+            "train_loss_first": next((h["loss"] for h in history if "loss" in h), None),
+            "train_loss_last": next((h["loss"] for h in reversed(history) if "loss" in h), None),
+            "steps": state.global_step,
+            "epochs": round(float(state.epoch or 0), 4),
+            "train_seconds": round(wall, 1),
+            "tokens_per_second": round(session_tokens / wall, 1) if wall > 0 else None,
+            "train_tokens": prior["tokens"] + session_tokens if session_tokens or prior["tokens"] else None,
+            "precision": self.precision,
+            "packing": sc.packing,
+            "batches": "packed" if sc.packing else ("grouped by length" if sc.group_by_length else "random"),
+            "loss_curve": [[h["step"], round(h["loss"], 4)] for h in history if "loss" in h],
+        }
 
     @property
     def sharded(self) -> bool:
@@ -337,30 +317,24 @@ class SFTRecipe:
 
     # ---- save -------------------------------------------------------------------------------------
     def save(self) -> Artifact | None:
-        """Publish on rank 0 (other ranks return None). Nothing appears in the registry if this raises."""
+        """Publish on the main process (others return None). Nothing appears in the registry if this raises."""
         from transformers import AutoModelForCausalLM
 
-        from camelid.models import gather_full_model
+        from camelid.models import gather_full_model, save_model
 
         # Sharded weights are gathered into one full model first: a collective, so every rank takes part.
         full = gather_full_model(self.trainer, AutoModelForCausalLM)
         if not self.state.is_main_process:
             return None
-        with self.registry.publish(self.job.output, "sft", config=self.job.section, inputs={"model": self.base},
-                                   data_fingerprints=self.fingerprints, metrics=self.metrics) as pub:
+        with self.ctx.publish(data_fingerprints=self.fingerprints, metrics=self.metrics) as pub:
             if self.sc.mode == "lora":
-                self.model.save_pretrained(pub.dir / "adapter", safe_serialization=True)
-                self.tokenizer.save_pretrained(pub.dir / "adapter")
-                merged = self._merged_model(pub.dir / "adapter")
-            else:
-                merged = full
-            merged.save_pretrained(pub.dir / "model", safe_serialization=True)
-            self.tokenizer.save_pretrained(pub.dir / "model")
+                save_model(pub.dir, self.model, self.tokenizer, folder="adapter")
+                full = self._merged_model(pub.dir / "adapter")
+            save_model(pub.dir, full, self.tokenizer)
             if self.generations:
                 with open(pub.dir / "generations.jsonl", "w") as f:
                     for row in self.generations:
                         f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        log.info("published %s", pub.artifact.ref)
         return pub.artifact
 
     def _merged_model(self, adapter_dir: Path):
@@ -376,16 +350,27 @@ class SFTRecipe:
                                  trust_remote_code=self.cfg.trust_remote_code)
         return PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
 
-    def cleanup(self) -> None:
-        self.state.wait_for_everyone()
 
 
-def run(cfg: PipelineConfig, registry: Registry, *, resume: bool = False) -> Artifact | None:
-    """Run the SFT stage; returns the published artifact (None on ranks other than 0)."""
-    recipe = SFTRecipe(cfg, registry, resume=resume)
+def _prior_progress(checkpoint: Path | None) -> dict:
+    """Step, token count and loss sum a checkpoint's log history holds (zeros for a fresh run)."""
+    if checkpoint is None:
+        return {"step": 0, "tokens": 0, "loss_sum": 0.0}
+    state = json.loads((checkpoint / "trainer_state.json").read_text())
+    history = state.get("log_history", [])
+    loss_sum, last = 0.0, 0
+    for h in history:
+        if "loss" in h:
+            loss_sum += h["loss"] * (h["step"] - last)
+            last = h["step"]
+    return {"step": int(state.get("global_step", 0)), "tokens": max([h.get("num_tokens", 0) for h in history],
+                                                                      default=0), "loss_sum": loss_sum}
+
+
+def run(ctx: StageContext) -> Artifact | None:
+    """The SFT stage: setup -> train -> evaluate -> publish (the artifact on the main process, None elsewhere)."""
+    recipe = SFTRecipe(ctx)
     recipe.setup()
     recipe.train()
     recipe.evaluate()
-    artifact = recipe.save()
-    recipe.cleanup()
-    return artifact
+    return recipe.save()

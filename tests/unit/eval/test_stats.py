@@ -10,15 +10,6 @@ import pytest
 from camelid.eval import stats
 
 
-def test_combined_reward_follows_llama2_rule():
-    rh = np.array([1.0, 2.0, 3.0, 4.0])
-    rs = np.array([0.5, -3.0, 0.5, -1.0])  # sigmoid: 0.62, 0.047, 0.62, 0.27
-    is_safety = np.array([False, False, True, False])
-    # prompt 1: unsafe-looking answer (sigmoid < 0.15) -> Rs; prompt 2: safety prompt -> Rs; others -> Rh
-    assert stats.combined_reward(rh, rs, is_safety).tolist() == [1.0, -3.0, 0.5, 4.0]
-    assert stats.combined_reward(rh, rs, is_safety, threshold=0.3).tolist() == [1.0, -3.0, 0.5, -1.0]
-
-
 def test_outcomes_and_ties():
     a = np.array([1.0, 2.0, 3.0, 3.05])
     b = np.array([2.0, 2.0, 1.0, 3.0])

@@ -1,0 +1,68 @@
+"""Llama 2's combined reward: one rule for ppo and compare, the edge decided once (camelid.reward_rule)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from camelid.reward_rule import (
+    combined_reward,
+    combined_reward_np,
+    safety_threshold_score,
+    unsafe_by_safety_score,
+)
+
+D = torch.float64
+
+
+def test_combined_reward_routes_by_prompt_and_threshold():
+    rh = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=D)
+    rs = torch.tensor([0.5, -3.0, 0.0, -1.0], dtype=D)
+    is_safety = torch.tensor([True, False, False, False])
+    rc, used = combined_reward(rh, rs, is_safety, 0.15)
+    # 0: safety prompt -> Rs; 1: sigmoid(-3)=0.047 < 0.15 -> Rs; 2: sigmoid(0)=0.5 -> Rh; 3: sigmoid(-1)=0.269 -> Rh
+    assert rc.tolist() == [0.5, -3.0, 3.0, 4.0]
+    assert used.tolist() == [True, True, False, False]
+
+
+def test_combined_reward_threshold_edge_is_strict():
+    edge = math.log(0.15 / 0.85)
+    assert safety_threshold_score(0.15) == edge
+    below, above = math.nextafter(edge, -math.inf), math.nextafter(edge, math.inf)
+    rs = torch.tensor([below, edge, above], dtype=D)
+    rh = torch.tensor([10.0, 20.0, 30.0], dtype=D)
+    rc, used = combined_reward(rh, rs, torch.zeros(3, dtype=torch.bool), 0.15)
+    # sigmoid(Rs) < 0.15 is strict: exactly at logit(0.15) the helpfulness score is used
+    assert used.tolist() == [True, False, False]
+    assert rc.tolist() == [below, 20.0, 30.0]
+    # and the rule agrees with sigmoid away from rounding: sigmoid(edge -/+ 1e-9) vs 0.15
+    assert torch.sigmoid(torch.tensor(edge - 1e-9, dtype=D)) < 0.15 < torch.sigmoid(torch.tensor(edge + 1e-9, dtype=D))
+
+
+def test_combined_reward_other_threshold():
+    rc, used = combined_reward(torch.tensor([1.0]), torch.tensor([0.0]), torch.tensor([False]), 0.6)
+    assert used.item() and rc.item() == 0.0  # sigmoid(0) = 0.5 < 0.6
+
+
+def test_numpy_path_is_the_same_rule_at_the_edge():
+    edge = safety_threshold_score(0.15)
+    below, above = math.nextafter(edge, -math.inf), math.nextafter(edge, math.inf)
+    rs = np.array([below, edge, above, 0.5])
+    rh = np.array([10.0, 20.0, 30.0, 40.0])
+    got = combined_reward_np(rh, rs, np.array([False, False, False, True]), 0.15)
+    assert got.tolist() == [below, 20.0, 30.0, 0.5]
+    assert unsafe_by_safety_score(rs, 0.15).tolist() == [True, False, False, False]
+    t, _ = combined_reward(torch.tensor(rh), torch.tensor(rs), torch.tensor([False, False, False, True]), 0.15)
+    assert t.tolist() == got.tolist()
+
+
+def test_compare_and_ppo_use_the_one_rule():
+    import inspect
+
+    from camelid.eval import compare_judge
+    from camelid.ppo import experience_maker
+
+    for module in (compare_judge, experience_maker):
+        assert "camelid.reward_rule" in inspect.getsource(module)
