@@ -1,7 +1,9 @@
 """The local artifact registry (DESIGN.md §3): versioned folders with a manifest, published atomically.
 
-    registry/<name>/<version>/manifest.json + files (model/ is a save_pretrained folder)
-    registry/<name>/aliases.json            {"latest": "v3", "best": "v2"}
+    registry/<name>/<version>/manifest.json + files (model/ is a save_pretrained folder); the manifest
+                                            records each file's size and sha256, checked on load
+    registry/<name>/aliases.json            {"best": "v2"}  (``latest`` is derived: the newest version)
+    registry/.staging/<uuid>/ + <uuid>.lock a publish in progress, locked by its writer
 
 Refs: ``name`` (= latest), ``name@v2``, ``name@best``; a local path (``./x``, ``/x``, ``~/x``); a Hub id
 (``hf:gpt2`` or anything with a slash that is not a local path, e.g. ``meta-llama/Llama-2-7b-hf``).
@@ -11,28 +13,50 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from camelid.errors import RegistryError
+from camelid.log import get_logger
+from camelid.registry_files import (
+    LOCK_SUFFIX,
+    dead_writer,
+    digest_tree,
+    file_problems,
+    file_records_problem,
+    fsync_path,
+    fsync_tree,
+    locked,
+    remove_path,
+    rename_error,
+    staging_folder,
+)
+from camelid.registry_files import hash_tree as _hash_tree
+from camelid.registry_files import write_json_atomic as _write_json_atomic
+
+log = get_logger("registry")
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 VERSION_RE = re.compile(r"^v([1-9][0-9]*)$")
 KINDS = ("base", "sft", "reward", "ppo", "dataset", "report")
 STAGING = ".staging"
+MAX_NAME = 128  # well under the 255-byte limit on a file name, with room for the tmp/lock suffixes
+LATEST = "latest"  # derived: always the newest published version, never stored
 
 
 def validate_name(name: str, what: str = "artifact name") -> str:
     """Names are folder names: lowercase, no slashes, no leading dot (so no path traversal)."""
+    if isinstance(name, str) and len(name) > MAX_NAME:
+        raise RegistryError(f"invalid {what} {name[:24] + '...'!r}: {len(name)} characters long, "
+                            f"at most {MAX_NAME}; pick a shorter name")
     if not isinstance(name, str) or not NAME_RE.match(name) or ".." in name:
         raise RegistryError(f"invalid {what} {name!r}: use lowercase letters, digits, '.', '_' and '-', "
                             "starting with a letter or digit")
@@ -46,47 +70,6 @@ def canonical_json(obj: Any) -> str:
 def config_hash(config: Any) -> str:
     """Stable hash of a resolved config (what `camelid run` compares to decide a stage is up to date)."""
     return hashlib.sha256(canonical_json(config).encode()).hexdigest()[:16]
-
-
-def _hash_tree(root: Path, *, contents: bool = True) -> str:
-    """sha256 over relative paths and file bytes (or sizes when contents=False) under root."""
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        if not p.is_file() or p.name == "manifest.json":
-            continue
-        h.update(str(p.relative_to(root)).encode() + b"\0")
-        if contents:
-            with open(p, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    h.update(chunk)
-        else:
-            h.update(str(p.stat().st_size).encode())
-    return h.hexdigest()[:16]
-
-
-def _fsync_tree(root: Path) -> None:
-    for p in sorted(root.rglob("*"), reverse=True):
-        with contextlib.suppress(OSError):
-            fd = os.open(p, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-    fd = os.open(root, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True, default=str)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def library_versions() -> dict[str, str]:
@@ -170,6 +153,41 @@ def default_registry() -> Registry:
     return Registry(_default_root or os.environ.get("CAMELID_REGISTRY", "./registry"))
 
 
+class BrokenArtifactError(RegistryError):
+    """A version folder whose manifest cannot be read or trusted; ``reason`` is the short why (for listings)."""
+
+    def __init__(self, where: str, path: Path, reason: str):
+        super().__init__(f"{where} is unusable: {reason} (in {path}); restore that file from a copy, "
+                         "or delete the version folder")
+        self.reason = reason
+
+
+@dataclass
+class GcReport:
+    """What `Registry.gc` removed (or would remove, on a dry run), and what it kept and why."""
+
+    removed: list[Path] = field(default_factory=list)
+    kept: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def manifest_problem(m: Any) -> str | None:
+    """Why a parsed manifest cannot be used (a hand edit, a truncated write, another program), or None."""
+    if not isinstance(m, dict):
+        return "not a JSON object"
+    for key in ("name", "version", "kind"):
+        if key not in m:
+            return f"missing field {key!r}"
+        if not isinstance(m[key], str):
+            return f"field {key!r} must be a string"
+    for key in ("inputs", "metrics", "data"):
+        if not isinstance(m.get(key, {}), dict):
+            return f"field {key!r} must be a JSON object"
+    for role, rec in m.get("inputs", {}).items():
+        if not isinstance(rec, dict) or not isinstance(rec.get("ref"), str):
+            return f"field 'inputs.{role}' must be an object with a string 'ref'"
+    return file_records_problem(m["files"]) if "files" in m else None
+
+
 class Registry:
     def __init__(self, root: str | Path):
         self.root = Path(root).expanduser()
@@ -183,6 +201,7 @@ class Registry:
                       if p.is_dir() and NAME_RE.match(p.name) and self.versions(p.name))
 
     def versions(self, name: str) -> list[str]:
+        """Published versions, oldest first: version folders with a manifest (a publish renames both in at once)."""
         d = self.root / name
         if not d.is_dir():
             return []
@@ -190,14 +209,28 @@ class Registry:
               and (p / "manifest.json").is_file()]
         return sorted(vs, key=lambda v: int(v[1:]))
 
-    def aliases(self, name: str) -> dict[str, str]:
+    def _stored_aliases(self, name: str) -> dict[str, str]:
         p = self.root / name / "aliases.json"
         if not p.is_file():
             return {}
         try:
-            return json.loads(p.read_text())
-        except json.JSONDecodeError as e:
-            raise RegistryError(f"{p}: corrupt aliases file ({e})") from e
+            al = json.loads(p.read_text())
+        except (OSError, ValueError) as e:
+            raise RegistryError(f"{p}: unreadable aliases file ({e}); fix or delete it, then set aliases again "
+                                "with `camelid registry alias`") from None
+        if not isinstance(al, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in al.items()):
+            raise RegistryError(f'{p}: an aliases file maps alias names to versions, like {{"best": "v2"}}; '
+                                "fix or delete it, then set aliases again with `camelid registry alias`")
+        al.pop(LATEST, None)  # stored by older camelid versions; derived now
+        return al
+
+    def aliases(self, name: str) -> dict[str, str]:
+        """Aliases set with `set_alias`, plus ``latest``: always the newest published version."""
+        al = self._stored_aliases(name)
+        versions = self.versions(name)
+        if versions:
+            al[LATEST] = versions[-1]
+        return al
 
     def pin(self, name: str, version: str) -> None:
         """Make a bare ``name`` resolve to ``version`` (used by `camelid run` within one pipeline run)."""
@@ -209,13 +242,19 @@ class Registry:
             return f"the registry at {self.root} is empty (run `camelid init` or a stage first)"
         parts = []
         for n in names:
-            al = self.aliases(n)
-            extra = ", ".join(f"{k}={v}" for k, v in sorted(al.items()))
+            try:
+                extra = ", ".join(f"{k}={v}" for k, v in sorted(self.aliases(n).items()))
+            except RegistryError:
+                extra = "aliases.json unreadable"
             parts.append(f"{n} ({', '.join(self.versions(n))}{'; ' + extra if extra else ''})")
         return f"the registry at {self.root} has: " + "; ".join(parts)
 
-    def resolve(self, ref: str) -> Artifact:
-        """Resolve a ref to an artifact; external models (path / Hub id) resolve without a manifest."""
+    def resolve(self, ref: str, *, verify: bool = True) -> Artifact:
+        """Resolve a ref to an artifact; external models (path / Hub id) resolve without a manifest.
+
+        ``verify``: refuse a registry artifact whose files changed since publishing (the fast check:
+        sizes and sampled digests; `camelid registry verify` compares full hashes).
+        """
         if not isinstance(ref, str) or not ref.strip():
             raise RegistryError(f"empty reference {ref!r}")
         ref = ref.strip()
@@ -227,7 +266,8 @@ class Registry:
             if not p.exists():
                 raise RegistryError(f"local model path {ref!r} does not exist")
             if (p / "manifest.json").is_file():  # a registry version folder given by path
-                return self._load(p)
+                art = self._load(p)
+                return self._verified(art) if verify else art
             return Artifact(name=str(p), version=None, path=p, external="path",
                             manifest={"artifact_hash": "path:" + _hash_tree(p, contents=False)})
         if "/" in ref and "@" not in ref:
@@ -238,7 +278,7 @@ class Registry:
         if not versions:
             raise RegistryError(f"unknown reference {ref!r}: {self._describe()}")
         if not sel:
-            sel = self._pins.get(name) or self.aliases(name).get("latest") or versions[-1]
+            sel = self._pins.get(name) or versions[-1]
         elif not VERSION_RE.match(sel):
             validate_name(sel, "alias")
             alias = self.aliases(name)
@@ -248,23 +288,61 @@ class Registry:
             sel = alias[sel]
         if sel not in versions:
             raise RegistryError(f"unknown version {name}@{sel}: {name} has {', '.join(versions)}")
-        return self._load(self.root / name / sel)
+        art = self._load(self.root / name / sel, (name, sel))
+        return self._verified(art) if verify else art
 
-    def _load(self, path: Path) -> Artifact:
+    def _load(self, path: Path, expect: tuple[str, str] | None = None) -> Artifact:
+        """The artifact in a version folder; ``expect`` = the (name, version) its place in the registry implies."""
+        where = f"{expect[0]}@{expect[1]}" if expect else str(path)
         try:
             manifest = json.loads((path / "manifest.json").read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise RegistryError(f"{path / 'manifest.json'}: unreadable manifest ({e})") from e
+        except OSError as e:
+            raise BrokenArtifactError(where, path, f"manifest.json: unreadable ({e.strerror or e})") from None
+        except ValueError as e:
+            raise BrokenArtifactError(where, path, f"manifest.json: not valid JSON ({e})") from None
+        problem = manifest_problem(manifest)
+        if problem is None and expect and (manifest["name"], manifest["version"]) != expect:
+            problem = f"it says it is {manifest['name']}@{manifest['version']}"
+        if problem:
+            raise BrokenArtifactError(where, path, f"manifest.json: {problem}")
         return Artifact(name=manifest["name"], version=manifest["version"], path=path, manifest=manifest)
 
+    def check_files(self, art: Artifact, *, full: bool = False) -> list[str]:
+        """How a published artifact's files differ from its manifest: the fast check, or (``full``) every sha256."""
+        if art.external or art.path is None:
+            return []
+        files = art.manifest.get("files")
+        if files is not None:
+            return file_problems(art.path, files, full=full)
+        if full and art.hash and _hash_tree(art.path) != art.hash:  # published before per-file records
+            return ["files differ from the published artifact_hash (no per-file records to say which)"]
+        return []
+
+    def _verified(self, art: Artifact) -> Artifact:
+        problems = self.check_files(art)
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise RegistryError(f"{art.ref}: {problems[0]}{more} in {art.path}: its files changed after publishing; "
+                                f"restore them or publish a new version (`camelid registry verify {art.ref}` lists "
+                                "every difference)")
+        return art
+
     def find_matching(self, name: str, cfg_hash: str, inputs: dict[str, Artifact]) -> Artifact | None:
-        """The newest version of ``name`` built from this config hash and these exact inputs, if any."""
+        """The newest version of ``name`` built from this config hash and these exact inputs, if any.
+
+        An unreadable version matches nothing; a match whose files changed since publishing raises
+        RegistryError rather than passing for up to date.
+        """
         want = {role: a.hash for role, a in inputs.items()}
         for v in reversed(self.versions(name)):
-            art = self._load(self.root / name / v)
+            try:
+                art = self._load(self.root / name / v, (name, v))
+            except BrokenArtifactError as e:
+                log.warning("skipping %s", e)
+                continue
             have = {role: rec.get("hash") for role, rec in art.manifest.get("inputs", {}).items()}
             if art.manifest.get("config_hash") == cfg_hash and have == want:
-                return art
+                return self._verified(art)
         return None
 
     def lineage(self, ref: str) -> list[tuple[int, str, Artifact]]:
@@ -277,93 +355,143 @@ class Registry:
                 return
             for r, rec in sorted(art.manifest.get("inputs", {}).items()):
                 try:
-                    child = self.resolve(rec["ref"]) if not rec.get("external") else Artifact(
-                        name=rec["name"], version=None, path=None, external=rec["external"],
+                    child = self.resolve(rec["ref"], verify=False) if not rec.get("external") else Artifact(
+                        name=rec.get("name") or rec["ref"], version=None, path=None, external=rec["external"],
                         manifest={"artifact_hash": rec.get("hash", "")})
                 except RegistryError:
-                    child = Artifact(name=rec.get("ref", "?") + " (missing)", version=None, path=None,
-                                     external="missing")
+                    child = Artifact(name=rec["ref"] + " (missing)", version=None, path=None, external="missing")
                 walk(child, r, depth + 1, seen | {art.ref})
 
-        walk(self.resolve(ref), "", 0, frozenset())
+        walk(self.resolve(ref, verify=False), "", 0, frozenset())
         return out
 
     # ---- writing -------------------------------------------------------------------------------
     @contextlib.contextmanager
     def publish(self, name: str, kind: str, *, config: Any, inputs: dict[str, Artifact] | None = None,
                 data_fingerprints: dict[str, str] | None = None, metrics: dict | None = None,
-                aliases: tuple[str, ...] = ("latest",)) -> Iterator[Publication]:
+                aliases: tuple[str, ...] = (LATEST,)) -> Iterator[Publication]:
         """Stage files in registry/.staging/<uuid>/, then rename into <name>/vN; all or nothing.
 
         If the body raises (or the process dies), nothing appears under <name>/ and no alias moves.
+        ``latest`` needs no writing: it is derived from the published versions.
         """
         validate_name(name)
         if kind not in KINDS:
             raise RegistryError(f"invalid artifact kind {kind!r}: one of {', '.join(KINDS)}")
-        staging = self.root / STAGING / uuid.uuid4().hex
-        staging.mkdir(parents=True)
-        pub = Publication(name=name, kind=kind, dir=staging, metrics=dict(metrics or {}))
-        try:
+        for alias in aliases:
+            validate_name(alias, "alias")
+        with staging_folder(self.root / STAGING) as staging:
+            pub = Publication(name=name, kind=kind, dir=staging, metrics=dict(metrics or {}))
             yield pub
-            inputs = inputs or {}
-            manifest = {
-                "name": name, "kind": kind,
-                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                "config": json.loads(canonical_json(config)),
-                "config_hash": config_hash(config),
-                "inputs": {role: a.input_record() for role, a in inputs.items()},
-                "data": dict(data_fingerprints or {}),
-                "metrics": pub.metrics,
-                "libraries": library_versions(),
-                "git_commit": git_commit(),
-                "artifact_hash": _hash_tree(staging),
-                **pub.extra,
-            }
-            (self.root / name).mkdir(parents=True, exist_ok=True)
-            for _ in range(100):  # another process may take the same version number: retry with the next
-                existing = [int(v[1:]) for v in self.versions(name)] + [
-                    int(p.name[1:]) for p in (self.root / name).iterdir() if VERSION_RE.match(p.name)]
-                version = f"v{max(existing, default=0) + 1}"
-                manifest["version"] = version
-                _write_json_atomic(staging / "manifest.json", manifest)
-                _fsync_tree(staging)
-                try:
-                    os.rename(staging, self.root / name / version)
-                    break
-                except OSError:
-                    continue
-            else:  # pragma: no cover - 100 concurrent publishers of one name
-                raise RegistryError(f"could not allocate a version for {name!r}")
+            manifest = self._manifest(pub, config, inputs or {}, data_fingerprints or {})
+            version = self._move_into_place(staging, name, manifest)
             for alias in aliases:
-                self.set_alias(name, alias, version)
-            pub.artifact = self._load(self.root / name / version)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
+                if alias != LATEST:
+                    self.set_alias(name, alias, version)
+            pub.artifact = self._load(self.root / name / version, (name, version))
+
+    @staticmethod
+    def _manifest(pub: Publication, config: Any, inputs: dict[str, Artifact], data: dict[str, str]) -> dict:
+        tree_hash, files = digest_tree(pub.dir)
+        return {
+            "name": pub.name, "kind": pub.kind,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "config": json.loads(canonical_json(config)),
+            "config_hash": config_hash(config),
+            "inputs": {role: a.input_record() for role, a in inputs.items()},
+            "data": dict(data),
+            "metrics": pub.metrics,
+            "libraries": library_versions(),
+            "git_commit": git_commit(),
+            "artifact_hash": tree_hash,
+            **pub.extra,
+            "files": files,
+        }
+
+    def _move_into_place(self, staging: Path, name: str, manifest: dict) -> str:
+        """Rename the staged folder to <name>/vN with the next free N (never over a published one); returns vN."""
+        dest = self.root / name
+        dest.mkdir(parents=True, exist_ok=True)
+        fsync_tree(staging)
+        for _ in range(100):  # another process may take the same version number: retry with the next
+            taken = [int(p.name[1:]) for p in dest.iterdir() if VERSION_RE.match(p.name)]
+            version = f"v{max(taken, default=0) + 1}"
+            manifest["version"] = version
+            _write_json_atomic(staging / "manifest.json", manifest)
+            fsync_path(staging)
+            try:
+                os.rename(staging, dest / version)
+            except OSError as e:
+                if e.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
+                    continue  # taken meanwhile (a rename never replaces a non-empty folder)
+                raise RegistryError(rename_error(e, staging, dest / version)) from None
+            fsync_path(dest)
+            return version
+        raise RegistryError(f"could not allocate a version for {name!r}: 100 tries collided with other "
+                            "publishers of the same name; try again")
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
+        validate_name(name)
         validate_name(alias, "alias")
         if VERSION_RE.match(alias):
             raise RegistryError(f"alias {alias!r} looks like a version; pick another name")
-        if version not in self.versions(name):
+        versions = self.versions(name)
+        if alias == LATEST:
+            raise RegistryError(f"'latest' always names the newest version of {name} "
+                                f"({versions[-1] if versions else 'none yet'}); refer to {name}@{version} "
+                                "or pick another alias, e.g. best")
+        if version not in versions:
             raise RegistryError(f"cannot alias {name}@{alias} -> {version}: no such version")
-        al = self.aliases(name)
-        al[alias] = version
-        _write_json_atomic(self.root / name / "aliases.json", al)
+        with locked(self.root / name / ".aliases.lock"):  # concurrent set_alias calls must not drop each other's
+            al = self._stored_aliases(name)
+            al[alias] = version
+            _write_json_atomic(self.root / name / "aliases.json", al)
 
-    def gc(self, *, keep: int | None = None, dry_run: bool = False) -> list[Path]:
-        """Remove leftover staging folders; with ``keep``, also old versions no alias points to."""
-        removed: list[Path] = []
-        st = self.root / STAGING
-        if st.is_dir():
-            removed += list(st.iterdir())
+    # ---- cleaning ------------------------------------------------------------------------------
+    def gc(self, *, keep: int | None = None, dry_run: bool = False) -> GcReport:
+        """Remove staging folders whose publish is gone (never a live one); with ``keep``, also all but the
+        ``keep`` newest versions of each name, except those an alias (``latest`` included) names."""
+        if keep is not None and keep < 0:
+            raise RegistryError(f"gc: --keep must be 0 or more (how many newest versions to keep besides "
+                                f"aliased ones), got {keep}")
+        report = GcReport()
+        self._gc_staging(report, dry_run)
         if keep is not None:
             for name in self.names():
-                pinned = set(self.aliases(name).values())
+                try:
+                    named = set(self.aliases(name).values())
+                except RegistryError as e:
+                    report.kept.append((self.root / name, f"not cleaned: {e}"))
+                    continue
                 vs = self.versions(name)
-                old = vs[:-keep] if keep > 0 else vs
-                removed += [self.root / name / v for v in old if v not in pinned]
-        if not dry_run:
-            for p in removed:
-                shutil.rmtree(p, ignore_errors=True)
-        return removed
+                for v in vs[:max(len(vs) - keep, 0)]:
+                    if v not in named:
+                        self._gc_remove(self.root / name / v, report, dry_run)
+        return report
+
+    def _gc_staging(self, report: GcReport, dry_run: bool) -> None:
+        st = self.root / STAGING
+        if not st.is_dir():
+            return
+        entries = sorted(st.iterdir())
+        names = {p.name for p in entries}
+        for p in entries:
+            owner = p.name[:-len(LOCK_SUFFIX)] if p.name.endswith(LOCK_SUFFIX) else None
+            if owner in names:
+                continue  # a lock: handled with its folder
+            lock = p if owner is not None else p.with_name(p.name + LOCK_SUFFIX)
+            with dead_writer(lock) as why_alive:
+                if why_alive:
+                    report.kept.append((p, why_alive))
+                elif os.path.lexists(p) and self._gc_remove(p, report, dry_run) and not dry_run and p != lock:
+                    with contextlib.suppress(FileNotFoundError):
+                        lock.unlink()  # while still holding it: no writer can come back to it
+
+    @staticmethod
+    def _gc_remove(p: Path, report: GcReport, dry_run: bool) -> bool:
+        why = None if dry_run else remove_path(p)
+        if why:
+            report.kept.append((p, why))
+        else:
+            report.removed.append(p)
+        return why is None

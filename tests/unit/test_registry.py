@@ -80,7 +80,7 @@ def test_kill_during_publish_leaves_nothing_visible(tmp_path):
     with pytest.raises(RegistryError, match="unknown reference 'sft'"):
         reg.resolve("sft")
     # the leftover staging folder is what gc removes
-    assert len(reg.gc()) == 1 and not list((tmp_path / ".staging").iterdir())
+    assert len(reg.gc().removed) == 1 and not list((tmp_path / ".staging").iterdir())
 
 
 def test_unknown_ref_lists_what_exists(tmp_path):
@@ -135,7 +135,10 @@ def test_pins_override_latest(tmp_path):
     assert reg.resolve("sft@v2").ref == "sft@v2"
 
 
-def test_aliases_file_is_json(tmp_path):
+def test_aliases_file_is_json_and_holds_only_set_aliases(tmp_path):
     reg = Registry(tmp_path)
     _publish(reg, "sft")
-    assert json.loads((tmp_path / "sft" / "aliases.json").read_text()) == {"latest": "v1"}
+    assert not (tmp_path / "sft" / "aliases.json").exists()  # latest is derived, never stored
+    reg.set_alias("sft", "best", "v1")
+    assert json.loads((tmp_path / "sft" / "aliases.json").read_text()) == {"best": "v1"}
+    assert reg.aliases("sft") == {"best": "v1", "latest": "v1"}
