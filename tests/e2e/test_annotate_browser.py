@@ -45,14 +45,22 @@ def server(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(db.path), host="127.0.0.1", port=port, log_level="warning"))
+    app, seen = create_app(db.path), []
+
+    @app.middleware("http")  # outermost: records what the browser sent before any guard answers
+    async def record(request, call_next):
+        seen.append({"path": request.url.path, "origin": request.headers.get("origin"),
+                     "cookie": "camelid_token=" in request.headers.get("cookie", "")})
+        return await call_next(request)
+
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not srv.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}", "db": db, "tokens": tokens}
+    yield {"url": f"http://127.0.0.1:{port}", "db": db, "tokens": tokens, "seen": seen}
     srv.should_exit = True
     thread.join(10)
 
@@ -170,3 +178,41 @@ def test_keyboard_only_annotation_and_export(server, browser, tmp_path):
     # An annotator's token does not open the admin statistics.
     page.goto(server["url"] + "/admin")
     page.wait_for_selector("#admin-error:has-text('admins only')")
+
+
+@pytest.fixture
+def other_site(tmp_path):
+    """A plain page served from another port of the same host: same site for cookies, another origin."""
+    import functools
+    import http.server
+
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("<html><body>another app</body></html>")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "site"))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def test_another_origin_cannot_post_with_the_annotators_cookie(server, browser, other_site):
+    """SameSite does not separate two ports of one host; the Origin check does (403 on Chromium's own header)."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(server["url"] + "/")
+    page.wait_for_selector('body[data-state="login"]')
+    page.keyboard.type(server["tokens"]["ann"])
+    page.keyboard.press("Enter")  # the page's own POST carries its own Origin: accepted
+    page.wait_for_selector('body[data-state="ready"]')
+    other = context.new_page()
+    other.goto(other_site + "/")
+    with other.expect_response(lambda r: r.url.endswith("/api/undo")) as response:
+        other.evaluate("url => fetch(url, {method: 'POST', mode: 'no-cors', credentials: 'include',"
+                       " headers: {'Content-Type': 'text/plain'}, body: '{}'}).catch(() => null)",
+                       server["url"] + "/api/undo")
+    assert response.value.status == 403  # refused for its Origin...
+    sent = [r for r in server["seen"] if r["path"] == "/api/undo"]
+    assert sent == [{"path": "/api/undo", "origin": other_site, "cookie": True}]  # ...though the cookie went along
+    login = [r for r in server["seen"] if r["path"] == "/api/login"]
+    assert login == [{"path": "/api/login", "origin": server["url"], "cookie": False}]
+    context.close()

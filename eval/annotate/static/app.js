@@ -250,7 +250,10 @@ async function loadAdmin() {
 
 async function start() {
   const r = await api("GET", "/api/me");
-  if (!r.ok) return;
+  if (!r.ok) {
+    if (r.status !== 401) { showLogin(); $("login-error").textContent = r.data.detail || `error ${r.status}`; }
+    return;
+  }
   me = r.data;
   $("whoami").textContent = me.name + (me.admin ? " (admin)" : "");
   if (location.pathname === "/admin") {

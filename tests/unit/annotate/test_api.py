@@ -99,6 +99,76 @@ def test_post_must_be_json_and_small(client, users):
     assert r.status_code == 413
 
 
+def test_pair_ids_out_of_range_are_422_not_500(client, users):
+    h = auth(users, "ann")
+    pair = client.get("/api/next", headers=h).json()["pair"]
+    for pid in (2**70, 2**63, -(2**70), 0):
+        r = client.post("/api/submit", headers=h, json=good(pair) | {"pair_id": pid})
+        assert r.status_code == 422 and "pair_id" in r.json()["detail"], pid
+        r = client.post("/api/skip", headers=h, json={"pair_id": pid})
+        assert r.status_code == 422 and "pair_id" in r.json()["detail"], pid
+    assert client.post("/api/submit", headers=h, json=good(pair) | {"pair_id": 2**63 - 1}).status_code == 404
+
+
+def test_foreign_origin_is_refused_same_or_missing_origin_passes(client, users):
+    h = auth(users, "ann")
+    pair = client.get("/api/next", headers=h).json()["pair"]
+    for origin in ("http://evil.example", "null", "http://testserver.evil.example", "http://testserver:8080"):
+        r = client.post("/api/submit", headers=h | {"Origin": origin}, json=good(pair))
+        assert r.status_code == 403 and "Origin" in r.json()["detail"], origin
+        assert r.headers["x-content-type-options"] == "nosniff"
+    r = client.post("/api/login", headers={"Origin": "http://evil.example"}, json={"token": users["ann"][1]})
+    assert r.status_code == 403 and "set-cookie" not in r.headers  # no login CSRF either
+    assert client.get("/api/next", headers=h | {"Origin": "http://evil.example"}).status_code == 403
+    assert client.get("/api/next", headers=h).json()["progress"]["done"] == 0
+    r = client.post("/api/submit", headers=h | {"Origin": "http://testserver"}, json=good(pair))
+    assert r.status_code == 200  # the page's own origin
+    # No Origin at all (curl, scripts): the token still has to be right, as before.
+    assert client.post("/api/undo", headers=h, json={}).status_code == 200
+
+
+def test_wrong_tokens_are_rate_limited_per_client(db, users):
+    from camelid.eval.annotate.guards import MAX_FAILED_LOGINS
+
+    app = create_app(db.path)
+    attacker = TestClient(app, client=("203.0.113.9", 40000))
+    neighbour = TestClient(app, client=("198.51.100.7", 40000))
+    codes = [attacker.post("/api/login", json={"token": f"guess-{i}"}).status_code
+             for i in range(MAX_FAILED_LOGINS + 3)]
+    assert codes == [401] * MAX_FAILED_LOGINS + [429] * 3
+    # While blocked even the right token is refused, or the limit would still confirm a lucky guess.
+    r = attacker.get("/api/me", headers=auth(users, "ann"))
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0 and "too many" in r.json()["detail"]
+    assert attacker.post("/api/login", json={"token": users["ann"][1]}).status_code == 429
+    # Other clients are not affected; asking without any token is not a guess.
+    for _ in range(MAX_FAILED_LOGINS + 3):
+        assert neighbour.get("/api/me").status_code == 401
+    assert neighbour.get("/api/me", headers=auth(users, "ann")).json()["name"] == "ann"
+    # Wrong tokens in a header count like wrong logins.
+    for i in range(MAX_FAILED_LOGINS):
+        assert neighbour.get("/api/me", headers={"Authorization": f"Bearer guess-{i}"}).status_code == 401
+    assert neighbour.get("/api/me", headers=auth(users, "ann")).status_code == 429
+
+
+def test_failed_login_limiter_forgets_after_the_window():
+    from camelid.eval.annotate.guards import FailedLoginLimiter
+
+    now = [1000.0]
+    lim = FailedLoginLimiter(max_failures=3, window_s=60, max_clients=2, clock=lambda: now[0])
+    for _ in range(3):
+        assert lim.retry_after("a") == 0
+        now[0] += 10
+        lim.failed("a")
+    assert lim.retry_after("a") == pytest.approx(40)  # the first failure (at 1010) ages out at 1070
+    now[0] = 1070.5
+    assert lim.retry_after("a") == 0
+    lim.failed("a")
+    assert lim.retry_after("a") == pytest.approx(9.5)  # the second (1020) is the oldest now
+    lim.failed("b")
+    lim.failed("c")  # over max_clients: the stalest client ("a") is forgotten, memory stays bounded
+    assert lim.retry_after("a") == 0 and lim.tracked() == 2
+
+
 def test_skip_undo_over_http(client, users):
     h = auth(users, "ann")
     p1 = client.get("/api/next", headers=h).json()["pair"]
