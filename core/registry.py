@@ -322,9 +322,9 @@ class Registry:
         problems = self.check_files(art)
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            raise RegistryError(f"{art.ref}: {problems[0]}{more} in {art.path}: its files changed after publishing; "
-                                f"restore them or publish a new version (`camelid registry verify {art.ref}` lists "
-                                "every difference)")
+            raise RegistryError(f"{art.ref} ({art.path}) changed after publishing: {problems[0]}{more}; restore "
+                                f"it or publish a new version (`camelid registry verify {art.ref}` lists every "
+                                "difference)")
         return art
 
     def find_matching(self, name: str, cfg_hash: str, inputs: dict[str, Artifact]) -> Artifact | None:
@@ -358,8 +358,9 @@ class Registry:
                     child = self.resolve(rec["ref"], verify=False) if not rec.get("external") else Artifact(
                         name=rec.get("name") or rec["ref"], version=None, path=None, external=rec["external"],
                         manifest={"artifact_hash": rec.get("hash", "")})
-                except RegistryError:
-                    child = Artifact(name=rec["ref"] + " (missing)", version=None, path=None, external="missing")
+                except RegistryError as e:
+                    why = "broken" if isinstance(e, BrokenArtifactError) else "missing"
+                    child = Artifact(name=f"{rec['ref']} ({why})", version=None, path=None, external=why)
                 walk(child, r, depth + 1, seen | {art.ref})
 
         walk(self.resolve(ref, verify=False), "", 0, frozenset())

@@ -47,18 +47,15 @@ def _ls(reg: Registry) -> None:
 
 
 def _verify(reg: Registry, ref: str | None) -> int:
-    """Recompute every file's sha256; 1 if any artifact differs from its manifest."""
-    if ref:
-        art = reg.resolve(ref, verify=False)
-        if art.external:
-            raise RegistryError(f"{ref!r} is a {art.external} model, not a registry artifact: nothing to verify")
-        refs = [art.ref]
-    else:
-        refs = [f"{n}@{v}" for n in reg.names() for v in reg.versions(n)]
+    """Recompute every file's sha256; 1 if any artifact differs from its manifest or cannot be read."""
+    refs = [ref] if ref else [f"{n}@{v}" for n in reg.names() for v in reg.versions(n)]
     failed = 0
     for r in refs:
         try:
-            problems = reg.check_files(reg.resolve(r, verify=False), full=True)
+            art = reg.resolve(r, verify=False)
+            if art.external:
+                raise RegistryError(f"{r!r} is a {art.external} model, not a registry artifact: nothing to verify")
+            r, problems = art.ref, reg.check_files(art, full=True)
         except BrokenArtifactError as e:
             problems = [e.reason]
         failed += bool(problems)

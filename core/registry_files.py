@@ -120,10 +120,15 @@ def file_problems(root: Path, files: dict[str, dict], *, full: bool) -> list[str
             continue
         if size != rec["size"]:
             problems.append(f"{rel} is {size} bytes, published as {rec['size']}")
-        elif full and file_sha256(p) != rec["sha256"]:
-            problems.append(f"{rel}: sha256 differs from the published one")
-        elif not full and sample_digest(p, size) != rec["sample"]:
-            problems.append(f"{rel} differs from the published file")
+            continue
+        try:
+            same = file_sha256(p) == rec["sha256"] if full else sample_digest(p, size) == rec["sample"]
+        except OSError as e:
+            problems.append(f"{rel} is unreadable ({e.strerror or e})")
+            continue
+        if not same:
+            problems.append(f"{rel}: sha256 differs from the published one" if full
+                            else f"{rel} differs from the published file")
     extra = sorted({p.relative_to(root).as_posix() for p in tree_files(root)} - set(files))
     problems += [f"{rel} was added after publishing" for rel in extra]
     return problems
@@ -131,17 +136,18 @@ def file_problems(root: Path, files: dict[str, dict], *, full: bool) -> list[str
 
 # ---- durable writes ----------------------------------------------------------------------------
 def fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    """Flush a file or folder to disk; best effort, as some filesystems refuse fsync on a folder."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def fsync_tree(root: Path) -> None:
     for p in sorted(root.rglob("*"), reverse=True):
-        with contextlib.suppress(OSError):
-            fsync_path(p)
+        fsync_path(p)
     fsync_path(root)
 
 

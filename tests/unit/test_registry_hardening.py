@@ -246,6 +246,7 @@ def test_ls_lists_healthy_artifacts_and_marks_a_corrupt_manifest(tmp_path, capsy
     with pytest.raises(RegistryError, match=reason.replace("(", r"\(")):
         reg.resolve("sft")
     assert reg.find_matching("sft", config_hash({"a": 1}), {}).ref == "sft@v1"
+    assert _cli(reg, "verify", "sft@v2") == 1 and f"FAILED sft@v2: {reason}" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("text", ["[]", '{"best": ', '{"best": 3}'])
