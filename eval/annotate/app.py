@@ -1,6 +1,6 @@
 """FastAPI server for the annotation app: a JSON API under /api and the static page under /.
 
-Authentication: every /api call except /api/login needs a user token, sent as
+Authentication: every /api call except /api/login and /api/logout needs a user token, sent as
 ``Authorization: Bearer <token>``, ``X-Camelid-Token: <token>`` or the ``camelid_token`` cookie that
 /api/login sets (HttpOnly, SameSite=Strict). POSTs must be JSON, which with the SameSite cookie keeps
 other sites from submitting on an annotator's behalf; a request whose ``Origin`` names another site is
