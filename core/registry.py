@@ -485,7 +485,7 @@ class Registry:
                 if why_alive:
                     report.kept.append((p, why_alive))
                 elif os.path.lexists(p) and self._gc_remove(p, report, dry_run) and not dry_run and p != lock:
-                    with contextlib.suppress(FileNotFoundError):
+                    with contextlib.suppress(OSError):
                         lock.unlink()  # while still holding it: no writer can come back to it
 
     @staticmethod

@@ -244,6 +244,9 @@ def dead_writer(lock: Path) -> Iterator[str | None]:
     except FileNotFoundError:
         yield None
         return
+    except OSError as e:  # e.g. a folder named like a lock: leave it alone
+        yield f"cannot open {lock.name} to check its writer ({e.strerror or e})"
+        return
     try:
         yield _why_alive(fd)
     finally:
