@@ -68,6 +68,11 @@ class StagesConfig(BaseModel):
                 hint = difflib.get_close_matches(name, [*type(self).model_fields, *STAGES], n=1)
                 raise ValueError(f"unknown stage section {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
             setattr(self, name, model.model_validate(value or {}))
+        for name in STAGES:  # registered stages the file doesn't mention get their defaults
+            if name not in type(self).model_fields and name not in (self.__pydantic_extra__ or {}):
+                model = get_stage(name).config_model
+                if model is not None:
+                    setattr(self, name, model())
         return self
 
 

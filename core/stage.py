@@ -185,8 +185,8 @@ def resolve_inputs(cfg, registry: Registry, job: Job, state) -> dict[str, Artifa
     return inputs
 
 
-def execute(cfg, registry: Registry, job: Job, *, resume: bool = False) -> Artifact:
-    """Run one job end to end and return its published artifact, the same on every process."""
+def context_for(cfg, registry: Registry, job: Job, *, resume: bool = False) -> StageContext:
+    """Everything before a stage's run(): checks, inputs, run folder and resume point."""
     from camelid.models import process_state
     from camelid.runs import choose_run
     from camelid.stages import get_stage
@@ -196,10 +196,14 @@ def execute(cfg, registry: Registry, job: Job, *, resume: bool = False) -> Artif
     state = process_state(cfg.device)
     inputs = resolve_inputs(cfg, registry, job, state)
     run_dir, checkpoint = choose_run(cfg, stage, job, inputs, resume=resume, state=state)
-    ctx = StageContext(cfg=cfg, registry=registry, job=job, stage=stage, inputs=inputs, run_dir=run_dir,
-                       checkpoint=checkpoint, state=state)
-    art = stage.run(ctx)
-    return share_artifact(registry, art, state)
+    return StageContext(cfg=cfg, registry=registry, job=job, stage=stage, inputs=inputs, run_dir=run_dir,
+                        checkpoint=checkpoint, state=state)
+
+
+def execute(cfg, registry: Registry, job: Job, *, resume: bool = False) -> Artifact:
+    """Run one job end to end and return its published artifact, the same on every process."""
+    ctx = context_for(cfg, registry, job, resume=resume)
+    return share_artifact(registry, ctx.stage.run(ctx), ctx.state)
 
 
 def run_job(cfg, registry: Registry, name: str, *, resume: bool = False) -> Artifact:

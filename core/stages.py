@@ -33,9 +33,18 @@ def get_stage(name: str):
     return _loaded[name]
 
 
-def register(name: str, target: str) -> None:
-    """Add a stage at run time (plugins, tests): ``target`` is "module:attribute" of its Stage."""
-    STAGES[name] = target
+def register(name: str, target) -> None:
+    """Add a stage at run time (plugins, tests): ``target`` is "module:attribute" of its Stage, or the Stage."""
+    if isinstance(target, str):
+        STAGES[name] = target
+        _loaded.pop(name, None)
+    else:
+        STAGES[name] = f"{type(target).__module__}:{type(target).__name__}"
+        _loaded[name] = target
+
+
+def unregister(name: str) -> None:
+    STAGES.pop(name, None)
     _loaded.pop(name, None)
 
 

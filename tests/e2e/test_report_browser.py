@@ -12,7 +12,7 @@ import pytest
 
 from camelid.data.load import LoadResult
 from camelid.data.records import Prompt
-from camelid.eval import compare
+from camelid.eval import compare_judge, compare_summary
 from camelid.eval.config import CompareConfig
 from camelid.eval.report import render_html
 
@@ -34,14 +34,14 @@ def synthetic_numbers() -> dict:
     results = []
     for k, ref in enumerate(["sft@v1", "ppo@v1", "ppo@v2"]):
         responses = [f"answer {k}-{i} " * (k + 1) + (EVIL if i == 0 else "") for i in range(12)]
-        r = compare.CheckpointResult(ref=ref, hash=f"h{k}", responses=responses, cached=k == 0,
+        r = compare_judge.CheckpointResult(ref=ref, hash=f"h{k}", responses=responses, cached=k == 0,
                                      lengths=np.array([len(x.split()) for x in responses], dtype=float),
                                      refused=rng.random(12) < 0.2)
         r.unsafe = rng.random(12) < 0.1 * (2 - k)
         for j in ("helpfulness", "safety", "combined", "oracle"):
             r.scores[j] = rng.normal(k * 0.5, 1.0, 12) if j != "oracle" else rng.choice([0, 0.3, 1.0], 12)
         results.append(r)
-    return compare.summarize(CompareConfig(bootstrap=100), lr, results, reference=None)
+    return compare_summary.summarize(CompareConfig(bootstrap=100), lr, results, reference=None)
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,10 @@ import pytest
 import torch
 
 from camelid import models
-from camelid.eval import compare
+from camelid.eval import compare_judge
 from camelid.eval.generations import GenerationCache
 from camelid.registry import config_hash
+from camelid.stage import run_job
 from camelid.stages import job_for
 
 
@@ -53,7 +54,7 @@ def world(micro, monkeypatch, tmp_path):
     for name in ("rm-helpfulness", "rm-safety"):
         with registry.publish(name, "reward", config={"fake": name}) as pub:
             (pub.dir / "README").write_text("stand-in RM for the compare tests\n")
-    monkeypatch.setattr(compare, "load_reward_scorer",
+    monkeypatch.setattr(compare_judge, "load_reward_scorer",
                         lambda art, registry, device="auto": FakeScorer(art.name.removeprefix("rm-")))
     calls = []
     real = models.generate
@@ -69,13 +70,13 @@ def world(micro, monkeypatch, tmp_path):
 
 def test_compare_publishes_a_report_that_camelid_run_sees_as_up_to_date(world):
     cfg, registry, calls = world
-    art = compare.run(cfg, registry)
+    art = run_job(cfg, registry, "compare")
     assert art.ref == "report@v1" and art.kind == "report"
     assert calls == [16, 16]  # each checkpoint answered the 16 micro prompts once
     job = job_for(cfg, "compare")
     inputs = {role: registry.resolve(ref) for role, ref in job.inputs.items()}
     assert set(inputs) == {"checkpoint0", "checkpoint1", "reward_helpfulness", "reward_safety"}
-    assert registry.find_matching("report", config_hash(job.section), inputs).ref == "report@v1"
+    assert registry.find_matching("report", config_hash(job.config), inputs).ref == "report@v1"
 
     numbers = json.loads((art.path / "report.json").read_text())
     assert numbers["judges"] == ["helpfulness", "safety", "combined", "oracle"]
@@ -106,21 +107,21 @@ def test_compare_publishes_a_report_that_camelid_run_sees_as_up_to_date(world):
 
 def test_generation_cache_means_a_new_checkpoint_only_generates_for_itself(world):
     cfg, registry, calls = world
-    compare.run(cfg, registry)
+    run_job(cfg, registry, "compare")
     assert len(calls) == 2
-    compare.run(cfg, registry)  # same checkpoints, prompts, sampling: nothing to generate
+    run_job(cfg, registry, "compare")  # same checkpoints, prompts, sampling: nothing to generate
     assert len(calls) == 2
     publish_variant(registry, "ppo", "ppo", 0.05, 2)
     cfg3 = cfg.model_copy(deep=True)
     cfg3.stages.compare.checkpoints = ["base", "sft", "ppo"]
-    art = compare.run(cfg3, registry)
+    art = run_job(cfg3, registry, "compare")
     assert len(calls) == 3  # only ppo
     numbers = json.loads((art.path / "report.json").read_text())
     assert [c["from_cache"] for c in numbers["checkpoints"]] == [True, True, False]
     assert len(numbers["pairs"]) == 3 and len(numbers["ratings"]["oracle"]) == 3
     cfg4 = cfg.model_copy(deep=True)
     cfg4.stages.compare.seed = 1  # other sampling settings: a different cache entry
-    compare.run(cfg4, registry)
+    run_job(cfg4, registry, "compare")
     assert len(calls) == 5
 
 

@@ -22,7 +22,7 @@ def trained(tmp_path_factory, micro_base_registry):
 
     from camelid.config import load_config
     from camelid.registry import Registry
-    from camelid.reward.recipe import run
+    from camelid.stage import run_job
 
     root = tmp_path_factory.mktemp("rm") / "registry"
     shutil.copytree(micro_base_registry, root)
@@ -35,7 +35,7 @@ def trained(tmp_path_factory, micro_base_registry):
         "stages.reward.safety.data.n=256", "stages.reward.safety.eval_data.n=128",
         "stages.reward.helpfulness.eval_data.n=64"])
     registry = Registry(root)
-    art = run(cfg, registry, objective="safety")
+    art = run_job(cfg, registry, "reward-safety")
     return cfg, registry, art
 
 
@@ -86,19 +86,19 @@ def test_scoring_api_shapes_calibration_and_padding(trained):
 
 def test_resume_continues_from_the_checkpoint(trained, caplog):
     cfg, registry, _ = trained
-    from camelid.reward.recipe import run
+    from camelid.stage import run_job
 
-    art = run(cfg, registry, objective="safety", resume=True)  # checkpoint-24 exists: nothing left to train
+    art = run_job(cfg, registry, "reward-safety", resume=True)  # checkpoint-24 exists: nothing left to train
     assert art.ref == "rm-safety@v2"
-    assert art.manifest["metrics"]["train"]["resumed_from"] == "checkpoint-24"
+    assert art.manifest["metrics"]["resumed_from"] == "checkpoint-24"
 
 
 def test_unknown_init_ref_is_one_error_and_publishes_nothing(micro):
-    from camelid.reward.recipe import run
+    from camelid.stage import run_job
 
     cfg, registry = micro("stages.reward.helpfulness.init=nosuchmodel")
     with pytest.raises(CamelidError, match="unknown reference 'nosuchmodel'"):
-        run(cfg, registry, objective="helpfulness")
+        run_job(cfg, registry, "reward-helpfulness")
     assert registry.versions("rm-helpfulness") == []
 
 

@@ -61,7 +61,7 @@ def test_micro_run_learns_and_publishes(micro, capsys):
     from camelid.stages import job_for
 
     job = job_for(cfg, "sft")
-    assert registry.find_matching("sft", config_hash(job.section), {"model": registry.resolve("base")}) is not None
+    assert registry.find_matching("sft", config_hash(job.config), {"model": registry.resolve("base")}) is not None
     # Every parameter moved (TRL-style check), and the model loads back like any other.
     before, after = state_dict(registry.resolve("base").model_path), state_dict(art.model_path)
     assert before.keys() == after.keys()
@@ -95,17 +95,17 @@ def test_kill_then_resume_gives_a_valid_artifact(micro):
             proc.kill()
     assert registry.versions("sft") == []  # a killed run publishes nothing
 
-    from camelid.sft.recipe import run
+    from camelid.stage import run_job
 
     cfg2, _ = micro(*overrides)
-    art = run(cfg2, registry, resume=True)
+    art = run_job(cfg2, registry, "sft", resume=True)
     m = art.manifest["metrics"]
     assert m["resumed_from"] and m["resumed_from"].startswith("checkpoint-")
     assert m["steps"] == 40
     assert int(m["resumed_from"].split("-")[1]) < 40
     assert (art.path / "model" / "model.safetensors").is_file()
     # torchtune-style: the resumed run continues the uninterrupted one (same losses after the checkpoint).
-    full = run(cfg2, registry).manifest["metrics"]
+    full = run_job(cfg2, registry, "sft").manifest["metrics"]
     assert full["resumed_from"] is None
     after = int(m["resumed_from"].split("-")[1])
     resumed = [loss for step, loss in m["loss_curve"] if step > after]
@@ -132,11 +132,11 @@ def test_two_processes_world_size_two(micro):
 def test_lora_publishes_adapter_and_merged_model(micro):
     from peft import PeftConfig
 
-    from camelid.sft.recipe import run
+    from camelid.stage import run_job
 
     cfg, registry = micro("stages.sft.mode=lora", "stages.sft.lora.r=4", "stages.sft.max_steps=4",
                           "stages.sft.learning_rate=1e-2", "stages.sft.eval_prompts.n=4")
-    art = run(cfg, registry)
+    art = run_job(cfg, registry, "sft")
     assert (art.path / "adapter" / "adapter_model.safetensors").is_file()
     assert PeftConfig.from_pretrained(str(art.path / "adapter")).r == 4
     m = art.manifest["metrics"]
@@ -148,11 +148,11 @@ def test_lora_publishes_adapter_and_merged_model(micro):
 
 
 def test_qlora_without_bitsandbytes_gpu_is_a_clear_error(micro):
-    from camelid.sft.recipe import run
+    from camelid.stage import run_job
 
     cfg, registry = micro("stages.sft.mode=lora", "stages.sft.lora.quantize_4bit=true")
     with pytest.raises(CamelidError, match="bitsandbytes"):
-        run(cfg, registry)
+        run_job(cfg, registry, "sft")
     assert registry.versions("sft") == []
 
 
@@ -176,10 +176,10 @@ def test_bad_input_raises_and_leaves_registry_untouched(micro, tmp_path, case, c
     before = tree(registry.root)
     expected = {"empty": DataError, "no_assistant": DataError, "all_too_long": DataError,
                 "unknown_base": RegistryError, "hub_offline": CamelidError}[case]
-    from camelid.sft.recipe import run
+    from camelid.stage import run_job
 
     with pytest.raises(expected) as err:
-        run(cfg, registry)
+        run_job(cfg, registry, "sft")
     assert "\n" not in str(err.value)
     assert tree(registry.root) == before
     # The CLI turns it into one line on stderr and exit status 2.

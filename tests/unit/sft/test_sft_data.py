@@ -32,11 +32,13 @@ def write_jsonl(path, rows):
 
 def recipe_for(micro, tmp_path, rows, *overrides):
     from camelid.sft.recipe import SFTRecipe
+    from camelid.stage import context_for
+    from camelid.stages import job_for
 
     data = write_jsonl(tmp_path / "sft.jsonl", rows)
     cfg, registry = micro(f"stages.sft.data={{format: messages, path: {data}}}", "stages.sft.eval_data=null",
                           "stages.sft.eval_prompts=null", *overrides)
-    recipe = SFTRecipe(cfg, registry)
+    recipe = SFTRecipe(context_for(cfg, registry, job_for(cfg, "sft")))
     recipe.setup()
     return recipe
 
