@@ -64,6 +64,3 @@ class Experience:
             else:  # (b,)
                 kwargs[f.name] = t
         return Experience(**kwargs, info=self.info)
-
-    def tensors(self) -> dict[str, torch.Tensor]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "info"}

@@ -95,10 +95,14 @@ def setup(ctx: StageContext, *, callbacks: list[Callable] | None = None):
     return trainer, data
 
 
-def run(ctx: StageContext, *, callbacks: list[Callable] | None = None) -> Artifact | None:
-    """Train PPO and publish ``stages.ppo.output``/vN from the main process (None elsewhere)."""
+def run(ctx: StageContext) -> Artifact | None:
+    """Train PPO and publish ``stages.ppo.output``/vN from the main process (None elsewhere).
+
+    ``ctx.job.options["callbacks"]``: optional ``f(trainer, metrics)`` called after each iteration (tests,
+    benches); one may raise ``camelid.ppo.trainer.StopTraining`` to end the run without publishing.
+    """
     p = ctx.cfg.stages.ppo
-    trainer, data = setup(ctx, callbacks=callbacks)
+    trainer, data = setup(ctx, callbacks=ctx.job.options.get("callbacks"))
     if ctx.checkpoint is not None:
         trainer.resume(ctx.checkpoint)
     _log_start(ctx, trainer)

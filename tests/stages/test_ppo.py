@@ -34,6 +34,17 @@ def _setup(built, tmp_path, *extra):
     return cfg, Registry(reg)
 
 
+def _run(cfg, registry, *, resume: bool = False, callbacks: list | None = None):
+    """`camelid ppo` through the stage driver; ``callbacks`` reach the trainer as the job's options."""
+    from camelid.stage import execute
+    from camelid.stages import job_for
+
+    job = job_for(cfg, "ppo")
+    if callbacks:
+        job.options["callbacks"] = callbacks
+    return execute(cfg, registry, job, resume=resume)
+
+
 def _weights(path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
@@ -43,10 +54,8 @@ def _weights(path) -> dict[str, torch.Tensor]:
 @pytest.fixture(scope="module")
 def uninterrupted(built, tmp_path_factory):
     """One full micro run (3 iterations, checkpoints every 2): its artifact and registry."""
-    from camelid.ppo.recipe import run
-
     cfg, registry = _setup(built, tmp_path_factory.mktemp("ppo-full"))
-    return run(cfg, registry), registry
+    return _run(cfg, registry), registry
 
 
 def test_micro_run_publishes_and_changes_the_policy(uninterrupted):
@@ -55,7 +64,7 @@ def test_micro_run_publishes_and_changes_the_policy(uninterrupted):
     assert set(art.manifest["inputs"]) == {"policy", "reward_helpfulness", "reward_safety", "value_init"}
     from camelid.stages import job_for
 
-    assert art.manifest["config"] == job_for_section(registry, job_for)
+    assert art.manifest["config"] == published_job_config(registry, job_for)
     before, after = _weights(registry.resolve("base").model_path), _weights(art.model_path)
     changed = [k for k in before if not torch.equal(before[k], after[k])]
     assert len(changed) == len(before), f"unchanged: {sorted(set(before) - set(changed))}"
@@ -70,19 +79,19 @@ def test_micro_run_publishes_and_changes_the_policy(uninterrupted):
     assert "kl" in m["eval"] and "reward/combined" in m["eval_before"]
 
 
-def job_for_section(registry, job_for):
-    """The config section this run must publish with (what `camelid run` compares)."""
+def published_job_config(registry, job_for):
+    """The config the published section re-derives as a job (section + shared settings: what `camelid run` hashes)."""
     from camelid.config import load_config
 
-    art = registry.resolve("ppo")
+    published = dict(registry.resolve("ppo").manifest["config"])
+    assert published.pop("shared") == {"safety_threshold": 0.15}
     cfg = load_config(REPO / "pipelines.yaml", "micro")
     cfg = cfg.model_copy(update={"stages": cfg.stages.model_copy(
-        update={"ppo": cfg.stages.ppo.model_validate(art.manifest["config"])})})
-    return job_for(cfg, "ppo").section
+        update={"ppo": cfg.stages.ppo.model_validate(published)})})
+    return job_for(cfg, "ppo").config
 
 
 def test_resume_matches_the_uninterrupted_run(uninterrupted, built, tmp_path):
-    from camelid.ppo.recipe import run
     from camelid.ppo.trainer import StopTraining
 
     full, full_registry = uninterrupted
@@ -93,12 +102,12 @@ def test_resume_matches_the_uninterrupted_run(uninterrupted, built, tmp_path):
             raise StopTraining
 
     with pytest.raises(StopTraining):
-        run(cfg, registry, callbacks=[kill_after_3])
+        _run(cfg, registry, callbacks=[kill_after_3])
     assert registry.versions("ppo") == []
     runs = list((tmp_path / "runs" / "ppo").iterdir())
     assert [p.name for p in runs[0].glob("checkpoint-*")] == ["checkpoint-2"]
 
-    resumed = run(cfg, registry, resume=True)
+    resumed = _run(cfg, registry, resume=True)
     want, got = full.manifest["metrics"], resumed.manifest["metrics"]
     assert got["iterations"] == 3
     for key in ("reward/combined", "reward/helpfulness", "kl", "loss/policy", "loss/value", "approx_kl",
@@ -110,7 +119,6 @@ def test_resume_matches_the_uninterrupted_run(uninterrupted, built, tmp_path):
 
 
 def test_nan_stops_with_a_message_and_publishes_nothing(built, tmp_path):
-    from camelid.ppo.recipe import run
     from camelid.ppo.trainer import TrainingDiverged
 
     cfg, registry = _setup(built, tmp_path, "stages.ppo.save_every=1")
@@ -121,10 +129,10 @@ def test_nan_stops_with_a_message_and_publishes_nothing(built, tmp_path):
 
     def poison_after_1(trainer, metrics):
         if trainer.iteration == 1:
-            trainer.rm_s = NaNScorer()
+            trainer.experience.rm_s = NaNScorer()  # the safety RM the experience maker scores with
 
     with pytest.raises(TrainingDiverged, match=r"iteration 2: a reward model score is NaN or inf.*checkpoint-1"):
-        run(cfg, registry, callbacks=[poison_after_1])
+        _run(cfg, registry, callbacks=[poison_after_1])
     assert registry.versions("ppo") == []
     run_dir = next((tmp_path / "runs" / "ppo").iterdir())
     assert [p.name for p in run_dir.glob("checkpoint-*")] == ["checkpoint-1"]
@@ -147,11 +155,9 @@ def test_cli_runs_on_two_processes_under_accelerate(built, tmp_path):
 
 
 def test_lora_mode_publishes_merged_weights_and_adapter(built, tmp_path):
-    from camelid.ppo.recipe import run
-
     cfg, registry = _setup(built, tmp_path, "stages.ppo.mode=lora", "stages.ppo.lora.r=4",
                            "stages.ppo.iterations=2", "stages.ppo.eval_prompts=null")
-    art = run(cfg, registry)
+    art = _run(cfg, registry)
     before, after = _weights(registry.resolve("base").model_path), _weights(art.model_path)
     assert set(after) == set(before)  # a plain merged model, loadable without peft
     assert any(not torch.equal(before[k], after[k]) for k in before if "proj" in k)
@@ -159,8 +165,6 @@ def test_lora_mode_publishes_merged_weights_and_adapter(built, tmp_path):
 
 
 def test_activation_checkpointing_trains_the_same_policy(uninterrupted, built, tmp_path):
-    from camelid.ppo.recipe import run
-
     art, registry = uninterrupted
     cfg, reg2 = _setup(built, tmp_path, "stages.ppo.activation_checkpointing=true")
     seen = []
@@ -169,7 +173,7 @@ def test_activation_checkpointing_trains_the_same_policy(uninterrupted, built, t
         seen.append((trainer.unwrapped_policy.is_gradient_checkpointing,
                      trainer.unwrapped_value.model.is_gradient_checkpointing))
 
-    art2 = run(cfg, reg2, callbacks=[check])
+    art2 = _run(cfg, reg2, callbacks=[check])
     assert seen and all(s == (True, True) for s in seen)
     a, b = _weights(art.model_path), _weights(art2.model_path)
     assert set(a) == set(b)

@@ -1,0 +1,142 @@
+"""Experience making: one iteration's rollouts and everything PPO computes once about them.
+
+Sample responses (KV cache) with their log-probs, score them with both reward models, combine the scores
+with Llama 2's rule (camelid.reward_rule), whiten with running statistics, take reference log-probs and
+values in one forward each, subtract the per-token KL penalty, then GAE. The result is an `Experience`.
+
+B = prompts on this process, A = response length, T = prompt + response length.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import torch
+
+from camelid.ppo.advantages import gae, masked_whiten
+from camelid.ppo.collective import ensure_finite, sum_over_processes
+from camelid.ppo.experience import Experience
+from camelid.ppo.rewards import RunningMoments, kl_penalty, token_rewards, whiten
+from camelid.ppo.rollout import Rollout, encode_prompts, left_pad, position_ids, sample, sequence_logprobs
+from camelid.reward_rule import combined_reward
+
+
+class PromptSchedule:
+    """Which prompts each iteration samples: a pure function of (seed, iteration), so a resumed run is exact."""
+
+    def __init__(self, prompts: list, *, seed: int, batch_size: int, rank: int, local_batch: int):
+        self.prompts, self.seed, self.batch_size = prompts, seed, batch_size
+        self.rank, self.local_batch = rank, local_batch
+        self._orders: dict[int, list[int]] = {}  # one epoch's shuffle at a time
+
+    def batch(self, iteration: int) -> list:
+        """This process's share of the prompts of ``iteration``."""
+        n, g = len(self.prompts), self.batch_size
+        out = []
+        for k in range(iteration * g, (iteration + 1) * g):
+            epoch, pos = divmod(k, n)
+            out.append(self.prompts[self._order(epoch)[pos]])
+        return out[self.rank * self.local_batch:(self.rank + 1) * self.local_batch]
+
+    def _order(self, epoch: int) -> list[int]:
+        if epoch not in self._orders:
+            gen = torch.Generator().manual_seed(self.seed * 1000003 + epoch)
+            self._orders = {epoch: torch.randperm(len(self.prompts), generator=gen).tolist()}
+        return self._orders[epoch]
+
+
+class ExperienceMaker:
+    """Turns a batch of prompts into an `Experience`; also generates and scores for held-out evaluation."""
+
+    def __init__(self, cfg, acc, *, policy, reference, value, tokenizer, reward_helpfulness, reward_safety,
+                 safety_threshold: float):
+        self.cfg, self.acc = cfg, acc
+        self.policy = policy        # unwrapped (generation and no-grad forwards skip the DDP wrapper)
+        self.reference = reference  # None with LoRA: the policy with its adapter disabled
+        self.value = value          # unwrapped ValueModel
+        self.tokenizer = tokenizer
+        self.rm_h, self.rm_s = reward_helpfulness, reward_safety
+        self.safety_threshold = safety_threshold
+        self.moments = RunningMoments()  # of every combined score so far, on all processes (checkpointed)
+
+    def generate(self, prompts: list, temperature: float) -> tuple[list, Rollout, list[str]]:
+        """(conversations, rollout, decoded response texts) for ``prompts``; temperature 0 is greedy."""
+        tok = self.tokenizer
+        conversations = [p.messages for p in prompts]
+        input_ids, mask = left_pad(encode_prompts(tok, conversations, self.cfg.max_prompt_length), tok.pad_token_id)
+        try:
+            ro = sample(self.policy, input_ids.to(self.acc.device), mask.to(self.acc.device),
+                        eos_id=tok.eos_token_id, pad_id=tok.pad_token_id, max_new_tokens=self.cfg.max_new_tokens,
+                        temperature=temperature, top_p=self.cfg.top_p)
+        except RuntimeError as e:  # torch.multinomial on NaN probabilities: the policy itself is broken
+            if "inf" in str(e) or "nan" in str(e):
+                ensure_finite(self.acc, "the policy's output distribution", torch.tensor(float("nan")))
+            raise
+        a = ro.action_mask.shape[1]
+        texts = [tok.decode(r[m.bool()], skip_special_tokens=True).strip()
+                 for r, m in zip(ro.sequences[:, -a:].cpu(), ro.action_mask.cpu())]
+        return conversations, ro, texts
+
+    def score(self, prompts: list, conversations: list, texts: list[str]):
+        """(Rh, Rs, Rc, used safety) per response, each (B,): both RMs' scores and Llama 2's combination."""
+        rh = self.rm_h.score(conversations, texts).float().to(self.acc.device)  # (B,)
+        rs = self.rm_s.score(conversations, texts).float().to(self.acc.device)  # (B,)
+        is_safety = torch.tensor([bool(p.is_safety) for p in prompts], device=self.acc.device)
+        rc, used_safety = combined_reward(rh, rs, is_safety, self.safety_threshold)
+        return rh, rs, rc, used_safety
+
+    def reference_logprobs(self, ro: Rollout, temperature: float) -> torch.Tensor:
+        """(B, A) log pi_ref of the sampled tokens (LoRA: the policy with its adapter disabled)."""
+        lora = self.reference is None
+        model = self.policy if lora else self.reference
+        with self.policy.disable_adapter() if lora else contextlib.nullcontext():
+            return sequence_logprobs(model, ro.sequences, ro.attention_mask, ro.action_mask.shape[1], temperature)
+
+    @torch.no_grad()
+    def make(self, prompts: list) -> tuple[Experience, dict[str, float]]:
+        """The Experience of ``prompts`` and the seconds spent generating and scoring."""
+        cfg, acc = self.cfg, self.acc
+        t0 = time.perf_counter()
+        conversations, ro, texts = self.generate(prompts, cfg.temperature)
+        t1 = time.perf_counter()
+        rh, rs, rc, used_safety = self.score(prompts, conversations, texts)
+        ensure_finite(acc, "a reward model score", rh, rs)
+        seq, attn, amask = ro.sequences, ro.attention_mask, ro.action_mask
+        a = amask.shape[1]
+        ref_logprobs = self.reference_logprobs(ro, cfg.temperature) * amask  # (B, A)
+        self.value.eval()
+        values = self.value(seq, attn, position_ids(attn))[:, -a - 1:-1] * amask  # (B, A)
+        self.value.train()
+        ensure_finite(acc, "the rollout log-probs, reference log-probs or values", ro.logprobs, ref_logprobs, values)
+        t2 = time.perf_counter()
+
+        # Whiten the raw combined score (= logit(sigmoid(score)), see rewards.py) with statistics of every
+        # score seen so far, on all processes.
+        self.moments.update(acc.gather(rc) if acc.num_processes > 1 else rc)
+        scores = whiten(rc, self.moments.mean, self.moments.std)  # (B,)
+        kl = kl_penalty(ro.logprobs, ref_logprobs, cfg.kl_estimator) * amask  # (B, A)
+        rewards = token_rewards(scores, kl, amask, cfg.kl_coef)  # (B, A)
+        advantages, returns = gae(rewards, values, amask, cfg.gamma, cfg.lam)  # (B, A) each
+        all_reduce = (lambda t: sum_over_processes(acc, t)) if acc.num_processes > 1 else None
+        advantages = masked_whiten(advantages, amask, all_reduce=all_reduce)
+        exp = Experience(
+            sequences=seq, attention_mask=attn, action_mask=amask, old_logprobs=ro.logprobs,
+            ref_logprobs=ref_logprobs, values=values, rewards=rewards, advantages=advantages, returns=returns,
+            scores=scores,
+            info={"rh": rh, "rs": rs, "rc": rc, "used_safety": used_safety.float(),
+                  "kl": (ro.logprobs - ref_logprobs).mul(amask).sum(-1),  # (B,) sequence KL, k1
+                  "length": amask.sum(-1).float(), "truncated": ro.truncated.float()},
+        )
+        return exp, {"time/generation": t1 - t0, "time/scoring": t2 - t1}
+
+
+def experience_metrics(exp: Experience) -> dict[str, float]:
+    """Batch means of what the rollouts earned and how they looked (this process)."""
+    info = exp.info
+    return {
+        "reward/helpfulness": info["rh"].mean().item(), "reward/safety": info["rs"].mean().item(),
+        "reward/combined": info["rc"].mean().item(), "reward/whitened": exp.scores.mean().item(),
+        "kl": info["kl"].mean().item(), "safety_share": info["used_safety"].mean().item(),
+        "response_length": info["length"].mean().item(), "truncated_share": info["truncated"].mean().item(),
+    }

@@ -1,0 +1,79 @@
+"""The PPO update: ``ppo_epochs`` passes of clipped policy + value minibatch steps over one Experience.
+
+Every step checks the loss and the gradient norms on all processes before the optimizers run, so a NaN/inf
+never reaches the weights.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from camelid.ppo.advantages import masked_mean
+from camelid.ppo.collective import ensure_finite
+from camelid.ppo.experience import Experience
+from camelid.ppo.losses import entropy_from_logits, policy_loss, value_loss
+from camelid.ppo.rollout import action_logits, gather_logprobs, position_ids
+
+
+def adamw(model, cfg, lr: float) -> torch.optim.Optimizer:
+    """AdamW with Llama 2's settings; no weight decay on biases and norms (the usual split)."""
+    decay, no_decay = [], []
+    for _, p in model.named_parameters():
+        if p.requires_grad:
+            (decay if p.ndim >= 2 else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, betas=tuple(cfg.adam_betas), eps=cfg.adam_eps)
+
+
+class PPOUpdate:
+    """Optimises the policy and the value model on one Experience at a time."""
+
+    def __init__(self, cfg, acc, *, policy, value, opt_policy, opt_value, minibatch_size: int):
+        self.cfg, self.acc = cfg, acc
+        self.policy, self.value = policy, value  # as prepared by accelerate (DDP-wrapped with several processes)
+        self.opt_policy, self.opt_value = opt_policy, opt_value
+        self.minibatch_size = minibatch_size  # per process
+
+    def train_on(self, exp: Experience) -> dict[str, float]:
+        """``ppo_epochs`` passes of minibatch steps; returns the mean losses and diagnostics."""
+        sums: dict[str, float] = {}
+        steps = 0
+        self.policy.train()
+        self.value.train()
+        for _ in range(self.cfg.ppo_epochs):
+            perm = torch.randperm(len(exp))
+            for start in range(0, len(exp), self.minibatch_size):
+                mb = exp.select(perm[start:start + self.minibatch_size].to(exp.sequences.device))
+                # narrower than the rollout batch: the same tokens, less compute
+                for k, v in self.step(mb.without_padding_columns()).items():
+                    sums[k] = sums.get(k, 0.0) + v
+                steps += 1
+        return {k: v / steps for k, v in sums.items()}
+
+    def step(self, mb: Experience) -> dict[str, float]:
+        """One optimizer step of policy and value on minibatch ``mb``; returns its losses and diagnostics."""
+        cfg, acc = self.cfg, self.acc
+        a, mask = mb.num_actions, mb.action_mask
+        logits = action_logits(self.policy, mb.sequences, mb.attention_mask, a, cfg.temperature)  # (b, A, V)
+        logprobs = gather_logprobs(logits, mb.sequences[:, -a:])  # (b, A)
+        with torch.set_grad_enabled(bool(cfg.entropy_coef)):  # logged only when its coef is 0: no graph
+            entropy = masked_mean(entropy_from_logits(logits), mask)
+        pl = policy_loss(logprobs, mb.old_logprobs, mb.advantages, mask, cfg.clip_range)
+        values = self.value(mb.sequences, mb.attention_mask, position_ids(mb.attention_mask))  # (b, T)
+        vl = value_loss(values[:, -a - 1:-1], mb.values, mb.returns, mask, cfg.value_clip)
+        loss = pl.loss + cfg.vf_coef * vl.loss
+        if cfg.entropy_coef:
+            loss = loss - cfg.entropy_coef * entropy
+        ensure_finite(acc, "the PPO loss", loss)
+        acc.backward(loss)
+        gn_p = acc.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
+        gn_v = acc.clip_grad_norm_(self.value.parameters(), cfg.max_grad_norm)
+        ensure_finite(acc, "a gradient norm", torch.as_tensor(gn_p), torch.as_tensor(gn_v))
+        self.opt_policy.step()
+        self.opt_value.step()
+        self.opt_policy.zero_grad(set_to_none=True)
+        self.opt_value.zero_grad(set_to_none=True)
+        stats = {"loss/policy": pl.loss, "loss/value": vl.loss, "entropy": entropy,
+                 "clip_fraction": pl.clip_fraction, "value_clip_fraction": vl.clip_fraction,
+                 "approx_kl": pl.approx_kl, "grad_norm/policy": gn_p, "grad_norm/value": gn_v}
+        return {k: float(torch.as_tensor(v).detach()) for k, v in stats.items()}
