@@ -22,9 +22,5 @@ class DataError(CamelidError):
     """A data file or record is malformed (the message names file, line and field)."""
 
 
-class NotBuiltError(CamelidError):
-    """A command or stage that exists in the design but is not implemented yet."""
-
-
 class TrainingDiverged(CamelidError):
     """A loss, reward, gradient or log-prob became NaN/inf; training stopped and nothing was published."""

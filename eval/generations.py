@@ -16,9 +16,8 @@ from pathlib import Path
 
 import torch
 
-from camelid import models
 from camelid.log import get_logger
-from camelid.registry import Artifact, Registry, canonical_json
+from camelid.registry import canonical_json
 
 log = get_logger("compare")
 CACHE_FORMAT = 1
@@ -74,23 +73,6 @@ class GenerationCache:
         tmp = self.root / f".{key}.{uuid.uuid4().hex}.tmp"
         tmp.write_text(json.dumps({"meta": meta, "responses": responses}, ensure_ascii=False))
         os.replace(tmp, self.root / f"{key}.json")
-
-
-def answers(artifact: Artifact, conversations: list[list[dict]], sampling: Sampling, registry: Registry, *,
-            cache: GenerationCache | None = None, device: str = "auto") -> tuple[list[str], bool]:
-    """Responses of ``artifact`` to every conversation, and whether they came from the cache."""
-    cache = cache or GenerationCache()
-    key = cache.key(artifact.hash, prompt_set_hash(conversations), sampling)
-    hit = cache.get(key, len(conversations))
-    if hit is not None:
-        log.info("%s: %d answers from the generation cache", artifact.ref, len(hit))
-        return hit, True
-    model, tok = models.load_causal_lm(artifact, registry, device=device)
-    log.info("%s: generating %d answers", artifact.ref, len(conversations))
-    out = models.generate(model, tok, conversations, **sampling.to_dict())
-    del model
-    cache.put(key, out, {"checkpoint": artifact.ref, "checkpoint_hash": artifact.hash, **sampling.to_dict()})
-    return out, False
 
 
 @torch.no_grad()

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from camelid.data.spec import DataSpec
+from camelid.train_config import LoraSettings, OptimSettings
 
 
-class PPOLoraConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    r: int = Field(16, gt=0, description="LoRA rank (policy and value adapters).")
-    alpha: int = Field(32, gt=0, description="LoRA scaling alpha.")
+class PPOLoraConfig(LoraSettings):
+    """The policy's and value model's adapters."""
+
     dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the LoRA path (0 keeps old/new log-probs equal).")
-    target_modules: list[str] | str = Field(
-        "all-linear", description="Modules to adapt: 'all-linear' or a list like [q_proj, v_proj].")
 
 
-class PPOConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PPOConfig(OptimSettings):
 
     policy: str = Field("sft", description="Initial policy (registry ref / path / hf:<id>).")
     reference: str | None = Field(None, description="Frozen KL reference (default: the policy's initial weights).")
@@ -45,7 +42,6 @@ class PPOConfig(BaseModel):
     value_learning_rate: float | None = Field(None, description="Value LR (default: learning_rate).")
     adam_betas: tuple[float, float] = Field((0.9, 0.95), description="AdamW betas (Llama 2: 0.9, 0.95).")
     adam_eps: float = Field(1e-5, gt=0, description="AdamW eps (Llama 2: 1e-5).")
-    weight_decay: float = Field(0.1, ge=0, description="AdamW weight decay (Llama 2: 0.1).")
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping (Llama 2: 1.0).")
     iterations: int = Field(200, gt=0, description="PPO iterations (rollout + optimisation).")
     rollout_batch_size: int = Field(64, gt=0, description="Prompts per iteration (Llama 2: 512).")
@@ -56,7 +52,6 @@ class PPOConfig(BaseModel):
     max_new_tokens: int = Field(64, gt=0, description="Max response length.")
     max_prompt_length: int = Field(512, gt=0, description="Longer prompts keep their last tokens.")
     eval_batch_size: int = Field(64, gt=0, description="Prompts per generation batch in held-out evaluation.")
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field("auto", description="auto: bf16 on GPU, fp32 on CPU.")
     activation_checkpointing: bool = Field(
         False, description="Recompute the policy's and value model's activations in the backward pass: less "
         "memory for long responses, about a third more training compute.")
@@ -65,5 +60,3 @@ class PPOConfig(BaseModel):
     early_stopping_patience: int | None = Field(
         None, description="Stop after N evals without a better held-out combined reward, and publish the best "
         "policy seen (null: run all iterations, publish the last).")
-    report_to: list[str] = Field(default_factory=list, description="Trackers: tensorboard, wandb, mlflow.")
-    seed: int = Field(0, description="Seed.")

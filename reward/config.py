@@ -8,10 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from camelid.data.spec import DataSpec
 from camelid.sft.config import LoraConfig
+from camelid.train_config import TrainerSettings
 
 
-class RewardModelConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RewardModelConfig(TrainerSettings):
 
     init: str = Field("sft", description="Model to start from (Llama 2: the SFT checkpoint): registry ref, path or hf:<id>.")
     output: str = Field(..., description="Registry name to publish under (rm-helpfulness / rm-safety).")
@@ -37,14 +37,9 @@ class RewardModelConfig(BaseModel):
                              "is trained in full and adapters are merged before publishing.")
     max_length: int = Field(256, gt=8, description="Max tokens of prompt+answer; longer pairs are dropped and counted.")
     epochs: float = Field(1.0, gt=0, description="Passes over the data (Llama 2: 1).")
-    max_steps: int = Field(-1, description="Stop after N optimizer steps (-1: use epochs).")
+    save_steps: int = Field(200, gt=0, description="Checkpoint every N steps.")
     learning_rate: float = Field(1e-5, gt=0, description="Peak LR (Llama 2: 1e-5 for 70B, 5e-6... scaled).")
-    lr_scheduler: str = Field("cosine", description="transformers scheduler name.")
-    warmup_ratio: float = Field(0.03, ge=0, lt=1, description="Share of steps spent warming up.")
-    weight_decay: float = Field(0.1, ge=0, description="AdamW weight decay.")
     batch_size: int = Field(8, gt=0, description="Per-device batch size (pairs).")
-    grad_accum: int = Field(1, gt=0, description="Gradient accumulation steps.")
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field("auto", description="auto: bf16 on GPU, fp32 on CPU.")
     group_by_length: bool = Field(
         False, description="Batch pairs of similar length together: 2.4x the pairs/s on the toy world (padding 48% "
         "-> 13%), but the toy safety RM scored 0.02 lower on held-out pairs in each of 3 seeds, so off by "
@@ -52,13 +47,6 @@ class RewardModelConfig(BaseModel):
     activation_checkpointing: bool = Field(
         False, description="Recompute activations in the backward pass: less memory, about a third more compute "
         "(TRL's RewardConfig turns it on by default; camelid leaves it to you).")
-    pad_to_multiple_of: int | None = Field(
-        None, gt=0, description="Pad each batch's length to a multiple of this (null: 64 on GPUs, none on CPU): "
-        "few distinct shapes, so cuDNN attention plans are built once.")
-    logging_steps: int = Field(10, gt=0, description="Log every N steps.")
-    save_steps: int = Field(200, gt=0, description="Checkpoint every N steps.")
-    report_to: list[str] = Field(default_factory=list, description="Trackers: tensorboard, wandb, mlflow.")
-    seed: int = Field(0, description="Training seed.")
 
 
 def _default_rm(objective: str) -> RewardModelConfig:

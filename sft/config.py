@@ -4,23 +4,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from camelid.data.spec import DataSpec
+from camelid.train_config import LoraSettings, TrainerSettings
 
 
-class LoraConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    r: int = Field(16, gt=0, description="LoRA rank.")
-    alpha: int = Field(32, gt=0, description="LoRA scaling alpha.")
-    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA path.")
-    target_modules: list[str] | str = Field(
-        "all-linear", description="Modules to adapt: 'all-linear' or a list like [q_proj, v_proj].")
+class LoraConfig(LoraSettings):
     quantize_4bit: bool = Field(False, description="QLoRA: load the base in 4-bit (needs bitsandbytes and a GPU).")
 
 
-class SFTConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SFTConfig(TrainerSettings):
 
     model: str = Field("base", description="Base model: registry ref (base, base@v2), local path, or hf:<id>.")
     output: str = Field("sft", description="Registry name to publish the SFT model under.")
@@ -46,21 +40,9 @@ class SFTConfig(BaseModel):
         None, gt=0, description="Pad each batch's length to a multiple of this (null: on GPUs 64, or the whole "
         "batch_size x max_length row when packing; none on CPU). On GPUs every new batch shape makes cuDNN "
         "attention build a new plan (or flex_attention recompile); a few shapes are built once and reused.")
-    epochs: float = Field(2.0, gt=0, description="Passes over the training data.")
-    max_steps: int = Field(-1, description="Stop after this many optimizer steps (-1: use epochs).")
+    epochs: float = Field(2.0, gt=0, description="Passes over the training data (Llama 2: 2).")
     learning_rate: float = Field(2e-5, gt=0, description="Peak learning rate (Llama 2: 2e-5).")
-    lr_scheduler: str = Field("cosine", description="transformers scheduler name (Llama 2: cosine).")
-    warmup_ratio: float = Field(0.03, ge=0, lt=1, description="Share of steps spent warming up.")
-    weight_decay: float = Field(0.1, ge=0, description="AdamW weight decay (Llama 2: 0.1).")
-    batch_size: int = Field(8, gt=0, description="Per-device batch size.")
-    grad_accum: int = Field(1, gt=0, description="Gradient accumulation steps.")
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
-        "auto", description="auto: bf16 on GPUs that support it, fp32 on CPU.")
-    activation_checkpointing: bool = Field(False, description="Recompute activations to save memory.")
-    logging_steps: int = Field(10, gt=0, description="Log every N steps.")
     save_steps: int = Field(200, gt=0, description="Checkpoint every N steps into the run folder (for --resume).")
     save_total_limit: int = Field(2, gt=0, description="Keep only the newest N checkpoints in the run folder.")
     eval_steps: int = Field(0, ge=0, description="Held-out loss every N steps (0: only before and after training).")
-    report_to: list[str] = Field(default_factory=list, description="Trackers: tensorboard, wandb, mlflow.")
     max_new_tokens: int = Field(64, gt=0, description="Generation length for the held-out prompt evaluation.")
-    seed: int = Field(0, description="Training seed.")
