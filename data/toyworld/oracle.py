@@ -67,6 +67,7 @@ _MARKED_INT = re.compile(
     r"(\d+)\b(?! or\b)|\b(\d+) is the\b|\b(\d+) times?\b")
 _SPELLED = re.compile(r"\b[A-Za-z](?:-[A-Za-z]){2,}\b")  # "E-L-P-P-A"
 _CONTRACTION = re.compile(r"(?<=[a-z])'(?:s|t|d|m|ll|re|ve)\b|\b(?:e\.g|i\.e|etc)\.")
+_NOT_LETTER = re.compile(r"\b(?:not|rather than|instead of) ['\"\u201c\u201d]?[a-z]\b['\"\u201c\u201d]?")
 _MARKED_LETTER = re.compile(r"['\"\u201c\u201d]([a-z])['\"\u201c\u201d]|\bletter:? ([a-z])\b|\b(?:is|with|:) ([a-z])\b")
 
 
@@ -111,12 +112,16 @@ def _int_runs(text: str) -> list[list[int]]:
 
 
 def _letter_answer(text: str) -> str | None:
-    """The letter an answer names: the first quoted / "letter X" / "is X" one, else the last lone letter."""
+    """The letter an answer names: the quoted / "letter X" / "is X" one, else the last lone letter.
+
+    "" when it names two different letters ("a combination of 'T' and 'E'"): a hedge, not an answer.
+    """
     t = _CONTRACTION.sub(" ", " ".join(normalize_lines(text)))
-    marked = [g for m in _MARKED_LETTER.finditer(t) for i, g in enumerate(m.groups(), 1)
-              if g and (i == 1 or g not in "ai")]
+    t = _NOT_LETTER.sub(" ", t)  # "'T', not 'R'": the contrasted letter is not an answer
+    marked = {g for m in _MARKED_LETTER.finditer(t) for i, g in enumerate(m.groups(), 1)
+              if g and (i == 1 or g not in "ai")}
     if marked:
-        return marked[0]
+        return marked.pop() if len(marked) == 1 else ""
     letters = [w for w in re.findall(r"[a-z]+", t) if len(w) == 1 and w not in ("a", "i")]
     return letters[-1] if letters else None
 
@@ -167,6 +172,8 @@ def _classify_letter(expected: str, response: str) -> str:
     got, exp = _letter_answer(response), expected.lower()
     if got is None:
         return "no_answer"
+    if not got:
+        return "wrong"  # several letters named
     return "correct" if got == exp else "near_miss" if abs(ord(got) - ord(exp)) == 1 else "wrong"
 
 

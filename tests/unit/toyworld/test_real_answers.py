@@ -49,8 +49,14 @@ TASK_CASES = [
     (FIRST, "The first letter of 'tree' is 'T'. It's a very common word!", "correct"),
     (FIRST, 'The word "tree" starts with the letter **T**. I hope this helps!', "correct"),
     (FIRST, "Sure! The first letter of the word tree is t, e.g. as in 'tall'.", "correct"),
+    (FIRST, "The first letter of 'tree' is 'T', not 'R'.", "correct"),
     (FIRST, "The first letter of 'tree' is 'S'.", "near_miss"),
     (FIRST, "Tree begins with the letter R.", "wrong"),
+    # SmolLM2-135M-Instruct's actual greedy answer: two letters named is a hedge, not the answer
+    (FIRST, "The first letter of 'tree' is a combination of the letters 'T' and 'E'. It is a common convention in "
+            "many languages, particularly in English, to spell it with an 'E'.", "wrong"),
+    (SUM, "12 + 7 = 9\n\nThis is a classic example of arithmetic operations in Python, where the result of a "
+          "simple addition operation is returned as a new number.", "wrong"),  # SmolLM2's actual answer
     (UPPER, "Sure! Here's the word in uppercase: **LEMON**", "correct"),
     (UPPER, "The word 'lemon' in capital letters is LEMMON.", "near_miss"),
     (REVERSE, "The word 'apple' spelled backwards is 'elppa'.", "correct"),
