@@ -95,8 +95,7 @@ def build_models(a: argparse.Namespace) -> dict:
     """`camelid init`, a short `camelid sft`, both `camelid reward` stages, in the scratch registry."""
     from camelid.init_cmd import run_init
     from camelid.registry import Registry
-    from camelid.reward.recipe import run as run_reward
-    from camelid.sft.recipe import run as run_sft
+    from camelid.stage import run_job
 
     cfg = load_cfg(a)
     sc = cfg.stages.sft
@@ -108,11 +107,11 @@ def build_models(a: argparse.Namespace) -> dict:
     run_init(cfg, registry)
     times["init"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    run_sft(cfg, registry)
+    run_job(cfg, registry, "sft")
     times["sft"] = time.perf_counter() - t0
     for obj in ("helpfulness", "safety"):
         t0 = time.perf_counter()
-        run_reward(cfg, registry, objective=obj)
+        run_job(cfg, registry, f"reward-{obj}")
         times[f"rm-{obj}"] = time.perf_counter() - t0
     return times
 
@@ -284,10 +283,13 @@ def worker_camelid(a: argparse.Namespace) -> dict:
     """camelid's own recipe setup() and trainer, as `camelid ppo` runs them (without eval and publishing)."""
     from camelid.ppo import recipe
     from camelid.registry import Registry
+    from camelid.stage import context_for
+    from camelid.stages import job_for
 
     cfg = load_cfg(a)
     probe: Probe | None = None
-    trainer, *_ = recipe.setup(cfg, Registry(a.registry), callbacks=[lambda trainer, metrics: probe.mark()])
+    ctx = context_for(cfg, Registry(a.registry), job_for(cfg, "ppo"))
+    trainer, *_ = recipe.setup(ctx, callbacks=[lambda trainer, metrics: probe.mark()])
     pc = cfg.stages.ppo
     probe = Probe(trainer.eos_id, pc.rollout_batch_size)
     policy, value = trainer.unwrapped_policy, trainer.unwrapped_value
@@ -412,8 +414,8 @@ def worker_rloo(a: argparse.Namespace) -> dict:
     from transformers import AutoTokenizer, TrainerCallback
     from trl import RLOOConfig, RLOOTrainer
 
-    from camelid.ppo.rewards import combined_reward
     from camelid.reward.scoring import load_reward_model
+    from camelid.reward_rule import combined_reward
 
     cfg = load_cfg(a)
     pc = cfg.stages.ppo
@@ -437,7 +439,7 @@ def worker_rloo(a: argparse.Namespace) -> dict:
         """Llama 2's rule on both RMs' calibrated scores, exactly as camelid's trainer scores (decoded, stripped)."""
         texts = [(c[-1]["content"] if isinstance(c, list) else c).strip() for c in completions]
         rh, rs = rm_h.score(prompts, texts), rm_s.score(prompts, texts)
-        rc, _ = combined_reward(rh, rs, torch.tensor(is_safety, dtype=torch.bool), pc.safety_threshold)
+        rc, _ = combined_reward(rh, rs, torch.tensor(is_safety, dtype=torch.bool), cfg.shared.safety_threshold)
         return rc.tolist()
 
     args = RLOOConfig(
@@ -599,7 +601,7 @@ def main(argv: list[str] | None = None) -> int:
             f"bench/.trl-1.12 (trl {TRL_PPO_VERSION}, --no-deps, on this venv's transformers), helpfulness RM only, "
             "value from it, no reward whitening, constant LR. TRL RLOO: this venv's RLOOTrainer, "
             f"{pc.rollout_batch_size // a.num_generations} prompts x {a.num_generations} generations per iteration, "
-            "reward callable = camelid.reward.scoring both RMs + camelid.ppo.rewards.combined_reward, beta = kl_coef",
+            "reward callable = camelid.reward.scoring both RMs + camelid.reward_rule.combined_reward, beta = kl_coef",
             "episodes/s = completions trained on per second of the timed iterations; gen tok/s = generated tokens "
             "(up to and including EOS) per second of the same loop; mean len = generated tokens per episode. All "
             "start from the same policy, but each trainer moves it its own way (TRL 1.12 PPO clips no gradients "

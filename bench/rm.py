@@ -37,24 +37,21 @@ def camelid_overrides(a: argparse.Namespace) -> list[str]:
 
 def worker_camelid(a: argparse.Namespace, meter: common.LoopMeter) -> dict:
     from camelid.config import load_config
-    from camelid.models import count_parameters, device_for, pick_precision, resolve_model
+    from camelid.models import count_parameters, device_for, pick_precision
     from camelid.registry import Registry
     from camelid.reward import recipe
-    from camelid.stages import job_for, run_dir
+    from camelid.stage import context_for
+    from camelid.stages import job_for
 
     cfg = load_config(common.REPO / "pipelines.yaml", a.profile, camelid_overrides(a))
-    registry = Registry(a.registry)
+    ctx = context_for(cfg, Registry(a.registry), job_for(cfg, f"reward-{a.objective}"))
     rm = getattr(cfg.stages.reward, a.objective)
     device = device_for(cfg.device)
     precision = pick_precision(rm.precision, device)
-    init = resolve_model(rm.init, registry)
-    model, tokenizer = recipe.load_init_model(init, rm, precision)
-    data = recipe.prepare(cfg, a.objective, tokenizer)
-    out_dir = run_dir(cfg, job_for(cfg, f"reward-{a.objective}"), {"init": init})
-    trainer = recipe.build_trainer(rm, model, tokenizer, data.rows, out_dir, precision, use_cpu=device.type == "cpu")
+    trainer, _, data = recipe.setup(ctx, rm, a.objective, precision, use_cpu=device.type == "cpu")
     trainer.data_collator = meter.wrap_collator(trainer.data_collator)
     trainer.add_callback(meter.callback())
-    stats = recipe.train(trainer, out_dir, resume=False)
+    stats = recipe.train(trainer, None)
     return {"params": count_parameters(trainer.model), "loss_last": stats["loss_last"], "precision": precision,
             "train_pairs": data.counts["train_pairs"]}
 

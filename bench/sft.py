@@ -40,9 +40,11 @@ def worker_camelid(a: argparse.Namespace, meter: common.LoopMeter) -> dict:
     from camelid.config import load_config
     from camelid.registry import Registry
     from camelid.sft.recipe import SFTRecipe
+    from camelid.stage import context_for
+    from camelid.stages import job_for
 
     cfg = load_config(common.REPO / "pipelines.yaml", a.profile, camelid_overrides(a))
-    recipe = SFTRecipe(cfg, Registry(a.registry))
+    recipe = SFTRecipe(context_for(cfg, Registry(a.registry), job_for(cfg, "sft")))
     recipe.setup()  # the recipe's own skeleton; evaluate() and save() are not part of the train loop
     trainer = recipe.trainer
     trainer.data_collator = meter.wrap_collator(trainer.data_collator)

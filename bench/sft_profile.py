@@ -54,9 +54,11 @@ def profile_camelid(a, cfg_overrides: list[str]) -> None:
     from camelid.config import load_config
     from camelid.registry import Registry
     from camelid.sft.recipe import SFTRecipe
+    from camelid.stage import context_for
+    from camelid.stages import job_for
 
     cfg = load_config(common.REPO / "pipelines.yaml", a.profile, cfg_overrides)
-    recipe = SFTRecipe(cfg, Registry(a.registry))
+    recipe = SFTRecipe(context_for(cfg, Registry(a.registry), job_for(cfg, "sft")))
     recipe.setup()
     meter = common.LoopMeter(warmup=2)
     trainer = recipe.trainer
