@@ -254,16 +254,16 @@ class SFTRecipe:
     def _train_metrics(self, out, prior: dict, wall: float) -> dict:
         """Loss and throughput of the whole run, a resumed one included.
 
-        On resume TRL restarts its token count at 0 and averages this session's loss over all steps, so the
-        session's numbers are combined with the checkpoint's (exact when save_steps is a multiple of
-        logging_steps, as the checkpoint then holds the loss of every step before it).
+        On resume TRL restarts its token count at 0 and transformers averages the loss over this session's steps
+        only, so the session's numbers are combined with the checkpoint's (exact when save_steps is a multiple of
+        logging_steps, as the checkpoint's log history then holds the loss of every step before it).
         """
         state, sc = self.trainer.state, self.sc
         history = state.log_history
         session = [h for h in history if h.get("step", 0) > prior["step"]]
         session_tokens = max([h.get("num_tokens", 0) for h in session], default=0)
         steps = max(state.global_step, 1)
-        session_loss_sum = out.training_loss * steps  # TRL: (this session's loss sum) / all steps
+        session_loss_sum = out.training_loss * (state.global_step - prior["step"])  # its mean over this session
         return {
             "train_loss": (prior["loss_sum"] + session_loss_sum) / steps,
             "train_loss_first": next((h["loss"] for h in history if "loss" in h), None),

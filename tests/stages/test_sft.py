@@ -112,6 +112,12 @@ def test_kill_then_resume_gives_a_valid_artifact(micro):
     straight = [loss for step, loss in full["loss_curve"] if step > after]
     assert len(resumed) == 40 - after
     torch.testing.assert_close(resumed, straight, rtol=1e-3, atol=1e-3)
+    # The resumed run publishes the whole run's numbers (#17: it published tokens_per_second=-7674.5, tokens and
+    # train_loss of the resumed part only, and no eval_loss_before).
+    assert m["tokens_per_second"] > 0
+    assert m["train_tokens"] == full["train_tokens"]
+    assert m["eval_loss_before"] == pytest.approx(full["eval_loss_before"], rel=1e-6)
+    assert m["train_loss"] == pytest.approx(full["train_loss"], rel=1e-3)
 
 
 def test_two_processes_world_size_two(micro):
