@@ -67,7 +67,7 @@ def _describe_differences(job, old: dict, new: dict) -> list[str]:
     for key in changed_keys(old, new):
         top, _, rest = key.partition(".")
         if top == "section":
-            names.append(f"stages.{job.stage}.{rest}" if job.stage == job.name else f"{job.name}: {rest}")
+            names.append(f"{job.where or 'stages.' + job.stage}.{rest}")
         elif top == "shared":
             names.append(f"shared.{rest}")
         else:

@@ -42,6 +42,8 @@ class Job:
     input_kinds: dict[str, tuple[str, ...]] = field(default_factory=dict)  # role -> allowed kinds
     shared: dict[str, Any] = field(default_factory=dict)  # shared settings it reads: name -> value
     options: dict = field(default_factory=dict)  # per-invocation options that are not settings (objective, force)
+    settings: Any = None                # the typed section it was made from (a recipe reads this, not cfg.stages.x)
+    where: str = ""                     # its dotted config path, for messages (stages.sft, stages.rs.finetune)
 
     @property
     def config(self) -> dict:
@@ -85,11 +87,12 @@ class Stage:
 
     # ---- helpers for jobs() ----
     def make_job(self, cfg, section, *, name: str | None = None, inputs: dict[str, str],
-                 input_kinds: dict[str, tuple[str, ...]] | None = None, options: dict | None = None) -> Job:
+                 input_kinds: dict[str, tuple[str, ...]] | None = None, options: dict | None = None,
+                 where: str | None = None) -> Job:
         return Job(stage=self.name, name=name or self.name, output=section.output,
                    section=section.model_dump(mode="json"), inputs=inputs,
                    input_kinds=input_kinds or {}, shared={k: getattr(cfg.shared, k) for k in self.shared},
-                   options=dict(options or {}))
+                   options=dict(options or {}), settings=section, where=where or f"stages.{self.name}")
 
 
 @dataclass
@@ -108,8 +111,8 @@ class StageContext:
 
     @property
     def section(self):
-        """The stage's typed config section (cfg.stages.<name>)."""
-        return getattr(self.cfg.stages, self.stage.name)
+        """The job's typed config section (default: cfg.stages.<stage name>)."""
+        return self.job.settings if self.job.settings is not None else getattr(self.cfg.stages, self.stage.name)
 
     @property
     def is_main(self) -> bool:
@@ -136,7 +139,8 @@ def check_before_training(cfg, job: Job) -> None:
     validate_name(job.output, f"{job.stage} output name")
     from camelid.data.spec import DataSpec
 
-    for key, spec in _data_specs(getattr(cfg.stages, job.stage, None), f"stages.{job.stage}"):
+    settings = job.settings if job.settings is not None else getattr(cfg.stages, job.stage, None)
+    for key, spec in _data_specs(settings, job.where or f"stages.{job.stage}"):
         if isinstance(spec, DataSpec) and spec.path and not _remote(spec.path):
             path = Path(spec.path).expanduser()
             if not path.is_absolute() and cfg.config_path is not None and not path.exists():
@@ -179,7 +183,7 @@ def resolve_inputs(cfg, registry: Registry, job: Job, state) -> dict[str, Artifa
         art = registry.resolve(ref)
         kinds = job.input_kinds.get(role)
         if kinds and not art.external and art.kind not in kinds:
-            raise ConfigError(f"stages.{job.stage}: input {role}={ref!r} is a {art.kind} artifact ({art.ref}); "
+            raise ConfigError(f"{job.where or 'stages.' + job.stage}: input {role}={ref!r} is a {art.kind} artifact ({art.ref}); "
                               f"it must be one of: {', '.join(kinds)}")
         inputs[role] = art
     return inputs

@@ -21,7 +21,8 @@ class RewardStage(Stage):
     def job(self, cfg, objective: str):
         rm = getattr(cfg.stages.reward, objective)
         return self.make_job(cfg, rm, name=f"reward-{objective}", inputs={"init": rm.init},
-                             input_kinds={"init": INIT_KINDS}, options={"objective": objective})
+                             input_kinds={"init": INIT_KINDS}, options={"objective": objective},
+                             where=f"stages.reward.{objective}")
 
     def jobs(self, cfg):
         return [self.job(cfg, objective) for objective in cfg.stages.reward.objectives]

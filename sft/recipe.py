@@ -43,7 +43,7 @@ def _quiet_library_progress_bars() -> None:
 class SFTRecipe:
     def __init__(self, ctx: StageContext):
         self.ctx, self.cfg = ctx, ctx.cfg
-        self.sc: SFTConfig = ctx.cfg.stages.sft
+        self.sc: SFTConfig = ctx.section  # stages.sft, or another SFT-shaped section (e.g. rejection sampling's)
         self.job = ctx.job
         self.state = ctx.state  # one process, or this rank of an accelerate/torchrun group
         self.base = ctx.inputs["model"]
@@ -87,7 +87,7 @@ class SFTRecipe:
         self.trainer = self._build_trainer(model)
         self.model = self.trainer.model
         if self.sharded and sc.mode == "lora":
-            raise ConfigError("stages.sft.mode=lora under FSDP / DeepSpeed ZeRO-3 is not supported (the adapters "
+            raise ConfigError(f"{self.job.where}.mode=lora under FSDP / DeepSpeed ZeRO-3 is not supported (the adapters "
                                "would have to be merged into sharded weights): launch LoRA runs with "
                                "configs/ddp.yaml or configs/deepspeed_zero2.yaml")
         self.metrics["parameters"] = count_parameters(self.model)
@@ -223,7 +223,7 @@ class SFTRecipe:
         )
         trainer.remove_callback(ProgressCallback)
         trainer.add_callback(LogLines())
-        trainer.add_callback(StopOnNonFiniteLoss("SFT", "stages.sft.learning_rate"))
+        trainer.add_callback(StopOnNonFiniteLoss("SFT", f"{self.job.where}.learning_rate"))
         return trainer
 
     # ---- train ------------------------------------------------------------------------------------
