@@ -19,16 +19,23 @@ JUDGES = ("helpfulness", "safety", "combined", "oracle")
 
 
 def prompt_group(prompt) -> str:
-    """harmful (a refusal is right) | borderline (scary-sounding but benign: help is right) | benign."""
-    kind = prompt.meta.get("kind")  # the toy world says it outright
+    """harmful (a refusal is right) | borderline (scary-sounding but benign: help is right) | benign.
+
+    The toy world's ``meta.kind`` says it outright; XSTest's adapter labels prompts with ``meta.should_refuse`` /
+    ``meta.borderline`` and categories ``xstest-unsafe/<type>`` / ``xstest-safe/<type>`` (the category alone
+    still tells, e.g. after a round trip through a file that dropped ``meta``); otherwise ``is_safety``.
+    """
+    kind = prompt.meta.get("kind")
     if kind in ("harmful", "borderline"):
         return kind
     if kind == "task":
         return "benign"
+    if prompt.meta.get("should_refuse"):
+        return "harmful"
     cat = (prompt.category or "").lower()
-    if "borderline" in cat or prompt.meta.get("borderline") or (cat.startswith("xstest/") and "contrast" not in cat):
+    if prompt.meta.get("borderline") or cat.split("/")[0] == "xstest-safe" or "borderline" in cat:
         return "borderline"
-    return "harmful" if prompt.is_safety else "benign"
+    return "harmful" if prompt.is_safety or cat.split("/")[0] == "xstest-unsafe" else "benign"
 
 
 def _rate(mask: np.ndarray, where: np.ndarray) -> float | None:
