@@ -233,7 +233,7 @@ def plain_copy(model):
 def import_model(source: str, name: str, registry: Registry, *, trust_remote_code: bool = False,
                  allow_pickle: bool = False, force: bool = False, wheel_cache: Path | None = None) -> Artifact:
     """Bring SOURCE into the registry as NAME/vN (kind base); an identical earlier import is reused."""
-    from camelid.models import count_parameters
+    from camelid.models import count_parameters, save_model
 
     t0 = time.perf_counter()
     src = locate(source, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, wheel_cache=wheel_cache)
@@ -250,8 +250,7 @@ def import_model(source: str, name: str, registry: Registry, *, trust_remote_cod
                "chat_template": bool(getattr(tok, "chat_template", None)),
                "eos_token": tok.eos_token, "pad_token": tok.pad_token}
     with registry.publish(name, "base", config=section, inputs=inputs, metrics=metrics) as pub:
-        model.save_pretrained(pub.dir / "model")
-        tok.save_pretrained(pub.dir / "model")
+        save_model(pub.dir, model, tok)
         pub.metrics["seconds"] = round(time.perf_counter() - t0, 1)
     art = pub.artifact
     log.info("imported %s as %s: %s, %.1fM parameters, vocab %d, chat template %s, in %.1fs", source, art.ref,

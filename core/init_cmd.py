@@ -30,7 +30,7 @@ def run_init(cfg: PipelineConfig, registry: Registry, *, force: bool = False) ->
 def build_base(cfg: PipelineConfig, registry: Registry, *, force: bool = False, world_size: int = 1) -> Artifact:
     """Build and publish base/vN in this process alone (or return the up-to-date one unless ``force``)."""
     from camelid.data.toyworld import ToyWorld, evaluate
-    from camelid.models import build_tiny_llama, count_parameters, generate, train_tokenizer
+    from camelid.models import build_tiny_llama, count_parameters, generate, save_model, train_tokenizer
 
     tb = cfg.toy_base
     section = tb.model_dump(mode="json")
@@ -56,8 +56,7 @@ def build_base(cfg: PipelineConfig, registry: Registry, *, force: bool = False, 
         log.info("untrained model on %d held-out prompts (the floor): %s", len(prompts),
                  ", ".join(f"{k}={v:.3f}" for k, v in floor.items() if isinstance(v, float)))
     with registry.publish(tb.output, "base", config=section, metrics=metrics) as pub:
-        model.save_pretrained(pub.dir / "model", safe_serialization=True)
-        tokenizer.save_pretrained(pub.dir / "model")
+        save_model(pub.dir, model, tokenizer)
     log.info("published %s in %.1fs", pub.artifact.ref, time.perf_counter() - t0)
     return pub.artifact
 
