@@ -7,29 +7,24 @@ Under `accelerate launch` (e.g. `--multi_gpu --num_processes 2 --num_machines 1 
 
 from __future__ import annotations
 
+from argparse import Namespace
 from pathlib import Path
 
-from camelid.data.adapters import ADAPTERS, ALIASES, get_adapter
 from camelid.data.spec import DataSpec
-from camelid.errors import DataError
 from camelid.stage import Stage
 
 MODEL_KINDS = ("base", "sft", "ppo", "rs")
 
 
 def parse_prompts(text: str, n: int | None, split: str | None) -> DataSpec:
-    """`toy` | `toy:SPLIT` | PATH | FORMAT:PATH | hf:ID -> DataSpec (the same syntax as `camelid data`)."""
+    """`toy` | `toy:SPLIT` | PATH | FORMAT:PATH | hf:ID -> DataSpec (`camelid data`'s syntax, plus toy:SPLIT)."""
     if text == "toy" or text.startswith("toy:"):
         return DataSpec(format="toy", split=text[4:] or split or "eval", n=n or 200)
-    fmt, path = "auto", text
-    if ":" in text and not text.startswith("hf:"):
-        prefix, rest = text.split(":", 1)
-        if prefix in ADAPTERS or prefix in ALIASES or prefix == "auto":
-            fmt, path = (get_adapter(prefix).name if prefix != "auto" else "auto"), rest
-    if not path.startswith("hf:") and not Path(path).expanduser().exists():
-        raise DataError(f"--prompts {text}: no such file or folder (use toy, toy:SPLIT, a path, FORMAT:PATH or "
-                        f"hf:ID; formats: {', '.join(ADAPTERS)})")
-    return DataSpec(format=fmt, path=path, split=split, n=n)
+    from camelid.data.cli import parse_spec
+
+    # The data CLI's parser: it names an unknown FORMAT (listing the known ones) rather than blaming the path.
+    return parse_spec(text, Namespace(split=split, n=n, seed=0, objective=None, on_error="raise", option=None,
+                                      column=None, max_chars=DataSpec.model_fields["max_chars"].default))
 
 
 class CompareStage(Stage):
