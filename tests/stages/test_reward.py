@@ -59,7 +59,8 @@ def test_safety_rm_learns_and_publishes(trained):
     assert u["n_unsafe"] > 0 and 0 <= u["recall"] <= 1
     assert m["table8"] and (art.path / "scores.png").stat().st_size > 5000
     assert art.manifest["inputs"]["init"]["name"] == "base"
-    assert art.manifest["config"] == cfg.stages.reward.safety.model_dump(mode="json")
+    assert art.manifest["config"] == {**cfg.stages.reward.safety.model_dump(mode="json"),
+                                      "shared": {"safety_threshold": cfg.shared.safety_threshold}}
 
 
 def test_scoring_api_shapes_calibration_and_padding(trained):
