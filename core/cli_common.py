@@ -26,7 +26,9 @@ def stage_parser(prog: str, description: str, *, resume: bool = False) -> argpar
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     if resume:
         p.add_argument("--resume", action="store_true",
-                       help="continue from the newest checkpoint in this config's run folder (after a crash or kill)")
+                       help="continue from the newest checkpoint of this run (after a crash or kill); only the "
+                            "stage's resumable keys may change (iterations, max_steps, epochs, eval/save/logging "
+                            "cadence): changing another is an error naming it")
     return p
 
 

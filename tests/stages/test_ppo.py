@@ -179,3 +179,23 @@ def test_activation_checkpointing_trains_the_same_policy(uninterrupted, built, t
     assert set(a) == set(b)
     for k in a:  # recomputed activations: the same gradients, so the same weights
         torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+
+
+def test_resume_for_more_iterations_continues_and_other_changes_are_refused(built, tmp_path):
+    """#15: `camelid ppo --resume stages.ppo.iterations=N` finds its run (it used to start over silently)."""
+    from camelid.errors import ConfigError
+
+    common = ("stages.ppo.eval_prompts=null", "stages.ppo.save_every=1")
+    cfg, registry = _setup(built, tmp_path, "stages.ppo.iterations=2", *common)
+    first = _run(cfg, registry)
+    assert first.manifest["metrics"]["iterations"] == 2
+    more = cfg.model_copy(deep=True)
+    more.stages.ppo.iterations = 3
+    art = _run(more, registry, resume=True)
+    m = art.manifest["metrics"]
+    assert m["resumed_from"] == "checkpoint-2" and m["iterations"] == 3 and len(m["evals"]) == 0
+    other = cfg.model_copy(deep=True)
+    other.stages.ppo.iterations, other.stages.ppo.kl_coef = 4, 0.5
+    with pytest.raises(ConfigError, match=r"stages.ppo.kl_coef \(0.1 -> 0.5\)"):
+        _run(other, registry, resume=True)
+    assert registry.versions("ppo") == ["v1", "v2"]  # the refused resume published nothing
