@@ -18,6 +18,7 @@ STAGES: dict[str, str] = {
     "reward": "camelid.reward.stage:STAGE",
     "ppo": "camelid.ppo.stage:STAGE",
     "compare": "camelid.eval.compare_stage:STAGE",
+    "rs": "camelid.rs.stage:STAGE",
 }
 
 _loaded: dict = {}

@@ -1,0 +1,226 @@
+"""`camelid rs`: Llama 2's rejection sampling (RLHF-V1..V4), as two jobs.
+
+    rs-sample   setup    load the prompts, the policy and both reward models
+                sample   per batch of prompts: K answers (plus the greedy answer when a margin is set),
+                         scored by both RMs and combined by camelid.reward_rule (the rule ppo uses); each
+                         finished batch is a checkpoint in the run folder, so --resume skips it
+                select   the best of K per prompt, the margin, the K curve (camelid.rs.sampling)
+                publish  kept.jsonl (chat conversations) as a dataset artifact, the statistics as metrics
+    rs          the SFT recipe (loss on answers only) on the kept answers, from the policy; publishes rs/vN
+                with the selection statistics
+
+Under accelerate / torchrun each process samples a contiguous share of the batches (eval/share.py); the
+rows are gathered in prompt order and the main process selects and publishes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from camelid.errors import ConfigError, DataError
+from camelid.log import get_logger
+from camelid.registry import Artifact
+from camelid.rs.config import KEPT_FORMAT, RSConfig
+from camelid.rs.sampling import select, selection_stats
+from camelid.stage import StageContext
+
+log = get_logger("rs")
+KEPT_FILE = "kept.jsonl"      # the dataset artifact's only data file (a `registry:` path reads every one)
+BATCH_FILE = "samples.json"   # a sampling checkpoint's rows: every answer and score of one batch
+CHECKPOINT_PREFIX = "checkpoint-"
+
+
+class RejectionSampler:
+    """The rs-sample job: K answers per prompt, scored, the best kept."""
+
+    def __init__(self, ctx: StageContext):
+        self.ctx, self.rc = ctx, ctx.section  # rc: the typed stages.rs section
+        self.rc: RSConfig
+        self.threshold = ctx.job.shared["safety_threshold"]
+        self.seconds = {"generate": 0.0, "score": 0.0}
+
+    # ---- setup ------------------------------------------------------------------------------------
+    def setup(self) -> None:
+        from camelid.data.load import load_records
+        from camelid.models import load_causal_lm
+        from camelid.reward.scoring import load_reward_model
+
+        ctx, rc = self.ctx, self.rc
+        self.prompts = load_records(rc.prompts, "prompts")
+        if not self.prompts.records:
+            raise DataError(f"{ctx.job.where}.prompts: no prompts ({self.prompts.summary()})")
+        log.info("prompts %s", self.prompts.summary())
+        self.policy, self.tokenizer = load_causal_lm(ctx.inputs["policy"], precision=rc.precision,
+                                                     device=ctx.cfg.device,
+                                                     trust_remote_code=ctx.cfg.trust_remote_code)
+        self.rms = {role: load_reward_model(ctx.inputs[role], ctx.registry, device=ctx.cfg.device,
+                                            precision=rc.precision)
+                    for role in ("reward_helpfulness", "reward_safety")}
+
+    # ---- sample -----------------------------------------------------------------------------------
+    def sample(self) -> list[dict]:
+        """This process's batches (read back from checkpoints where done), then every process's rows in order."""
+        from camelid.eval.share import Share
+
+        records, bs = self.prompts.records, self.rc.batch_size
+        n_batches = -(-len(records) // bs)
+        share = Share.of(self.ctx.state, n_batches)
+        mine = range(n_batches)[share.indices]
+        rows, self.resumed_batches = [], 0
+        for b in mine:
+            batch = records[b * bs:(b + 1) * bs]
+            done = self._read_batch(b, batch)
+            if done is not None:
+                self.resumed_batches += 1
+                log.info("batch %d/%d: read back from its checkpoint", b + 1, n_batches)
+            else:
+                done = self._sample_batch(b, batch)
+                self._write_batch(b, done)
+                log.info("batch %d/%d: %d prompts x %d answers", b + 1, n_batches, len(batch), self.rc.k)
+            rows += done
+        self.resumed_batches = sum(share.gather([self.resumed_batches]))  # over every process
+        return share.gather(rows)
+
+    def _sample_batch(self, b: int, prompts: list) -> list[dict]:
+        from camelid.models import generate
+
+        rc, k = self.rc, self.rc.k
+        conversations = [p.messages for p in prompts]
+        repeated = [c for c in conversations for _ in range(k)]  # prompt-major: answers of prompt i at i*k..
+        t0 = time.perf_counter()
+        # One seed per batch: a batch's answers are the same whichever process samples it, resumed or not.
+        answers = generate(self.policy, self.tokenizer, repeated, max_new_tokens=rc.max_new_tokens,
+                           temperature=rc.temperature, top_p=rc.top_p, seed=rc.seed + b, batch_size=len(repeated))
+        current = None
+        if rc.margin is not None:  # the policy's current answer: greedy
+            current = generate(self.policy, self.tokenizer, conversations, max_new_tokens=rc.max_new_tokens,
+                               batch_size=len(conversations))
+        self.seconds["generate"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        rh, rs, rcomb, used = self._score(repeated, answers, [p.is_safety for p in prompts for _ in range(k)])
+        current_rc = self._score(conversations, current, [p.is_safety for p in prompts])[2] if current else None
+        self.seconds["score"] += time.perf_counter() - t0
+        rows = []
+        for i, p in enumerate(prompts):
+            s = slice(i * k, (i + 1) * k)
+            rows.append({"index": b * rc.batch_size + i, "id": p.id, "messages": p.messages,
+                         "is_safety": bool(p.is_safety), "answers": answers[s], "rh": rh[s].tolist(),
+                         "rs": rs[s].tolist(), "rc": rcomb[s].tolist(), "used_safety": used[s].tolist(),
+                         "current": current[i] if current else None,
+                         "current_rc": float(current_rc[i]) if current else None})
+        return rows
+
+    def _score(self, conversations: list, answers: list[str], is_safety: list[bool]):
+        """(Rh, Rs, Rc, used safety) per answer, each (B,), by the combined-reward rule ppo uses."""
+        from camelid.reward_rule import combined_reward
+
+        rh = self.rms["reward_helpfulness"].score(conversations, answers).float()  # (B,)
+        rs = self.rms["reward_safety"].score(conversations, answers).float()  # (B,)
+        rcomb, used = combined_reward(rh, rs, is_safety, self.threshold)
+        return rh, rs, rcomb, used
+
+    # ---- sampling checkpoints: one folder per finished batch ----------------------------------------
+    def _batch_dir(self, b: int) -> Path:
+        return self.ctx.run_dir / f"{CHECKPOINT_PREFIX}{b + 1}"
+
+    def _read_batch(self, b: int, prompts: list) -> list[dict] | None:
+        """A finished batch's rows, if this run has it (the driver cleared the folder unless --resume)."""
+        from camelid.rs.stage import CHECKPOINT_MARKER
+
+        folder = self._batch_dir(b)
+        if not (folder / CHECKPOINT_MARKER).is_file():
+            return None
+        rows = json.loads((folder / BATCH_FILE).read_text())
+        if [r["messages"] for r in rows] != [p.messages for p in prompts]:
+            raise ConfigError(f"--resume: the prompts of batch {b + 1} differ from its checkpoint in {folder} "
+                              f"({self.ctx.job.where}.prompts changed); drop --resume to sample afresh")
+        return rows
+
+    def _write_batch(self, b: int, rows: list[dict]) -> None:
+        """Write the batch under a hidden name, then rename: a kill never leaves a half checkpoint."""
+        from camelid.rs.stage import CHECKPOINT_MARKER
+
+        final = self._batch_dir(b)
+        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        (tmp / BATCH_FILE).write_text(json.dumps(rows, ensure_ascii=False))
+        (tmp / CHECKPOINT_MARKER).write_text(json.dumps({"global_step": b + 1, "batch": b, "prompts": len(rows)}))
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+
+    # ---- select and publish -------------------------------------------------------------------------
+    def publish(self, rows: list[dict]) -> Artifact:
+        """Main process: select, then publish kept.jsonl as a dataset artifact with the statistics."""
+        ctx, rc = self.ctx, self.rc
+        rewards = np.array([r["rc"] for r in rows])  # (N, K)
+        current = np.array([r["current_rc"] for r in rows]) if rc.margin is not None else None  # (N,)
+        chosen = select(rewards, [r["answers"] for r in rows], current, rc.margin)
+        stats = selection_stats(rewards, chosen, current, np.array([r["used_safety"] for r in rows]))
+        log.info("mean reward %.4f, best of %d %.4f; K curve %s; kept %d of %d prompts", stats["mean_reward"],
+                 rc.k, stats["mean_best_of_k"], stats["k_curve"], stats["kept"], stats["prompts"])
+        metrics = {"selection": stats, "resumed_batches": self.resumed_batches,
+                   "generate_seconds": round(self.seconds["generate"], 1),
+                   "score_seconds": round(self.seconds["score"], 1)}
+        kept = [_kept_row(rows[i], int(chosen.index[i])) for i in np.flatnonzero(chosen.keep)]
+        # The stage publishes kind "rs"; this job's artifact is a dataset, so it publishes through the registry
+        # itself, with the same config, inputs and common metrics ctx.publish would record.
+        with ctx.registry.publish(ctx.job.output, "dataset", config=ctx.job.config, inputs=ctx.inputs,
+                                  data_fingerprints={"prompts": self.prompts.fingerprint}, metrics=metrics) as pub:
+            with open(pub.dir / KEPT_FILE, "w", encoding="utf-8") as f:
+                for row in kept:
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            pub.metrics.update(ctx.common_metrics())
+        return pub.artifact
+
+
+def _kept_row(row: dict, j: int) -> dict:
+    """A chat-messages row (prompt + best answer) for the SFT recipe, with where it came from in ``meta``."""
+    out = {"messages": [*row["messages"], {"role": "assistant", "content": row["answers"][j]}],
+           "meta": {"prompt_index": row["index"], "sample": j, "reward": row["rc"][j], "rh": row["rh"][j],
+                    "rs": row["rs"][j], "used_safety": row["used_safety"][j], "is_safety": row["is_safety"],
+                    "current_reward": row["current_rc"]}}
+    if row["id"] is not None:
+        out["id"] = row["id"]
+    return out
+
+
+def run_sampling(ctx: StageContext) -> Artifact | None:
+    """The rs-sample job: setup -> sample -> select and publish (the artifact on the main process)."""
+    sampler = RejectionSampler(ctx)
+    sampler.setup()
+    rows = sampler.sample()
+    return sampler.publish(rows) if ctx.is_main else None
+
+
+def run_finetune(ctx: StageContext) -> Artifact | None:
+    """The rs job: the SFT recipe, from the policy, on exactly the kept answers of its `samples` input."""
+    from camelid.data.spec import DataSpec
+    from camelid.sft.recipe import SFTRecipe
+
+    samples = ctx.inputs["samples"]
+    kept = samples.path / KEPT_FILE
+    selection = samples.manifest.get("metrics", {}).get("selection")
+    if not kept.is_file() or selection is None:
+        raise DataError(f"{samples.ref} holds no {KEPT_FILE} with selection statistics: it was not made by "
+                        "`camelid rs`; set stages.rs.samples_output to the name rs-sample publishes under")
+    if selection["kept"] == 0:
+        raise DataError(f"{samples.ref} kept no answers ({selection['dropped_below_margin']} below the margin, "
+                        f"{selection['dropped_empty']} empty): lower stages.rs.margin or raise stages.rs.k")
+    # Pinned to the file of the very version the driver resolved and hashed as this job's input, rather than
+    # `registry:<name>`, which names the latest version of whatever registry is the process default.
+    settings = ctx.section.model_copy(update={"data": DataSpec(format=KEPT_FORMAT, path=str(kept))})
+    ctx = dataclasses.replace(ctx, job=dataclasses.replace(ctx.job, settings=settings))
+    recipe = SFTRecipe(ctx)
+    recipe.metrics["selection"] = selection
+    recipe.setup()
+    recipe.train()
+    recipe.evaluate()
+    return recipe.save()
