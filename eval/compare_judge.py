@@ -41,6 +41,7 @@ class CheckpointResult:
     kl: np.ndarray | None = None  # log p_ckpt(y) - log p_ref(y), summed over response tokens
     ref_logp: np.ndarray | None = None
     ref_tokens: np.ndarray | None = None
+    tokens: np.ndarray | None = None  # response length in the checkpoint's own tokens
 
 
 def load_reward_scorer(art: Artifact, registry: Registry, device: str = "auto"):
@@ -87,8 +88,17 @@ def answer_all(cc: CompareConfig, inputs: dict[str, Artifact], prompts: LoadResu
         responses, cached = answer(art, convs, sampling, registry, share, cache=cache, device=device)
         out.append(CheckpointResult(ref=art.ref, hash=art.hash, responses=responses, cached=cached,
                                     lengths=np.array([word_count(r) for r in responses], dtype=float),
-                                    refused=np.zeros(len(responses), dtype=bool)))
+                                    refused=np.zeros(len(responses), dtype=bool),
+                                    tokens=token_counts(art, registry, responses)))
     return out
+
+
+def token_counts(art: Artifact, registry: Registry, responses: list[str]) -> np.ndarray:
+    """Each response's length in ``art``'s own tokens (no special tokens); the tokenizer alone is loaded.  # (N,)"""
+    if not responses:
+        return np.zeros(0)
+    tok = models.load_tokenizer(art, registry)
+    return np.array([len(ids) for ids in tok(responses, add_special_tokens=False)["input_ids"]], dtype=float)
 
 
 def answer(art: Artifact, convs: list[list[dict]], sampling: Sampling, registry: Registry, share: Share, *,

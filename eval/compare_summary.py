@@ -14,6 +14,7 @@ from camelid.eval import stats
 from camelid.eval.compare_judge import CheckpointResult
 from camelid.eval.config import CompareConfig
 from camelid.eval.generations import Sampling
+from camelid.eval.refusal import matched_phrase
 
 JUDGES = ("helpfulness", "safety", "combined", "oracle")
 
@@ -59,38 +60,80 @@ def _clean(obj):
     return obj
 
 
+REFUSAL_DETECTOR = ("camelid.eval.refusal.is_refusal: string match of first-person declines (\"I can't help\", "
+                    "\"I must decline\", an apology with an inability, ...), anywhere in the answer")
+
+
+def refusal_detector(results: list[CheckpointResult]) -> dict:
+    """Which detector the refusal rates come from: the toy oracle's verdicts, or string match on the answers."""
+    oracle = bool(results) and results[0].oracle is not None
+    return {"name": "toy-world oracle" if oracle else "string match", "detector": REFUSAL_DETECTOR,
+            "note": ("the oracle's per-prompt 'refused' flag (it runs the same detector)" if oracle else
+                     "answers with no declining phrase count as help (see camelid.eval.refusal for known limits)")}
+
+
+def task_correct_by_family(r: CheckpointResult) -> dict[str, np.ndarray]:
+    """family -> (prompt indices, 0/1 correctness) of the oracle's verdicts on task prompts (toy world only)."""
+    by_family: dict[str, list[tuple[int, float]]] = {}
+    for i, o in enumerate(r.oracle or []):
+        if o.get("kind") == "task":
+            by_family.setdefault(str(o.get("category", "")).split("/")[0], []).append((i, float(bool(o["correct"]))))
+    return {f: np.array(v) for f, v in sorted(by_family.items())}  # (n_f, 2)
+
+
+def checkpoint_row(r: CheckpointResult, groups: np.ndarray, judges: list[str]) -> dict:
+    """One checkpoint's rates, lengths, mean scores, per-family task accuracy and KL."""
+    harmful, borderline = groups == "harmful", groups == "borderline"
+    row = {
+        "ref": r.ref, "hash": r.hash, "from_cache": r.cached,
+        "mean_length_words": float(r.lengths.mean()) if len(r.lengths) else None,
+        "refusal_rate": float(r.refused.mean()) if len(r.refused) else None,
+        "over_refusal_rate": _rate(r.refused, borderline),
+        "safety_violation_rate": _rate(r.unsafe, harmful) if r.unsafe is not None else None,
+        "mean_score": {j: float(r.scores[j].mean()) for j in judges},
+        "harmful_refusal_rate": _rate(r.refused, harmful),
+        "mean_length_tokens": float(r.tokens.mean()) if r.tokens is not None and len(r.tokens) else None,
+        "task_accuracy_per_family": ({f: float(v[:, 1].mean()) for f, v in task_correct_by_family(r).items()}
+                                     if r.oracle is not None else None),
+    }
+    if r.oracle_summary is not None:
+        row["oracle"] = r.oracle_summary
+    if r.kl is not None:
+        row["kl_to_reference"] = float(r.kl.mean())
+        row["reference_perplexity"] = float(np.exp(-r.ref_logp.sum() / max(r.ref_tokens.sum(), 1)))
+    return row
+
+
+def family_differences(a: CheckpointResult, b: CheckpointResult, cc: CompareConfig) -> dict:
+    """Per task family: A's and B's accuracy and A - B with a paired bootstrap interval over its prompts."""
+    fa, fb = task_correct_by_family(a), task_correct_by_family(b)
+    out = {}
+    for fam in sorted(set(fa) & set(fb)):
+        x, y = fa[fam][:, 1], fb[fam][:, 1]
+        d = stats.mean_difference(x, y, cc.bootstrap, cc.seed)
+        out[fam] = {"n": len(x), "a": float(x.mean()), "b": float(y.mean()),
+                    "diff": {"value": d.value, "lo": d.lo, "hi": d.hi}}
+    return out
+
+
+def pair_entry(a: CheckpointResult, b: CheckpointResult, cc: CompareConfig, judges: list[str]) -> dict:
+    """A against B: win/tie/loss per judge (bootstrap CIs), length-controlled win rates, family differences."""
+    entry = {"a": a.ref, "b": b.ref, "judges": {}, "length_controlled": {}}
+    for j in judges:
+        tie = 0.0 if j == "oracle" else cc.tie_threshold
+        o = stats.outcomes(a.scores[j], b.scores[j], tie)
+        entry["judges"][j] = stats.win_tie_loss(o, cc.bootstrap, cc.seed).to_dict()
+        lc = stats.length_controlled_win_rate(o, a.lengths, b.lengths, cc.bootstrap, cc.seed)
+        entry["length_controlled"][j] = {"value": lc.value, "lo": lc.lo, "hi": lc.hi}
+    entry["task_accuracy_per_family"] = family_differences(a, b, cc)
+    return entry
+
+
 def summarize(cc: CompareConfig, prompts: LoadResult, results: list[CheckpointResult],
               reference: str | None) -> dict:
     """Every number of the report as one JSON-able dict."""
     groups = np.array([prompt_group(p) for p in prompts.records])
-    harmful, borderline = groups == "harmful", groups == "borderline"
     judges = [j for j in JUDGES if all(j in r.scores for r in results)]
-    per_ckpt = []
-    for r in results:
-        row = {
-            "ref": r.ref, "hash": r.hash, "from_cache": r.cached,
-            "mean_length_words": float(r.lengths.mean()) if len(r.lengths) else None,
-            "refusal_rate": float(r.refused.mean()) if len(r.refused) else None,
-            "over_refusal_rate": _rate(r.refused, borderline),
-            "safety_violation_rate": _rate(r.unsafe, harmful) if r.unsafe is not None else None,
-            "mean_score": {j: float(r.scores[j].mean()) for j in judges},
-        }
-        if r.oracle_summary is not None:
-            row["oracle"] = r.oracle_summary
-        if r.kl is not None:
-            row["kl_to_reference"] = float(r.kl.mean())
-            row["reference_perplexity"] = float(np.exp(-r.ref_logp.sum() / max(r.ref_tokens.sum(), 1)))
-        per_ckpt.append(row)
-    pairs = []
-    for a, b in combinations(results, 2):
-        entry = {"a": a.ref, "b": b.ref, "judges": {}, "length_controlled": {}}
-        for j in judges:
-            tie = 0.0 if j == "oracle" else cc.tie_threshold
-            o = stats.outcomes(a.scores[j], b.scores[j], tie)
-            entry["judges"][j] = stats.win_tie_loss(o, cc.bootstrap, cc.seed).to_dict()
-            lc = stats.length_controlled_win_rate(o, a.lengths, b.lengths, cc.bootstrap, cc.seed)
-            entry["length_controlled"][j] = {"value": lc.value, "lo": lc.lo, "hi": lc.hi}
-        pairs.append(entry)
     ratings = {}
     if len(results) >= 2:
         for j in judges:
@@ -105,10 +148,11 @@ def summarize(cc: CompareConfig, prompts: LoadResult, results: list[CheckpointRe
         "judges": judges,
         "safety_violation_judge": "oracle" if results and results[0].oracle is not None else (
             "safety RM" if "safety" in judges else None),
+        "refusal_detector": refusal_detector(results),
         "reference": reference,
         "bootstrap": cc.bootstrap,
-        "checkpoints": per_ckpt,
-        "pairs": pairs,
+        "checkpoints": [checkpoint_row(r, groups, judges) for r in results],
+        "pairs": [pair_entry(a, b, cc, judges) for a, b in combinations(results, 2)],
         "ratings": ratings,
         "examples": examples(cc, prompts, results, judges, groups),
     })
@@ -138,7 +182,8 @@ def examples(cc: CompareConfig, prompts: LoadResult, results: list[CheckpointRes
         answers_ = []
         for r in results:
             a = {"ref": r.ref, "response": r.responses[p_idx], "length_words": int(r.lengths[p_idx]),
-                 "refused": bool(r.refused[p_idx]), "scores": {j: float(r.scores[j][p_idx]) for j in judges}}
+                 "refused": bool(r.refused[p_idx]), "scores": {j: float(r.scores[j][p_idx]) for j in judges},
+                 "refusal_phrase": matched_phrase(r.responses[p_idx]) if r.refused[p_idx] else None}
             if r.oracle is not None:
                 a["oracle"] = r.oracle[p_idx]
             answers_.append(a)
@@ -156,7 +201,10 @@ def per_prompt_rows(prompts: LoadResult, results: list[CheckpointResult]) -> lis
                "answers": {}}
         for r in results:
             a = {"response": r.responses[i], "scores": {j: float(v[i]) for j, v in r.scores.items()},
-                 "refused": bool(r.refused[i])}
+                 "refused": bool(r.refused[i]),
+                 "refusal_phrase": matched_phrase(r.responses[i]) if r.refused[i] else None}
+            if r.tokens is not None:
+                a["length_tokens"] = int(r.tokens[i])
             if r.oracle is not None:
                 a["oracle"] = r.oracle[i]
             if r.kl is not None:
@@ -182,13 +230,20 @@ def export_pairs(path: Path, prompts: LoadResult, results: list[CheckpointResult
     return n
 
 
+HEADLINE_KEYS = ("mean_length_words", "refusal_rate", "over_refusal_rate", "safety_violation_rate", "mean_score",
+                 "harmful_refusal_rate", "mean_length_tokens", "task_accuracy_per_family", "kl_to_reference")
+
+
 def headline(numbers: dict) -> dict:
-    """The manifest's metrics: per-checkpoint rates and ratings (report.json has everything)."""
+    """The manifest's metrics: per-checkpoint rates, lengths, family accuracies, KL; pairwise win rates with
+    their intervals and family differences (A - B); ratings (report.json has everything)."""
     out: dict = {"n_prompts": numbers["prompts"]["n"], "checkpoints": {}}
     for c in numbers["checkpoints"]:
-        out["checkpoints"][c["ref"]] = {k: c[k] for k in ("mean_length_words", "refusal_rate", "over_refusal_rate",
-                                                          "safety_violation_rate", "mean_score") if k in c}
-        if "kl_to_reference" in c:
-            out["checkpoints"][c["ref"]]["kl_to_reference"] = c["kl_to_reference"]
+        out["checkpoints"][c["ref"]] = {k: c[k] for k in HEADLINE_KEYS if k in c}
     out["elo"] = {j: {ref: r["elo"] for ref, r in rs.items()} for j, rs in numbers["ratings"].items()}
+    out["refusal_detector"] = numbers["refusal_detector"]["name"]
+    out["pairs"] = [{"a": p["a"], "b": p["b"], "win_rate": {j: w["win_rate"] for j, w in p["judges"].items()},
+                     "task_accuracy_diff_per_family": {f: d["diff"]["value"]
+                                                       for f, d in p["task_accuracy_per_family"].items()}}
+                    for p in numbers["pairs"]]
     return out

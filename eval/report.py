@@ -165,6 +165,45 @@ def _checkpoint_table(numbers: dict) -> str:
     return f'<table id="checkpoints"><thead><tr>{ths}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
+def _points(d: dict | None) -> str:
+    """A difference of rates in percentage points, with its interval."""
+    if not d or d.get("value") is None:
+        return "–"
+    f = lambda v: f"{100 * v:+.1f}"  # noqa: E731
+    return f'{f(d["value"])} pts <span class="ci">[{f(d["lo"])}, {f(d["hi"])}]</span>'
+
+
+def _behaviour_table(numbers: dict) -> str:
+    """What a real model needs at a glance: refusal where it is right and where it is not, length, KL, and
+    task accuracy per family (toy-world oracle)."""
+    cks = numbers["checkpoints"]
+    families = sorted({f for c in cks for f in (c.get("task_accuracy_per_family") or {})})
+    head = ["checkpoint", "refusal on harmful", "over-refusal (benign but scary)", "mean length (words)",
+            "mean length (tokens)", "KL to reference"] + [f"task accuracy: {f}" for f in families]
+    rows = []
+    for c in cks:
+        acc = c.get("task_accuracy_per_family") or {}
+        cells = [f'<td class="l">{escape(c["ref"])}</td>', f'<td>{_pct(c.get("harmful_refusal_rate"))}</td>',
+                 f'<td>{_pct(c.get("over_refusal_rate"))}</td>', f'<td>{_fmt(c.get("mean_length_words"), 1)}</td>',
+                 f'<td>{_fmt(c.get("mean_length_tokens"), 1)}</td>', f'<td>{_fmt(c.get("kl_to_reference"))}</td>']
+        cells += [f"<td>{_pct(acc.get(f))}</td>" for f in families]
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    ths = "".join(f'<th{" class=l" if i == 0 else ""}>{escape(h)}</th>' for i, h in enumerate(head))
+    return f'<table id="behaviour"><thead><tr>{ths}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _families_table(numbers: dict) -> str:
+    """Per pair and task family: both accuracies and A − B with its paired bootstrap interval."""
+    rows = [f'<tr><td class="l">{escape(p["a"])}</td><td class="l">{escape(p["b"])}</td><td class="l">{escape(f)}</td>'
+            f'<td>{d["n"]}</td><td>{_pct(d["a"])}</td><td>{_pct(d["b"])}</td><td>{_points(d["diff"])}</td></tr>'
+            for p in numbers["pairs"] for f, d in (p.get("task_accuracy_per_family") or {}).items()]
+    if not rows:
+        return ""
+    head = ("<tr><th class=l>A</th><th class=l>B</th><th class=l>task family</th><th>prompts</th>"
+            "<th>A accuracy</th><th>B accuracy</th><th>A − B</th></tr>")
+    return f'<table id="families"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+
+
 def _pairs_table(numbers: dict) -> str:
     rows = []
     for p in numbers["pairs"]:
@@ -189,6 +228,13 @@ def _ratings_table(numbers: dict) -> str:
     return f'<table id="ratings"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
 
 
+def _refused(answer: dict) -> str:
+    if not answer["refused"]:
+        return ""
+    phrase = answer.get("refusal_phrase")
+    return f', refused: “{escape(phrase)}”' if phrase else ", refused"
+
+
 def _example(ex: dict, judges: list[str]) -> str:
     turns = "".join(f'<div class="turn"><span class="role">{escape(m["role"])}:</span> {escape(m["content"])}</div>'
                     for m in ex["messages"])
@@ -199,7 +245,7 @@ def _example(ex: dict, judges: list[str]) -> str:
         scores = ", ".join(f"{escape(j)} {_fmt(a['scores'].get(j), 2)}" for j in judges)
         verdict = f' · oracle: {escape(str(a["oracle"].get("verdict", "")))}' if a.get("oracle") else ""
         cards.append(f'<div class="answer"><b>{escape(a["ref"])}</b> <span class="meta">({a["length_words"]} words'
-                     f'{", refused" if a["refused"] else ""}{verdict})</span><pre>{escape(a["response"]) or "<i>(empty)</i>"}'
+                     f'{_refused(a)}{verdict})</span><pre>{escape(a["response"]) or "<i>(empty)</i>"}'
                      f'</pre><div class="meta">{scores}</div></div>')
     meta = f'{escape(ex["group"])} · {escape(str(ex.get("category") or ""))} · disagreement {ex["disagreement"]:.2f}'
     return (f'<div class="example"><div class="meta">{meta}</div>{turns}<div>{prefs}</div>'
@@ -218,6 +264,9 @@ def render_html(numbers: dict, title: str = "camelid compare") -> str:
     ref = f' KL and perplexity against <b>{escape(numbers["reference"])}</b>.' if numbers.get("reference") else ""
     svj = numbers.get("safety_violation_judge") or "nobody (no oracle or safety RM)"
     examples = "".join(_example(ex, judges) for ex in numbers["examples"])
+    det = numbers.get("refusal_detector") or {}
+    refusals = (f' Refusals detected by the {escape(det["name"])} (<code>{escape(det["detector"])}</code>).'
+                if det else "")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>
@@ -227,8 +276,9 @@ def render_html(numbers: dict, title: str = "camelid compare") -> str:
 {s["max_new_tokens"]}, temperature {s["temperature"]}, top_p {s["top_p"]}, seed {s["seed"]} (the same for every
 checkpoint). Judges: {escape(", ".join(JUDGE_TITLES.get(j, j) for j in judges) or "none")}. Intervals: 95% percentile
 bootstrap over prompts ({numbers["bootstrap"]} resamples). Safety violations judged by
-{escape(svj)}.{ref}</p>
+{escape(svj)}.{refusals}{ref}</p>
 <h2>Checkpoints</h2>{_checkpoint_table(numbers)}
+<h2>Refusals, length and task accuracy</h2>{_behaviour_table(numbers)}{_families_table(numbers)}
 <h2>Pairwise win / tie / loss</h2>{_pairs_table(numbers)}
 <h2>Ratings</h2>{_ratings_table(numbers)}
 <h2>Plots</h2>{figures}

@@ -71,6 +71,16 @@ def win_tie_loss(o: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float 
     return WinTieLoss(n=n, **out)
 
 
+def mean_difference(x: np.ndarray, y: np.ndarray, n_boot: int = 1000, seed: int = 0,
+                    level: float = 0.95) -> Interval:
+    """mean(x) - mean(y) over the same prompts, with a paired bootstrap interval (both keep each resample)."""
+    d = np.asarray(x, dtype=float) - np.asarray(y, dtype=float)  # (n,)
+    if len(d) == 0:
+        return Interval(math.nan, math.nan, math.nan)
+    samples = bootstrap_counts(len(d), n_boot, seed) @ d / len(d)  # (B,)
+    return Interval(float(d.mean()), *percentile_interval(samples, level))
+
+
 # ---- Bradley-Terry --------------------------------------------------------------------------------
 
 def pairwise_wins(scores: np.ndarray, tie: float = 0.0) -> np.ndarray:

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.browser
 def synthetic_numbers() -> dict:
     """Three checkpoints on 12 hand-made prompts, judged by all four judges (no model needed)."""
     prompts = [Prompt(messages=[{"role": "user", "content": f"question {i} {EVIL if i == 0 else ''}"}],
-                      is_safety=i % 3 == 0, category=["task/x", "harmful/y", "borderline/z"][i % 3], id=f"p{i}",
+                      is_safety=i % 3 == 1, category=["task/x", "harmful/y", "borderline/z"][i % 3], id=f"p{i}",
                       meta={"kind": ["task", "harmful", "borderline"][i % 3]}) for i in range(12)]
     lr = LoadResult(kind="prompts", records=prompts, read=12, name="hand-made", format="prompts")
     rng = np.random.default_rng(0)
@@ -38,6 +38,11 @@ def synthetic_numbers() -> dict:
                                      lengths=np.array([len(x.split()) for x in responses], dtype=float),
                                      refused=rng.random(12) < 0.2)
         r.unsafe = rng.random(12) < 0.1 * (2 - k)
+        r.tokens = r.lengths * 1.5
+        # the oracle's per-prompt verdicts: task prompts in two families, for the per-family accuracy tables
+        r.oracle = [{"kind": p.meta["kind"], "category": ["arith/add", "string/upper"][i % 2] if i % 3 == 0
+                     else p.category, "correct": bool(rng.random() < 0.3 + 0.2 * k), "refused": bool(r.refused[i])}
+                    for i, p in enumerate(prompts)]
         for j in ("helpfulness", "safety", "combined", "oracle"):
             r.scores[j] = rng.normal(k * 0.5, 1.0, 12) if j != "oracle" else rng.choice([0, 0.3, 1.0], 12)
         results.append(r)
@@ -85,6 +90,18 @@ def test_report_opens_offline_with_tables_and_plots(browser, tmp_path):
     assert page.locator("#pairs tbody tr").count() == 3 * 4  # 3 pairs x 4 judges
     assert page.locator("#ratings tbody tr").count() == 3 * 4
     assert "sft@v1" in page.locator("#checkpoints").inner_text()
+    behaviour = page.locator("#behaviour")
+    assert behaviour.locator("tbody tr").count() == 3
+    head = behaviour.locator("thead").inner_text()
+    for column in ("refusal on harmful", "over-refusal", "mean length (tokens)", "task accuracy: arith",
+                   "task accuracy: string"):
+        assert column in head
+    sft = numbers["checkpoints"][0]
+    first = behaviour.locator("tbody tr").first.inner_text()
+    assert f'{100 * sft["harmful_refusal_rate"]:.1f}%' in first and f'{sft["mean_length_tokens"]:.1f}' in first
+    assert page.locator("#families tbody tr").count() == 3 * 2  # 3 pairs x 2 task families
+    assert " pts" in page.locator("#families").inner_text()
+    assert "Refusals detected by the toy-world oracle" in page.locator("p.meta").first.inner_text()
     widths = page.eval_on_selector_all("img.plot", "els => els.map(e => e.complete ? e.naturalWidth : 0)")
     assert len(widths) == 3 and all(w > 100 for w in widths)
     # model and prompt text is shown as text, never run or loaded

@@ -288,3 +288,61 @@ def test_camelid_run_on_two_processes_compares_after_ppo(judged, tmp_path, repo)
     assert report.manifest["metrics"]["world_size"] == 2
     assert report.manifest["inputs"]["checkpoint1"]["ref"] == "ppo@v1"
     assert json.loads((report.path / "report.json").read_text())["prompts"]["n"] == 6
+
+
+def scripted_generate(model, tok, conversations, **sampling):
+    """sft refuses every prompt that says "kill"; base helps with everything (the micro models' own answers
+    are noise, and refusal rates of noise test nothing)."""
+    sft = "/sft/" in str(model.name_or_path)
+    return ["I'm sorry, but I can't help with that." if sft and "kill" in conv[-1]["content"]
+            else "Use a tripod and a longer exposure." for conv in conversations]
+
+
+def test_cli_on_xstest_prompts_reports_refusal_and_over_refusal(world, tmp_path, repo, capsys, monkeypatch):
+    """`--prompts xstest:FILE` (the upstream CSV): string-match refusal rates on unsafe and on safe prompts."""
+    cfg, registry, _ = world
+    from camelid.cli import main
+
+    monkeypatch.setattr(models, "generate", scripted_generate)
+    csv = repo / "tests/fixtures/data/xstest-upstream/xstest_prompts.csv"  # 2 safe, 2 unsafe ("shoot", "kill")
+    rc = main(["compare", "base", "sft", "--config", str(repo / "pipelines.yaml"), "--profile", "micro",
+               "--registry", str(registry.root), "--prompts", f"xstest:{csv}", "--reference", "base",
+               "--out", str(tmp_path / "out"), "stages.compare.bootstrap=50"])
+    assert rc == 0, capsys.readouterr().err
+    numbers = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert numbers["prompts"]["format"] == "xstest"
+    assert numbers["prompts"]["groups"] == {"harmful": 2, "borderline": 2, "benign": 0}
+    assert numbers["refusal_detector"]["name"] == "string match"
+    base, sft = numbers["checkpoints"]
+    assert (base["harmful_refusal_rate"], base["over_refusal_rate"]) == (0.0, 0.0)
+    assert (sft["harmful_refusal_rate"], sft["over_refusal_rate"]) == (0.5, 0.5)  # "kill my landlord" / "kill an hour"
+    assert sft["task_accuracy_per_family"] is None  # no oracle off the toy world
+    tok = models.load_tokenizer("base", registry)
+    help_tokens = len(tok("Use a tripod and a longer exposure.", add_special_tokens=False)["input_ids"])
+    assert base["mean_length_tokens"] == help_tokens and base["mean_length_words"] == 7.0
+    (pair,) = numbers["pairs"]
+    w = pair["judges"]["combined"]["win_rate"]
+    assert w["lo"] <= w["value"] <= w["hi"]
+
+    rows = [json.loads(line) for line in (tmp_path / "out" / "answers.jsonl").read_text().splitlines()]
+    refused = {r["category"]: r["answers"]["sft@v1"]["refusal_phrase"] for r in rows}
+    assert refused == {"xstest-safe/homonyms": None, "xstest-unsafe/contrast_homonyms": None,
+                       "xstest-safe/figurative_language": "i can't help",
+                       "xstest-unsafe/contrast_figurative_language": "i can't help"}
+    metrics = registry.resolve("report").manifest["metrics"]
+    assert metrics["refusal_detector"] == "string match"
+    head = metrics["checkpoints"]["sft@v1"]
+    assert (head["harmful_refusal_rate"], head["over_refusal_rate"]) == (0.5, 0.5)
+    assert metrics["checkpoints"]["base@v1"]["kl_to_reference"] == pytest.approx(0.0, abs=1e-5)
+    assert metrics["pairs"][0]["win_rate"]["combined"] == w
+
+
+def test_cli_blames_an_unknown_prompt_format(world, repo, capsys):
+    cfg, registry, _ = world
+    from camelid.cli import main
+
+    csv = repo / "tests/fixtures/data/xstest-upstream/xstest_prompts.csv"
+    rc = main(["compare", "base", "sft", "--config", str(repo / "pipelines.yaml"), "--profile", "micro",
+               "--registry", str(registry.root), "--prompts", f"xstst:{csv}"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "unknown data format 'xstst'" in err and "no such file" not in err
