@@ -67,7 +67,12 @@ class StagesConfig(BaseModel):
             if model is None:
                 hint = difflib.get_close_matches(name, [*type(self).model_fields, *STAGES], n=1)
                 raise ValueError(f"unknown stage section {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
-            setattr(self, name, model.model_validate(value or {}))
+            try:
+                setattr(self, name, model.model_validate(value or {}))
+            except ValidationError as err:  # keep the section's name in each key path (stages.<name>.<key>)
+                raise ValidationError.from_exception_data(err.title, [
+                    {"type": e["type"], "loc": (name, *e["loc"]), "input": e["input"],
+                     **({"ctx": e["ctx"]} if "ctx" in e else {})} for e in err.errors()]) from None
         for name in STAGES:  # registered stages the file doesn't mention get their defaults
             if name not in type(self).model_fields and name not in (self.__pydantic_extra__ or {}):
                 model = get_stage(name).config_model
