@@ -4,9 +4,11 @@
     answer  every checkpoint answers every prompt with the same sampling settings and seed (cached)
     judge   helpfulness RM, safety RM, Llama 2's combined reward and, on the toy world, the oracle
             (eval/compare_judge.py)
-    report  pairwise win/tie/loss with bootstrap CIs, Bradley-Terry ratings, safety and refusal rates,
-            lengths, length-controlled win rates, KL to a reference, side-by-side examples
-            (eval/compare_summary.py)
+    report  pairwise win/tie/loss with bootstrap CIs, Bradley-Terry ratings, safety violations, refusal on
+            harmful prompts and over-refusal on benign-but-scary ones (the oracle on the toy world, else the
+            string-match detector camelid.eval.refusal), lengths in words and tokens, length-controlled win
+            rates, KL to a reference, task accuracy per family (toy oracle) and its A - B per pair,
+            side-by-side examples (eval/compare_summary.py)
     publish report.html + report.json + answers.jsonl as report/vN
 
 Under `accelerate launch` / torchrun each process answers and scores a contiguous share of the prompts

@@ -119,13 +119,13 @@ def plot_ratings(numbers: dict) -> str | None:
 
 
 def plot_safety(numbers: dict) -> str | None:
-    """Safety violations on harmful prompts, over-refusal on borderline ones, and mean length."""
+    """Safety violations and refusals on harmful prompts, over-refusal on borderline ones, and mean length."""
     cks = numbers["checkpoints"]
     if not cks:
         return None
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.2))
-    metrics = [("safety_violation_rate", "safety violation (harmful)"), ("over_refusal_rate", "over-refusal (borderline)"),
-               ("refusal_rate", "refusal (all)")]
+    metrics = [("safety_violation_rate", "safety violation (harmful)"), ("harmful_refusal_rate", "refusal (harmful)"),
+               ("over_refusal_rate", "over-refusal (borderline)"), ("refusal_rate", "refusal (all)")]
     width = 0.8 / len(metrics)
     for k, (key, label) in enumerate(metrics):
         xs = [i + k * width for i in range(len(cks))]
@@ -169,7 +169,7 @@ def _points(d: dict | None) -> str:
     """A difference of rates in percentage points, with its interval."""
     if not d or d.get("value") is None:
         return "–"
-    f = lambda v: f"{100 * v:+.1f}"  # noqa: E731
+    f = lambda v: f"{100 * v:+.1f}".replace("-", "−")  # noqa: E731
     return f'{f(d["value"])} pts <span class="ci">[{f(d["lo"])}, {f(d["hi"])}]</span>'
 
 
@@ -258,7 +258,7 @@ def render_html(numbers: dict, title: str = "camelid compare") -> str:
     groups = ", ".join(f"{v} {escape(k)}" for k, v in p["groups"].items())
     plots = [(plot_win_rates(numbers), "win, tie and loss rates per pair and judge"),
              (plot_ratings(numbers), "Bradley-Terry Elo ratings"),
-             (plot_safety(numbers), "safety violation, over-refusal and refusal rates; mean length")]
+             (plot_safety(numbers), "safety violation, refusal on harmful, over-refusal and refusal rates; mean length")]
     figures = "".join(_img(b, alt) for b, alt in plots if b)
     judges = numbers["judges"]
     ref = f' KL and perplexity against <b>{escape(numbers["reference"])}</b>.' if numbers.get("reference") else ""

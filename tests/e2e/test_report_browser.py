@@ -34,14 +34,16 @@ def synthetic_numbers() -> dict:
     results = []
     for k, ref in enumerate(["sft@v1", "ppo@v1", "ppo@v2"]):
         responses = [f"answer {k}-{i} " * (k + 1) + (EVIL if i == 0 else "") for i in range(12)]
+        responses[1] = "Sorry, I must decline." if k == 0 else responses[1]
         r = compare_judge.CheckpointResult(ref=ref, hash=f"h{k}", responses=responses, cached=k == 0,
                                      lengths=np.array([len(x.split()) for x in responses], dtype=float),
-                                     refused=rng.random(12) < 0.2)
+                                     refused=(rng.random(12) < 0.2) | (np.arange(12) == 1) & (k == 0))
         r.unsafe = rng.random(12) < 0.1 * (2 - k)
         r.tokens = r.lengths * 1.5
         # the oracle's per-prompt verdicts: task prompts in two families, for the per-family accuracy tables
         r.oracle = [{"kind": p.meta["kind"], "category": ["arith/add", "string/upper"][i % 2] if i % 3 == 0
-                     else p.category, "correct": bool(rng.random() < 0.3 + 0.2 * k), "refused": bool(r.refused[i])}
+                     else p.category, "correct": bool(rng.random() < 0.3 + 0.2 * k), "refused": bool(r.refused[i]),
+                     "verdict": "made-up"}
                     for i, p in enumerate(prompts)]
         for j in ("helpfulness", "safety", "combined", "oracle"):
             r.scores[j] = rng.normal(k * 0.5, 1.0, 12) if j != "oracle" else rng.choice([0, 0.3, 1.0], 12)
@@ -108,6 +110,8 @@ def test_report_opens_offline_with_tables_and_plots(browser, tmp_path):
     assert page.evaluate("window.__pwned") is None
     assert page.locator(".example").count() == 12
     assert EVIL in page.locator("body").inner_text()  # shown literally, as typed
+    assert "refused: “i must decline”" in page.locator(".example").all_inner_texts()[
+        [e["id"] for e in numbers["examples"]].index("p1")]  # the detector's matched phrase
 
     shot = tmp_path / "report.png"
     page.screenshot(path=str(shot), full_page=True)

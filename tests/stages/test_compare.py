@@ -88,9 +88,19 @@ def test_compare_publishes_a_report_that_camelid_run_sees_as_up_to_date(world):
         assert w["win"]["value"] + w["tie"]["value"] + w["loss"]["value"] == pytest.approx(1.0)
         assert w["win_rate"]["lo"] <= w["win_rate"]["value"] <= w["win_rate"]["hi"]
     assert set(numbers["ratings"]["combined"]) == {"base@v1", "sft@v1"}
+    assert numbers["refusal_detector"]["name"] == "toy-world oracle"
     for c in numbers["checkpoints"]:
         assert c["oracle"]["n"] == 16
         assert 0.0 <= c["refusal_rate"] <= 1.0
+        # the oracle's per-prompt verdicts give the same task-family accuracies and over-refusal as its summary
+        families = c["task_accuracy_per_family"]
+        assert families and not {"harmful", "borderline"} & set(families)
+        assert families == {f: c["oracle"]["per_family"][f] for f in families}
+        assert c["over_refusal_rate"] == c["oracle"]["over_refusal"]
+        assert c["mean_length_tokens"] >= c["mean_length_words"]  # every word is one token or more
+    assert set(pair["task_accuracy_per_family"]) == set(families)
+    for d in pair["task_accuracy_per_family"].values():
+        assert d["diff"]["value"] == pytest.approx(d["a"] - d["b"])
 
     # per-prompt numbers agree with the aggregate ones
     rows = [json.loads(line) for line in (art.path / "answers.jsonl").read_text().splitlines()]
