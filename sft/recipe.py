@@ -167,8 +167,9 @@ class SFTRecipe:
         has_eval = self.eval_data is not None
         return TRLConfig(
             output_dir=str(self.run_dir),
-            # Llama 2 recipe
-            assistant_only_loss=True,
+            # Llama 2 recipe. Loss on answers only: the datasets arrive tokenized with an answer mask
+            # (camelid.sft.data, which also covers templates without {% generation %} markers), not as messages.
+            assistant_only_loss=False,
             packing=sc.packing, packing_strategy="bfd",  # bfd = padding-free rows: no cross-example attention
             max_length=sc.max_length, truncation_mode="keep_start",
             # Length-grouped batches: on the toy world 52% of padded slots were padding with random batches, 9%

@@ -143,8 +143,10 @@ def test_conversations_without_answers_are_counted_and_nothing_left_is_an_error(
         prepare([{"messages": no_answer}], tokenizer, max_length=64, too_long="drop")
 
 
-def test_template_without_generation_markers_is_a_clear_error(tokenizer):
+def test_template_without_an_end_of_turn_token_is_a_clear_error(tokenizer):
+    # No {% generation %} markers is fine (the answer mask is derived, tests/stages/test_realshape.py); no token
+    # that ends an answer is not: the model could never learn to stop.
     plain = tokenizer.__class__.from_pretrained(tokenizer.name_or_path)
     plain.chat_template = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
-    with pytest.raises(CamelidError, match="generation"):
+    with pytest.raises(CamelidError, match="end-of-turn"):
         prepare([{"messages": CONVERSATIONS[0]}], plain, max_length=64, too_long="drop")
