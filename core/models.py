@@ -199,13 +199,45 @@ def gather_full_model(trainer, auto_class):
 
 # ---- generation -----------------------------------------------------------------------------------
 
+_PROBE = "camelid-probe-answer"
+
+
+def end_of_turn_id(tokenizer) -> int | None:
+    """The special token the chat template closes an assistant turn with (ChatML's <|im_end|>, llama2's </s>).
+
+    Found by rendering a probe answer and reading the first special token after it; None when the template
+    cannot render a plain user/assistant exchange or closes turns with ordinary text.
+    """
+    try:
+        text = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"},
+                                              {"role": "assistant", "content": _PROBE}], tokenize=False)
+    except Exception:  # noqa: BLE001 - a template may raise on anything (raise_exception); then there is none
+        return None
+    if _PROBE not in text:
+        return None
+    after = tokenizer(text[text.rindex(_PROBE) + len(_PROBE):], add_special_tokens=False)["input_ids"]
+    special = set(tokenizer.all_special_ids) | {i for i, t in tokenizer.added_tokens_decoder.items() if t.special}
+    return next((i for i in after if i in special), None)
+
+
+def stop_token_ids(tokenizer, model=None) -> list[int]:
+    """Every token that ends an answer: the tokenizer's eos, the template's end-of-turn token, and the model's
+    generation_config.eos_token_id (one id or a list; Llama 3 lists <|eot_id|> and <|end_of_text|>)."""
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if not isinstance(configured, list | tuple):
+        configured = [configured]
+    ids = [tokenizer.eos_token_id, end_of_turn_id(tokenizer), *configured]
+    return list(dict.fromkeys(int(i) for i in ids if i is not None))
+
+
 @torch.no_grad()
 def generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, conversations: list[list[dict]], *,
              max_new_tokens: int = 64, temperature: float = 0.0, top_p: float = 1.0, seed: int = 0,
              batch_size: int = 32) -> list[str]:
     """Answer each conversation (ending with a user turn); greedy when temperature == 0.
 
-    Batched with left padding and the KV cache; prompts are sorted by length so batches pad little.
+    Batched with left padding and the KV cache; prompts are sorted by length so batches pad little. An answer
+    ends at any of `stop_token_ids` (the template's end-of-turn token even where it is not the eos).
     """
     if not conversations:
         return []
@@ -214,6 +246,7 @@ def generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, convers
     was_training = model.training
     model.eval()
     texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
+    stop = stop_token_ids(tokenizer, model)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out: list[str] = [""] * len(texts)
     gen = torch.Generator(device="cpu").manual_seed(seed)
@@ -227,7 +260,7 @@ def generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, convers
             ids = model.generate(
                 **enc, max_new_tokens=max_new_tokens, do_sample=sampling,
                 temperature=temperature if sampling else None, top_p=top_p if sampling else None, top_k=None,
-                pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=tokenizer.pad_token_id, eos_token_id=stop,
             )  # (B, T_prompt + T_new)
             new = ids[:, enc["input_ids"].shape[1]:]
             for j, i in enumerate(idx):

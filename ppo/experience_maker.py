@@ -14,6 +14,7 @@ import time
 
 import torch
 
+from camelid.models import stop_token_ids
 from camelid.ppo.advantages import gae, masked_whiten
 from camelid.ppo.collective import ensure_finite, sum_over_processes
 from camelid.ppo.experience import Experience
@@ -67,8 +68,8 @@ class ExperienceMaker:
         input_ids, mask = left_pad(encode_prompts(tok, conversations, self.cfg.max_prompt_length), tok.pad_token_id)
         try:
             ro = sample(self.policy, input_ids.to(self.acc.device), mask.to(self.acc.device),
-                        eos_id=tok.eos_token_id, pad_id=tok.pad_token_id, max_new_tokens=self.cfg.max_new_tokens,
-                        temperature=temperature, top_p=self.cfg.top_p)
+                        eos_id=stop_token_ids(tok, self.policy), pad_id=tok.pad_token_id,
+                        max_new_tokens=self.cfg.max_new_tokens, temperature=temperature, top_p=self.cfg.top_p)
         except RuntimeError as e:  # torch.multinomial on NaN probabilities: the policy itself is broken
             if "inf" in str(e) or "nan" in str(e):
                 ensure_finite(self.acc, "the policy's output distribution", torch.tensor(float("nan")))

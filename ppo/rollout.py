@@ -41,9 +41,13 @@ def left_pad(ids: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Ten
     return input_ids, mask
 
 
-def response_mask(responses: torch.Tensor, eos_id: int) -> torch.Tensor:
-    """(B, A) 1 up to and including the first EOS of each row (all 1 if there is none)."""
-    is_eos = (responses == eos_id).long()
+def response_mask(responses: torch.Tensor, eos_id: int | list[int]) -> torch.Tensor:
+    """(B, A) 1 up to and including the first stop token of each row (all 1 if there is none).
+
+    ``eos_id``: the token or tokens that end a response (camelid.models.stop_token_ids). Whatever follows
+    the first one is padding, even when the pad token IS the eos (SmolLM2: both <|im_end|>).
+    """
+    is_eos = torch.isin(responses, torch.as_tensor(eos_id, device=responses.device)).long()
     after_eos = (is_eos.cumsum(-1) - is_eos) > 0
     return (~after_eos).long()
 
@@ -60,12 +64,13 @@ def gather_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sample(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, eos_id: int, pad_id: int,
+def sample(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, eos_id: int | list[int], pad_id: int,
            max_new_tokens: int, temperature: float = 1.0, top_p: float = 1.0) -> Rollout:
     """Sample one response per prompt; log-probs come from the generation logits (no second forward).
 
     The log-probs are those of the tempered distribution softmax(logits / temperature) before top-p:
-    the distribution PPO optimises. Greedy decoding when temperature == 0 (log-probs at T=1).
+    the distribution PPO optimises. Greedy decoding when temperature == 0 (log-probs at T=1). ``eos_id``: the
+    token(s) that end a response; the first one is the response's last action (it gets the score).
     """
     was_training = model.training
     model.eval()
@@ -87,7 +92,7 @@ def sample(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, eos_
         logits = logits / temperature
     action_mask = response_mask(responses, eos_id)
     logprobs = gather_logprobs(logits, responses) * action_mask
-    truncated = ~(responses == eos_id).any(-1)
+    truncated = ~torch.isin(responses, torch.as_tensor(eos_id, device=responses.device)).any(-1)
     return Rollout(
         sequences=out.sequences,
         attention_mask=torch.cat([attention_mask, action_mask], dim=1),
