@@ -21,6 +21,7 @@ from camelid.log import get_logger
 from camelid.registry import Artifact
 from camelid.reward import calibration
 from camelid.reward.config import RewardModelConfig
+from camelid.reward.scoring import distinct_pad
 from camelid.stage import StageContext
 
 log = get_logger("reward")
@@ -35,7 +36,7 @@ def load_init_model(init: Artifact, rm: RewardModelConfig, precision: str):
 
     from camelid.models import hub_errors, load_tokenizer, torch_dtype
 
-    tokenizer = load_tokenizer(init)
+    tokenizer = distinct_pad(load_tokenizer(init))  # pad == eos would hide a row's final eos from the score
     set_seed(rm.seed)  # the new head's initial weights
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # "score.weight newly initialized" is the point, not a warning

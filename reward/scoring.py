@@ -34,18 +34,49 @@ def tokenize(tokenizer: PreTrainedTokenizerBase, conversation: list[dict], respo
     return tokenizer(render(tokenizer, conversation, response), add_special_tokens=False)["input_ids"]
 
 
+def distinct_pad(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
+    """A reward model's tokenizer: its pad token made distinct from eos where they are the same; returns it.
+
+    transformers reads a sequence-classification score at the last token that is not config.pad_token_id.
+    When pad == eos (SmolLM2: both <|im_end|>) a row that ends with its eos (the llama2 template closes every
+    answer with one) would be read one token early, before the eos. Such tokenizers pad with their unk token
+    instead, which a chat template never writes. The reward stage calls this before training (TRL's
+    RewardTrainer copies the tokenizer's pad id into the model's config) and publishes the tokenizer with it.
+    """
+    pad, eos, unk = tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.unk_token_id
+    if pad is not None and pad == eos and unk is not None and unk not in (eos, tokenizer.bos_token_id):
+        tokenizer.pad_token = tokenizer.unk_token
+    return tokenizer
+
+
+def _padded(rows: list[list[int]], pad: int, side: str, device) -> dict[str, torch.Tensor]:
+    """input_ids and attention_mask (b, T), padded with ``pad`` on ``side``."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        cols = slice(width - len(r), width) if side == "left" else slice(0, len(r))
+        ids[i, cols], mask[i, cols] = torch.tensor(r, dtype=torch.long), 1
+    return {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
+
+
 @torch.no_grad()
 def raw_scores(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, ids: list[list[int]], *,
                batch_size: int = 32) -> torch.Tensor:
-    """(N,) float32 scores of pre-tokenized sequences, batched by length, padded on the tokenizer's side."""
+    """(N,) float32 scores of pre-tokenized sequences, batched by length, padded on the tokenizer's side.
+
+    Padded with the model's own config.pad_token_id (what it was trained with, see `distinct_pad`), so the
+    score is read where training read it.
+    """
     was_training = model.training
     model.eval()
     out = torch.empty(len(ids), dtype=torch.float32)
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    pad = model.config.pad_token_id if model.config.pad_token_id is not None else tokenizer.pad_token_id
     try:
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
-            enc = tokenizer.pad({"input_ids": [ids[i] for i in idx]}, return_tensors="pt").to(model.device)
+            enc = _padded([ids[i] for i in idx], pad, tokenizer.padding_side, model.device)
             logits = model(**enc, use_cache=False).logits  # (b, 1)
             out[idx] = logits[:, 0].float().cpu()
     finally:
