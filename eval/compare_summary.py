@@ -73,12 +73,15 @@ def refusal_detector(results: list[CheckpointResult]) -> dict:
 
 
 def task_correct_by_family(r: CheckpointResult) -> dict[str, np.ndarray]:
-    """family -> (prompt indices, 0/1 correctness) of the oracle's verdicts on task prompts (toy world only)."""
-    by_family: dict[str, list[tuple[int, float]]] = {}
-    for i, o in enumerate(r.oracle or []):
+    """family -> 0/1 correctness of the oracle's verdicts on its task prompts, in prompt order (toy world only).
+
+    Every checkpoint answers the same prompts, so two checkpoints' arrays of a family pair up prompt by prompt.
+    """
+    by_family: dict[str, list[float]] = {}
+    for o in r.oracle or []:
         if o.get("kind") == "task":
-            by_family.setdefault(str(o.get("category", "")).split("/")[0], []).append((i, float(bool(o["correct"]))))
-    return {f: np.array(v) for f, v in sorted(by_family.items())}  # (n_f, 2)
+            by_family.setdefault(str(o.get("category", "")).split("/")[0], []).append(float(bool(o["correct"])))
+    return {f: np.array(v) for f, v in sorted(by_family.items())}  # (n_f,)
 
 
 def checkpoint_row(r: CheckpointResult, groups: np.ndarray, judges: list[str]) -> dict:
@@ -93,7 +96,7 @@ def checkpoint_row(r: CheckpointResult, groups: np.ndarray, judges: list[str]) -
         "mean_score": {j: float(r.scores[j].mean()) for j in judges},
         "harmful_refusal_rate": _rate(r.refused, harmful),
         "mean_length_tokens": float(r.tokens.mean()) if r.tokens is not None and len(r.tokens) else None,
-        "task_accuracy_per_family": ({f: float(v[:, 1].mean()) for f, v in task_correct_by_family(r).items()}
+        "task_accuracy_per_family": ({f: float(v.mean()) for f, v in task_correct_by_family(r).items()}
                                      if r.oracle is not None else None),
     }
     if r.oracle_summary is not None:
@@ -109,7 +112,7 @@ def family_differences(a: CheckpointResult, b: CheckpointResult, cc: CompareConf
     fa, fb = task_correct_by_family(a), task_correct_by_family(b)
     out = {}
     for fam in sorted(set(fa) & set(fb)):
-        x, y = fa[fam][:, 1], fb[fam][:, 1]
+        x, y = fa[fam], fb[fam]
         d = stats.mean_difference(x, y, cc.bootstrap, cc.seed)
         out[fam] = {"n": len(x), "a": float(x.mean()), "b": float(y.mean()),
                     "diff": {"value": d.value, "lo": d.lo, "hi": d.hi}}
