@@ -41,8 +41,8 @@ class RejectionSampler:
     """The rs-sample job: K answers per prompt, scored, the best kept."""
 
     def __init__(self, ctx: StageContext):
-        self.ctx, self.rc = ctx, ctx.section  # rc: the typed stages.rs section
-        self.rc: RSConfig
+        self.ctx = ctx
+        self.settings: RSConfig = ctx.section  # the typed stages.rs section
         self.threshold = ctx.job.shared["safety_threshold"]
         self.seconds = {"generate": 0.0, "score": 0.0}
 
@@ -52,16 +52,16 @@ class RejectionSampler:
         from camelid.models import load_causal_lm
         from camelid.reward.scoring import load_reward_model
 
-        ctx, rc = self.ctx, self.rc
-        self.prompts = load_records(rc.prompts, "prompts")
+        ctx, sc = self.ctx, self.settings
+        self.prompts = load_records(sc.prompts, "prompts")
         if not self.prompts.records:
             raise DataError(f"{ctx.job.where}.prompts: no prompts ({self.prompts.summary()})")
         log.info("prompts %s", self.prompts.summary())
-        self.policy, self.tokenizer = load_causal_lm(ctx.inputs["policy"], precision=rc.precision,
+        self.policy, self.tokenizer = load_causal_lm(ctx.inputs["policy"], precision=sc.precision,
                                                      device=ctx.cfg.device,
                                                      trust_remote_code=ctx.cfg.trust_remote_code)
         self.rms = {role: load_reward_model(ctx.inputs[role], ctx.registry, device=ctx.cfg.device,
-                                            precision=rc.precision)
+                                            precision=sc.precision)
                     for role in ("reward_helpfulness", "reward_safety")}
 
     # ---- sample -----------------------------------------------------------------------------------
@@ -69,7 +69,7 @@ class RejectionSampler:
         """This process's batches (read back from checkpoints where done), then every process's rows in order."""
         from camelid.eval.share import Share
 
-        records, bs = self.prompts.records, self.rc.batch_size
+        records, bs = self.prompts.records, self.settings.batch_size
         n_batches = -(-len(records) // bs)
         share = Share.of(self.ctx.state, n_batches)
         mine = range(n_batches)[share.indices]
@@ -83,7 +83,7 @@ class RejectionSampler:
             else:
                 done = self._sample_batch(b, batch)
                 self._write_batch(b, done)
-                log.info("batch %d/%d: %d prompts x %d answers", b + 1, n_batches, len(batch), self.rc.k)
+                log.info("batch %d/%d: %d prompts x %d answers", b + 1, n_batches, len(batch), self.settings.k)
             rows += done
         self.resumed_batches = sum(share.gather([self.resumed_batches]))  # over every process
         return share.gather(rows)
@@ -91,30 +91,33 @@ class RejectionSampler:
     def _sample_batch(self, b: int, prompts: list) -> list[dict]:
         from camelid.models import generate
 
-        rc, k = self.rc, self.rc.k
+        sc, k = self.settings, self.settings.k
         conversations = [p.messages for p in prompts]
         repeated = [c for c in conversations for _ in range(k)]  # prompt-major: answers of prompt i at i*k..
         t0 = time.perf_counter()
         # One seed per batch: a batch's answers are the same whichever process samples it, resumed or not.
-        answers = generate(self.policy, self.tokenizer, repeated, max_new_tokens=rc.max_new_tokens,
-                           temperature=rc.temperature, top_p=rc.top_p, seed=rc.seed + b, batch_size=len(repeated))
+        answers = generate(self.policy, self.tokenizer, repeated, max_new_tokens=sc.max_new_tokens,
+                           temperature=sc.temperature, top_p=sc.top_p, seed=sc.seed + b, batch_size=len(repeated))
         current = None
-        if rc.margin is not None:  # the policy's current answer: greedy
-            current = generate(self.policy, self.tokenizer, conversations, max_new_tokens=rc.max_new_tokens,
+        if sc.margin is not None:  # the policy's current answer: greedy
+            current = generate(self.policy, self.tokenizer, conversations, max_new_tokens=sc.max_new_tokens,
                                batch_size=len(conversations))
         self.seconds["generate"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         rh, rs, rcomb, used = self._score(repeated, answers, [p.is_safety for p in prompts for _ in range(k)])
-        current_rc = self._score(conversations, current, [p.is_safety for p in prompts])[2] if current else None
+        current_rc = [None] * len(prompts)
+        if current is not None:
+            current_rc = self._score(conversations, current, [p.is_safety for p in prompts])[2].tolist()
+        else:
+            current = [None] * len(prompts)
         self.seconds["score"] += time.perf_counter() - t0
         rows = []
         for i, p in enumerate(prompts):
             s = slice(i * k, (i + 1) * k)
-            rows.append({"index": b * rc.batch_size + i, "id": p.id, "messages": p.messages,
+            rows.append({"index": b * sc.batch_size + i, "id": p.id, "messages": p.messages,
                          "is_safety": bool(p.is_safety), "answers": answers[s], "rh": rh[s].tolist(),
                          "rs": rs[s].tolist(), "rc": rcomb[s].tolist(), "used_safety": used[s].tolist(),
-                         "current": current[i] if current else None,
-                         "current_rc": float(current_rc[i]) if current else None})
+                         "current": current[i], "current_rc": current_rc[i]})
         return rows
 
     def _score(self, conversations: list, answers: list[str], is_safety: list[bool]):
@@ -159,13 +162,13 @@ class RejectionSampler:
     # ---- select and publish -------------------------------------------------------------------------
     def publish(self, rows: list[dict]) -> Artifact:
         """Main process: select, then publish kept.jsonl as a dataset artifact with the statistics."""
-        ctx, rc = self.ctx, self.rc
+        ctx, sc = self.ctx, self.settings
         rewards = np.array([r["rc"] for r in rows])  # (N, K)
-        current = np.array([r["current_rc"] for r in rows]) if rc.margin is not None else None  # (N,)
-        chosen = select(rewards, [r["answers"] for r in rows], current, rc.margin)
+        current = np.array([r["current_rc"] for r in rows]) if sc.margin is not None else None  # (N,)
+        chosen = select(rewards, [r["answers"] for r in rows], current, sc.margin)
         stats = selection_stats(rewards, chosen, current, np.array([r["used_safety"] for r in rows]))
         log.info("mean reward %.4f, best of %d %.4f; K curve %s; kept %d of %d prompts", stats["mean_reward"],
-                 rc.k, stats["mean_best_of_k"], stats["k_curve"], stats["kept"], stats["prompts"])
+                 sc.k, stats["mean_best_of_k"], stats["k_curve"], stats["kept"], stats["prompts"])
         metrics = {"selection": stats, "resumed_batches": self.resumed_batches,
                    "generate_seconds": round(self.seconds["generate"], 1),
                    "score_seconds": round(self.seconds["score"], 1)}

@@ -149,14 +149,22 @@ def test_two_processes_publish_once_and_sample_the_same_answers(built, tmp_path,
 
 
 def test_margin_over_the_greedy_answer_and_nothing_kept_is_a_clear_error(built, tmp_path):
+    from camelid.config import load_config
     from camelid.errors import DataError
     from camelid.stage import run_job
 
-    cfg, registry = setup(built, tmp_path, "stages.rs.margin=1000")
+    cfg, registry = setup(built, tmp_path, "stages.rs.margin=0.5")
+    samples = run_job(cfg, registry, "rs-sample")
+    sel = samples.manifest["metrics"]["selection"]
+    rows = kept_rows(samples)
+    assert 0 < sel["kept"] == len(rows) < 12 and sel["kept"] + sel["dropped_below_margin"] + sel["dropped_empty"] == 12
+    assert all(r["meta"]["reward"] - r["meta"]["current_reward"] > 0.5 for r in rows)
+    assert "mean_current_reward" in sel
+
+    cfg = load_config(REPO / "pipelines.yaml", "micro", overrides(built, tmp_path, "stages.rs.margin=1000"))
     samples = run_job(cfg, registry, "rs-sample")
     sel = samples.manifest["metrics"]["selection"]
     assert sel["kept"] == 0 and sel["dropped_below_margin"] + sel["dropped_empty"] == 12
-    assert "mean_current_reward" in sel
     with pytest.raises(DataError, match="kept no answers.*lower stages.rs.margin"):
         run_job(cfg, registry, "rs")
     assert registry.versions("rs") == []
