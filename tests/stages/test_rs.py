@@ -99,6 +99,17 @@ def test_publishes_the_kept_answers_then_the_fine_tuned_policy(published):
     assert m["steps"] == 4 and m["data"]["train"]["kept"] == len(rows) and m["world_size"] == 1
 
 
+def test_kept_answers_read_back_as_sft_data_through_a_registry_path(published, monkeypatch):
+    import camelid.registry
+    from camelid.data.load import load_records
+    from camelid.data.spec import DataSpec
+
+    registry, samples, _, _ = published
+    monkeypatch.setattr(camelid.registry, "_default_root", registry.root)
+    data = load_records(DataSpec(format="messages", path="registry:rs-sample"), "sft")
+    assert [r.messages for r in data.records] == [r["messages"] for r in kept_rows(samples)]
+
+
 def test_fine_tune_moves_every_trainable_parameter(published):
     registry, _, rs, _ = published
     before, after = weights(registry.resolve("base").model_path), weights(rs.model_path)
