@@ -138,6 +138,21 @@ def test_generation_stops_at_the_templates_end_of_turn(eos, stop, generation_eos
     assert generate(model, tok, convs, max_new_tokens=20) == [ANSWER, ANSWER]
 
 
+def test_stop_tokens_are_eos_end_of_turn_and_the_generation_configs():
+    from camelid.chat import resolve_template
+    from camelid.models import end_of_turn_id, stop_token_ids
+
+    tok = rf.build_tokenizer(eos="<|endoftext|>")
+    im_end = tok.convert_tokens_to_ids(rf.END_OF_TURN)
+    assert end_of_turn_id(tok) == im_end
+    assert stop_token_ids(tok) == [tok.eos_token_id, im_end]
+    assert stop_token_ids(tok, rf.build_model(tok)) == [tok.eos_token_id, im_end]
+    tok.chat_template = resolve_template("llama2", tok)  # llama2 closes answers with the eos itself
+    assert end_of_turn_id(tok) == tok.eos_token_id
+    tok.chat_template = "{{ raise_exception('user and assistant must alternate') }}"
+    assert end_of_turn_id(tok) is None and stop_token_ids(tok) == [tok.eos_token_id]
+
+
 # ---- PPO ----------------------------------------------------------------------------------------
 
 def test_response_mask_with_pad_equal_to_eos_keeps_the_first_eos_only():
