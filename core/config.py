@@ -18,6 +18,7 @@ from camelid.errors import ConfigError
 from camelid.eval.config import CompareConfig
 from camelid.ppo.config import PPOConfig
 from camelid.reward.config import RewardStageConfig
+from camelid.rounds.config import RoundsConfig
 from camelid.sft.config import SFTConfig
 from camelid.yaml_load import load_yaml
 
@@ -98,6 +99,7 @@ class PipelineConfig(BaseModel):
     toy_base: ToyBaseConfig = Field(default_factory=ToyBaseConfig, description="Tiny base model for the toy world.")
     shared: SharedSettings = Field(default_factory=SharedSettings, description="Settings several stages read.")
     stages: StagesConfig = Field(default_factory=StagesConfig, description="Per-stage settings.")
+    rounds: RoundsConfig = Field(default_factory=RoundsConfig, description="Iterative rounds (`camelid round`).")
 
     @model_validator(mode="before")
     @classmethod

@@ -12,7 +12,8 @@ else:  # pragma: no cover
 
 REPO = Path(__file__).resolve().parents[1]
 TOP = {"core": "camelid", "sft": "camelid.sft", "reward": "camelid.reward", "ppo": "camelid.ppo",
-       "data": "camelid.data", "eval": "camelid.eval", "rs": "camelid.rs"}
+       "data": "camelid.data", "eval": "camelid.eval", "rs": "camelid.rs",
+       "rounds": "camelid.rounds"}
 
 
 def _pyproject() -> dict:

@@ -1,0 +1,1 @@
+"""Iterative rounds (Llama 2 RLHF-V1..V5): `camelid round`."""
