@@ -83,7 +83,7 @@ def answer_spans(tokenizer, messages: list[dict]) -> tuple[str, list[tuple[int, 
     An answer starts where the generation prompt of the conversation so far ends, and ends after the first
     special token that follows its content (ChatML's `<|im_end|>`, llama2's `</s>`); what the template writes
     after that ("\\n") belongs to the next turn and is not trained: generation stops at the end-of-turn token.
-    A template with no special token after an answer trains the whole rest of the turn.
+    A template that writes no special token after an answer is refused: the model could never learn to stop.
     """
     def render(msgs, prompt=False):
         return tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=prompt)
