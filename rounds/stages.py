@@ -1,0 +1,181 @@
+"""The two jobs a round adds to the existing stages: sample answer pairs, and label them.
+
+    round-sample   answers-r<r>   two answers per new prompt from the latest policy, at two temperatures
+                                  (eval/annotate/importers.py's sampler), as A/B rows for the annotation app
+    round-label    pairs-r<r>     the labels: simulated annotators (camelid.data.toyworld.annotator) or people
+                                  write the annotation database's labels table, and `camelid annotate export`'s
+                                  majority rule turns it into preference pairs the reward stage reads
+
+They are stages (so the one driver runs them: skip-if-up-to-date, run folders, lineage) that only
+`camelid round` makes jobs for: their settings depend on the round, so `jobs(cfg)` has none to offer and
+they are registered when the rounds module needs them, not as commands of their own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from camelid.data.records import Prompt
+from camelid.data.spec import DataSpec
+from camelid.errors import DataError
+from camelid.log import get_logger
+from camelid.stage import Stage
+from camelid.train_config import Precision
+
+log = get_logger("round")
+POLICY_KINDS = ("base", "sft", "ppo", "rs")
+ANSWERS_FILE = "answers.jsonl"  # A/B rows: {prompt, response_a, response_b, meta}
+PAIRS_FILE = "pairs.jsonl"      # preference pairs (the reward stage reads them through `registry:`)
+
+
+class SampleSettings(BaseModel):
+    """What one round's pair sampling reads (built by camelid.rounds.plan, published as the job's config)."""
+
+    model_config = ConfigDict(extra="forbid")
+    round: int
+    output: str
+    prompts: DataSpec        # n = offset + pairs_per_round: the round keeps the records from `offset` on
+    offset: int
+    temperatures: tuple[float, float]
+    top_p: float
+    max_new_tokens: int
+    seed: int
+    precision: Precision
+
+
+class LabelSettings(BaseModel):
+    """What one round's labelling reads: rounds.annotation's settings for this round, with its database path."""
+
+    model_config = ConfigDict(extra="forbid")
+    round: int
+    output: str
+    mode: Literal["simulated", "human"]
+    annotators: int
+    flip: float
+    jitter: float
+    safety_flip: float
+    seed: int
+    db: str                  # human: the round's resolved database; simulated: "" (labels go to the run folder)
+
+
+class RoundSampleStage(Stage):
+    name = "round-sample"
+    kind = "dataset"
+    help = "A round's answer pairs: two answers per new prompt from the latest policy"
+
+    def jobs(self, cfg):
+        return []  # made per round by camelid.rounds.plan
+
+    def job(self, cfg, settings: SampleSettings, policy: str):
+        return self.make_job(cfg, settings, name=f"round-sample-r{settings.round}", inputs={"policy": policy},
+                             input_kinds={"policy": POLICY_KINDS}, where="rounds")
+
+    def run(self, ctx):
+        s: SampleSettings = ctx.section
+        prompts = round_prompts(s)
+        items = sample_items(ctx, s, prompts)
+        ctx.run_dir.mkdir(parents=True, exist_ok=True)
+        metrics = {"round": s.round, "prompts": len(prompts), "pairs": len(items),
+                   "identical_dropped": len(prompts) - len(items), **answer_quality(items)}
+        log.info("round %d: %d pairs from %d prompts (%d dropped: both answers the same)", s.round, len(items),
+                 len(prompts), metrics["identical_dropped"])
+        text = "".join(json.dumps(it, ensure_ascii=False) + "\n" for it in items)
+        with ctx.publish(metrics=metrics) as pub:
+            (pub.dir / ANSWERS_FILE).write_text(text, encoding="utf-8")
+        return pub.artifact
+
+
+def round_prompts(s: SampleSettings) -> list[Prompt]:
+    """The round's new prompts: records offset .. offset + pairs_per_round of the prompt source."""
+    from camelid.data.load import load_records
+
+    records = load_records(s.prompts, "prompts").records[s.offset:]
+    if not records:
+        raise DataError(f"rounds.prompts: no prompts left after offset {s.offset} for round {s.round} "
+                        f"({s.prompts.path or s.prompts.format} has fewer); lower rounds.prompt_offset or "
+                        "rounds.pairs_per_round, or give a larger prompt source")
+    return records
+
+
+def sample_items(ctx, s: SampleSettings, prompts: list[Prompt]) -> list[dict]:
+    """A/B rows for the annotation queue; each keeps its prompt record (the oracle reads its meta)."""
+    from camelid.eval.annotate.importers import items_from_checkpoints
+
+    items, _ = items_from_checkpoints([ctx.inputs["policy"].ref], prompts, registry_root=ctx.registry.root,
+                                      temperatures=s.temperatures, top_p=s.top_p,
+                                      max_new_tokens=s.max_new_tokens, seed=s.seed)
+    remaining = iter(prompts)
+    for it in items:  # items keep prompt order, leaving out those whose two answers were the same
+        prompt = next(p for p in remaining if p.messages == it["prompt"])
+        it["meta"].update(round=s.round, prompt_record=prompt.to_dict())
+    return items
+
+
+def answer_quality(items: list[dict]) -> dict:
+    """The oracle's summary of each temperature's answers (toy prompts only): how good the policy's samples are."""
+    from camelid.data.toyworld import evaluate
+
+    prompts = [Prompt.from_dict(it["meta"]["prompt_record"]) for it in items]
+    if not prompts or not all(p.meta.get("kind") for p in prompts):
+        return {}
+    out = {}
+    for side in ("a", "b"):
+        summary = evaluate(prompts, [it[f"response_{side}"] for it in items])
+        out[f"oracle_{side}"] = {k: summary[k] for k in ("quality", "task_accuracy", "harmful_refusal",
+                                                         "over_refusal")}
+    return out
+
+
+class RoundLabelStage(Stage):
+    name = "round-label"
+    kind = "dataset"
+    help = "A round's preference pairs: its answer pairs labelled by simulated annotators or people"
+
+    def jobs(self, cfg):
+        return []  # made per round by camelid.rounds.plan
+
+    def job(self, cfg, settings: LabelSettings, answers: str):
+        return self.make_job(cfg, settings, name=f"round-label-r{settings.round}", inputs={"answers": answers},
+                             input_kinds={"answers": ("dataset",)}, where="rounds.annotation")
+
+    def run(self, ctx):
+        from camelid.eval.annotate.export import export_records, to_jsonl
+        from camelid.rounds.annotation import label_simulated, open_db, read_items
+
+        s: LabelSettings = ctx.section
+        items = read_items(ctx.inputs["answers"])
+        ctx.run_dir.mkdir(parents=True, exist_ok=True)
+        if s.mode == "simulated":
+            db = open_db(ctx.run_dir / "annotations.sqlite", fresh=True)
+            db.add_pairs(items, k=s.annotators)
+            label_simulated(db, s)
+        else:
+            db = open_db(Path(s.db))
+        records, summary = export_records(db, "majority")
+        if not records:
+            raise DataError(f"round {s.round}: no labelled pairs in {db.path} yet; label them in the annotation "
+                            f"app (`camelid annotate serve --db {db.path}`), then run `camelid round --continue`")
+        metrics = {"round": s.round, "annotation": s.mode, "answer_pairs": len(items),
+                   "ratings": dict(Counter(r.rating for r in records)), **summary}
+        with ctx.publish(metrics=metrics) as pub:
+            (pub.dir / PAIRS_FILE).write_text(to_jsonl(records), encoding="utf-8")
+        log.info("round %d: %d labelled pairs (%d labels, %s)", s.round, len(records), summary["n_labels"], s.mode)
+        return pub.artifact
+
+
+SAMPLE = RoundSampleStage()
+LABEL = RoundLabelStage()
+
+
+def register_stages() -> None:
+    """Make the round jobs runnable by the stage driver (camelid.stage.execute looks stages up by name)."""
+    from camelid.stages import STAGES, register
+
+    for stage in (SAMPLE, LABEL):
+        if stage.name not in STAGES:
+            register(stage.name, f"camelid.rounds.stages:{'SAMPLE' if stage is SAMPLE else 'LABEL'}")
