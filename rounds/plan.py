@@ -33,13 +33,14 @@ def with_round(job: Job, r: int) -> Job:
 
 def derive(model: type[BaseModel], section: BaseModel, where: str, overrides: dict, updates: dict,
            exclude: dict | None = None) -> BaseModel:
-    """``section`` re-validated with the rounds' overrides, then the round's own settings, on top."""
+    """``section`` (at ``where``, e.g. stages.reward.safety) re-validated with the rounds' overrides of it, then
+    the round's own settings, on top."""
     raw = deep_merge(deep_merge(section.model_dump(mode="json", exclude=exclude), overrides), updates)
     try:
         return model.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(format_validation_error(e, model, f"{where} (as copied for a round, with "
-                                                            "rounds.overrides)")) from None
+        source = f"rounds.overrides.{where.removeprefix('stages.')} (a round's copy of {where})"
+        raise ConfigError(format_validation_error(e, model, source)) from None
 
 
 def _with_stage(cfg, name: str, section: BaseModel):
