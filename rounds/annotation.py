@@ -17,8 +17,9 @@ from camelid.registry import Artifact
 
 
 def open_db(path: Path, *, fresh: bool = False) -> AnnotationDB:
-    """The annotation database at ``path`` (``fresh``: remove an earlier one first, with its WAL files)."""
+    """The annotation database at ``path``, its folder made (``fresh``: remove an earlier one and its WAL files)."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     if fresh:
         for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
             p.unlink(missing_ok=True)

@@ -93,3 +93,40 @@ def test_a_rerun_is_up_to_date(rounds):
     before = {name: registry.versions(name) for name in registry.names()}
     assert _main(_argv(root)).strip().splitlines()[-1] == "base@v1 -> rs-r1@v1 -> rs-r2@v1"
     assert {name: registry.versions(name) for name in registry.names()} == before
+
+
+def _label_all(db_path: Path, name: str = "ann") -> int:
+    """A person labels every pair queued for them: the left answer, better, both safe."""
+    from camelid.eval.annotate.db import AnnotationDB
+
+    db = AnnotationDB(db_path)
+    user = db.user_for_token(db.add_user(name))
+    n = 0
+    while (served := db.next_pair(user)) is not None:
+        db.submit(user, served.pair_id, preferred="left", strength="better", left_safe=True, right_safe=True)
+        n += 1
+    return n
+
+
+def test_human_round_stops_for_labels_then_continues(tmp_path, micro_base_registry, capsys):
+    from camelid.cli import main
+    from camelid.registry import Registry
+
+    shutil.copytree(micro_base_registry, tmp_path / "registry")
+    argv = [*_argv(tmp_path), "rounds.n=1", "rounds.annotation.mode=human"]
+    stdout = _main(argv)
+    db_path = tmp_path / "runs" / "rounds" / "annotations-r1.sqlite"
+    registry = Registry(tmp_path / "registry")
+    n = registry.resolve("answers-r1").manifest["metrics"]["pairs"]
+    assert f"round 1: {n} pair(s) queued for labelling" in stdout
+    assert f"camelid annotate serve --db {db_path}" in stdout and "http://127.0.0.1:8765/" in stdout
+    assert "pairs-r1" not in registry.names() and "rm-helpfulness-r1" not in registry.names()
+
+    assert main([*argv, "--continue"]) == 2  # nothing labelled yet: a clear error, not a traceback
+    assert "no labelled pairs" in capsys.readouterr().err
+
+    assert _label_all(db_path) == n
+    assert _main([*argv, "--continue"]).strip().splitlines()[-1] == "base@v1 -> rs-r1@v1"
+    pairs = registry.resolve("pairs-r1")
+    assert pairs.manifest["metrics"]["annotation"] == "human" and pairs.manifest["metrics"]["n_pairs"] == n
+    assert registry.resolve("rm-safety-r1").manifest["metrics"]["data"]["loaded"] == 128 + n
