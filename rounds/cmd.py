@@ -38,6 +38,7 @@ class Progress:
     pairs: list[Artifact] = field(default_factory=list)         # round r's labelled pairs at index r-1
     rms: list[dict[str, Artifact]] = field(default_factory=list)
     compares: list[Artifact] = field(default_factory=list)
+    report: Artifact | None = None                              # the report across rounds
 
     @property
     def policy(self) -> Artifact:
@@ -130,6 +131,9 @@ def run_rounds(cfg, registry: Registry, *, cont: bool = False, resume: bool = Fa
             return None
     log.info("%d round(s) done in %.1fs: %s", cfg.rounds.n, time.perf_counter() - t0,
              " -> ".join([start.ref] + [p.ref for p in progress.policies]))
+    from camelid.rounds.report import STAGE as REPORT
+
+    progress.report = ensure(cfg, REPORT.job(cfg, progress), registry=registry)
     return progress
 
 
@@ -143,5 +147,6 @@ def main(argv: list[str]) -> int:
     cfg, registry = resolve(args)
     progress = run_rounds(cfg, registry, cont=args.cont, resume=args.resume)
     if progress is not None:
+        print(progress.report.path / "report.json")
         print(" -> ".join([progress.start.ref] + [a.ref for a in progress.policies]))
     return 0

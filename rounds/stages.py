@@ -176,6 +176,7 @@ def register_stages() -> None:
     """Make the round jobs runnable by the stage driver (camelid.stage.execute looks stages up by name)."""
     from camelid.stages import STAGES, register
 
-    for stage in (SAMPLE, LABEL):
-        if stage.name not in STAGES:
-            register(stage.name, f"camelid.rounds.stages:{'SAMPLE' if stage is SAMPLE else 'LABEL'}")
+    for name, target in (("round-sample", "camelid.rounds.stages:SAMPLE"), ("round-label", "camelid.rounds.stages:LABEL"),
+                         ("rounds-report", "camelid.rounds.report:STAGE")):
+        if name not in STAGES:
+            register(name, target)

@@ -130,3 +130,28 @@ def test_human_round_stops_for_labels_then_continues(tmp_path, micro_base_regist
     pairs = registry.resolve("pairs-r1")
     assert pairs.manifest["metrics"]["annotation"] == "human" and pairs.manifest["metrics"]["n_pairs"] == n
     assert registry.resolve("rm-safety-r1").manifest["metrics"]["data"]["loaded"] == 128 + n
+
+
+def test_the_report_has_a_row_per_round_and_rm_accuracy_on_new_pairs(rounds):
+    import json
+
+    _, registry, stdout = rounds
+    report = registry.resolve("rounds-report")
+    assert report.kind == "report" and str(report.path / "report.json") in stdout
+    assert _inputs(report)["compare"] == "compare-r2@v1"
+    data = json.loads((report.path / "report.json").read_text())
+    rows = data["per_round"]
+    assert [(row["round"], row["policy"]) for row in rows] == [(0, "base@v1"), (1, "rs-r1@v1"), (2, "rs-r2@v1")]
+    compared = registry.resolve("compare-r2").manifest["metrics"]["checkpoints"]
+    for row in rows:  # the policy numbers are the last comparison's, checkpoint by checkpoint
+        c = compared[row["policy"]]
+        assert (row["harmful_refusal"], row["over_refusal"]) == (c["harmful_refusal_rate"], c["over_refusal_rate"])
+        assert row["combined_reward"] == c["mean_score"]["combined"]
+        assert row["task_accuracy_per_family"] == c["task_accuracy_per_family"]
+    assert "rm_accuracy_on_new_pairs" not in rows[1]  # round 1's pairs came before any round's RM
+    new = rows[2]["rm_accuracy_on_new_pairs"]
+    n2 = registry.resolve("pairs-r2").manifest["metrics"]["n_pairs"]
+    assert new["helpfulness"]["rm"] == "rm-helpfulness-r1@v1" and new["helpfulness"]["n"] == n2
+    assert sum(level["n"] for level in new["helpfulness"]["levels"].values()) == n2
+    assert 0 <= new["safety"]["n"] <= n2  # the safety RM's drop rule applies
+    assert (report.path / "rounds.png").stat().st_size > 10_000
