@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: setup demo test lint browser-deps bench clean
+.PHONY: setup demo demo-rounds test lint browser-deps bench clean
 
 setup: $(VENV)/.installed
 
@@ -20,6 +20,13 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(OFFLINE) $(VENV)/bin/camelid run --profile tiny
 	$(VENV)/bin/camelid registry ls
+
+# Llama 2's iterative rounds on the toy world, unattended: base + sft, then 3 rounds of pairs from the latest
+# policy -> simulated annotators -> both RMs on all pairs so far -> rejection sampling -> compare.
+demo-rounds: setup
+	$(OFFLINE) $(VENV)/bin/camelid run --profile tiny --only init --only sft
+	$(OFFLINE) $(VENV)/bin/camelid round --profile tiny
+	$(VENV)/bin/camelid registry lineage rs-r3 | head -n 12
 
 test: setup
 	$(OFFLINE) $(VENV)/bin/pytest
