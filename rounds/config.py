@@ -13,7 +13,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from camelid.data.spec import DataSpec
-from camelid.train_config import Precision
 
 POLICY_UPDATES = ("rs", "ppo", "rs+ppo")
 OVERRIDABLE = ("reward", "rs", "ppo", "compare")
@@ -60,7 +59,6 @@ class RoundsConfig(BaseModel):
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling for the pairs' answers.")
     max_new_tokens: int = Field(48, gt=0, description="Answer length cap.")
     seed: int = Field(0, description="Sampling seed (round r samples with seed + r).")
-    precision: Precision = Field("auto", description="Sampling precision (auto: bf16 on GPUs, fp32 on CPU).")
     annotation: AnnotationConfig = Field(default_factory=AnnotationConfig, description="Who labels the pairs.")
     base_data: bool = Field(
         True, description="Keep each RM's own `data` in its training mix, next to every round's pairs (Llama 2 "

@@ -52,6 +52,8 @@ class RoundsReportStage(Stage):
                              input_kinds=kinds, where="rounds")
 
     def run(self, ctx):
+        if not ctx.is_main:
+            return None
         report = build(ctx)
         with ctx.publish(metrics={"rounds": report["rounds"]}) as pub:
             (pub.dir / "report.json").write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")

@@ -25,7 +25,6 @@ from camelid.data.spec import DataSpec
 from camelid.errors import DataError
 from camelid.log import get_logger
 from camelid.stage import Stage
-from camelid.train_config import Precision
 
 log = get_logger("round")
 POLICY_KINDS = ("base", "sft", "ppo", "rs")
@@ -45,7 +44,6 @@ class SampleSettings(BaseModel):
     top_p: float
     max_new_tokens: int
     seed: int
-    precision: Precision
 
 
 class LabelSettings(BaseModel):
@@ -76,6 +74,8 @@ class RoundSampleStage(Stage):
                              input_kinds={"policy": POLICY_KINDS}, where="rounds")
 
     def run(self, ctx):
+        if not ctx.is_main:
+            return None  # one process samples (the driver hands the others its artifact)
         s: SampleSettings = ctx.section
         prompts = round_prompts(s)
         items = sample_items(ctx, s, prompts)
@@ -147,6 +147,8 @@ class RoundLabelStage(Stage):
         from camelid.eval.annotate.export import export_records, to_jsonl
         from camelid.rounds.annotation import label_simulated, open_db, read_items
 
+        if not ctx.is_main:
+            return None  # one process labels and publishes
         s: LabelSettings = ctx.section
         items = read_items(ctx.inputs["answers"])
         ctx.run_dir.mkdir(parents=True, exist_ok=True)
