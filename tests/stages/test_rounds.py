@@ -121,6 +121,7 @@ def test_human_round_stops_for_labels_then_continues(tmp_path, micro_base_regist
     assert f"round 1: {n} pair(s) queued for labelling" in stdout
     assert f"camelid annotate serve --db {db_path}" in stdout and "http://127.0.0.1:8765/" in stdout
     assert "pairs-r1" not in registry.names() and "rm-helpfulness-r1" not in registry.names()
+    assert f"round 1: 0 pair(s) queued for labelling ({n} were already queued" in _main(argv)  # a rerun waits
 
     assert main([*argv, "--continue"]) == 2  # nothing labelled yet: a clear error, not a traceback
     assert "no labelled pairs" in capsys.readouterr().err
