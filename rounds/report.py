@@ -70,10 +70,13 @@ def policy_row(numbers: dict) -> dict:
     return row
 
 
-def pairs_row(pairs) -> dict:
+def pairs_row(pairs, registry) -> dict:
+    """The round's labelled pairs, and the oracle's view of the answers they were made of (one per temperature)."""
     m = pairs.manifest["metrics"]
+    answers = registry.resolve(pairs.manifest["inputs"]["answers"]["ref"], verify=False).manifest["metrics"]
     return {"ref": pairs.ref, "n_pairs": m["n_pairs"], "ratings": m.get("ratings", {}),
-            "fleiss_kappa": m.get("fleiss_kappa"), "annotation": m.get("annotation")}
+            "fleiss_kappa": m.get("fleiss_kappa"), "annotation": m.get("annotation"),
+            "samples": {side: answers.get(f"oracle_{side}") for side in ("a", "b")}}
 
 
 def rm_accuracy_on(ctx, rm, pairs, objective: str) -> dict:
@@ -105,7 +108,7 @@ def build(ctx) -> dict:
     rows = [{"round": 0, "policy": refs[0], **policy_row(compared.get(refs[0], {}))}]
     for r in range(1, n + 1):
         pairs = inputs[f"pairs_r{r}"]
-        row = {"round": r, "policy": refs[r], **policy_row(compared.get(refs[r], {})), "pairs": pairs_row(pairs),
+        row = {"round": r, "policy": refs[r], **policy_row(compared.get(refs[r], {})), "pairs": pairs_row(pairs, ctx.registry),
                "rm_heldout_accuracy": {o: inputs[f"rm_{o}_r{r}"].manifest["metrics"].get("eval", {})
                                        .get("accuracy", {}).get(o) for o in OBJECTIVES}}
         if r > 1:  # the RMs that trained the policy these pairs were sampled from, on pairs they never saw

@@ -149,6 +149,9 @@ def test_the_report_has_a_row_per_round_and_rm_accuracy_on_new_pairs(rounds):
         assert (row["harmful_refusal"], row["over_refusal"]) == (c["harmful_refusal_rate"], c["over_refusal_rate"])
         assert row["combined_reward"] == c["mean_score"]["combined"]
         assert row["task_accuracy_per_family"] == c["task_accuracy_per_family"]
+    answers = registry.resolve("answers-r1").manifest["metrics"]
+    assert rows[1]["pairs"]["samples"] == {"a": answers["oracle_a"], "b": answers["oracle_b"]}
+    assert set(answers["oracle_a"]) == {"quality", "task_accuracy", "harmful_refusal", "over_refusal"}
     assert "rm_accuracy_on_new_pairs" not in rows[1]  # round 1's pairs came before any round's RM
     new = rows[2]["rm_accuracy_on_new_pairs"]
     n2 = registry.resolve("pairs-r2").manifest["metrics"]["n_pairs"]
