@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 
 from camelid.cli_common import resolve, stage_parser
+from camelid.errors import RegistryError
 from camelid.log import get_logger
 from camelid.registry import Artifact, Registry, config_hash
 from camelid.rounds import plan
@@ -119,7 +120,12 @@ def run_rounds(cfg, registry: Registry, *, cont: bool = False, resume: bool = Fa
     from camelid.rounds.stages import register_stages
 
     register_stages()
-    start = registry.resolve(cfg.rounds.policy)
+    try:
+        start = registry.resolve(cfg.rounds.policy)
+    except RegistryError as e:
+        raise RegistryError(f"rounds.policy={cfg.rounds.policy!r}, the policy round 1 starts from: {e}. Train it "
+                            "first (e.g. `camelid run --only init --only sft`) or point rounds.policy at a "
+                            "model") from None
     if start.version:
         registry.pin(start.name, start.version)
     progress = Progress(start=start, release=cont)

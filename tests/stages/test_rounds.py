@@ -159,3 +159,13 @@ def test_the_report_has_a_row_per_round_and_rm_accuracy_on_new_pairs(rounds):
     assert sum(level["n"] for level in new["helpfulness"]["levels"].values()) == n2
     assert 0 <= new["safety"]["n"] <= n2  # the safety RM's drop rule applies
     assert (report.path / "rounds.png").stat().st_size > 10_000
+
+
+def test_a_missing_starting_policy_says_what_to_do(tmp_path, micro_base_registry, capsys):
+    from camelid.cli import main
+
+    shutil.copytree(micro_base_registry, tmp_path / "registry")
+    assert main([*_argv(tmp_path), "rounds.policy=sft"]) == 2
+    err = capsys.readouterr().err
+    assert "rounds.policy='sft', the policy round 1 starts from: unknown reference 'sft'" in err
+    assert "camelid run --only init --only sft" in err
