@@ -79,7 +79,7 @@ def update_policy(cfg, registry: Registry, r: int, policy: Artifact, rms: dict[s
     return policy
 
 
-def stop_for_people(cfg, r: int, answers: Artifact) -> int:
+def stop_for_people(cfg, r: int, answers: Artifact) -> None:
     """Human mode: queue round r's pairs in its annotation database, say where to label them, and stop."""
     from camelid.rounds.annotation import open_db, read_items
 
@@ -92,7 +92,6 @@ def stop_for_people(cfg, r: int, answers: Artifact) -> int:
           f"  serve:      camelid annotate serve --db {db_path}   ->  {cfg.rounds.annotation.url}\n"
           f"  annotators: camelid annotate add-user NAME --db {db_path}\n"
           f"  then:       camelid round --continue   (exports the labels and goes on)")
-    return 0
 
 
 def run_round(cfg, registry: Registry, r: int, progress: Progress, *, resume: bool, sizes: dict[str, int]) -> bool:
