@@ -169,3 +169,15 @@ def test_a_missing_starting_policy_says_what_to_do(tmp_path, micro_base_registry
     err = capsys.readouterr().err
     assert "rounds.policy='sft', the policy round 1 starts from: unknown reference 'sft'" in err
     assert "camelid run --only init --only sft" in err
+
+
+def test_rs_then_ppo_updates_the_policy_from_the_rejection_sampled_one(tmp_path, micro_base_registry):
+    from camelid.registry import Registry
+
+    shutil.copytree(micro_base_registry, tmp_path / "registry")
+    stdout = _main([*_argv(tmp_path), "rounds.n=1", "rounds.policy_update=rs+ppo", "rounds.overrides.ppo.iterations=1"])
+    assert stdout.strip().splitlines()[-1] == "base@v1 -> ppo-r1@v1"
+    ppo = Registry(tmp_path / "registry").resolve("ppo-r1")
+    assert _inputs(ppo) == {"policy": "rs-r1@v1", "reward_helpfulness": "rm-helpfulness-r1@v1",
+                            "reward_safety": "rm-safety-r1@v1", "value_init": "rm-helpfulness-r1@v1"}
+    assert ppo.manifest["config"]["round"] == 1 and ppo.manifest["config"]["iterations"] == 1
