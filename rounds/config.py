@@ -57,6 +57,9 @@ class RoundsConfig(BaseModel):
         (0.7, 1.0), description="The two sampling temperatures of a pair's answers (Llama 2 sampled each pair's "
         "two answers with different temperatures).")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling for the pairs' answers.")
+    sample_tries: int = Field(
+        3, ge=1, description="A prompt whose two answers come out the same (a peaked policy often gives one answer "
+        "at both temperatures) is sampled again with another seed, up to this many times in all; then dropped.")
     max_new_tokens: int = Field(48, gt=0, description="Answer length cap.")
     seed: int = Field(0, description="Sampling seed (round r samples with seed + r).")
     annotation: AnnotationConfig = Field(default_factory=AnnotationConfig, description="Who labels the pairs.")

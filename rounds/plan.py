@@ -55,7 +55,7 @@ def sample_job(cfg, r: int, policy: str) -> Job:
     settings = SampleSettings(
         round=r, output=f"answers-r{r}", prompts=ro.prompts.model_copy(update={"n": offset + ro.pairs_per_round}),
         offset=offset, temperatures=ro.temperatures, top_p=ro.top_p, max_new_tokens=ro.max_new_tokens,
-        seed=ro.seed + r)
+        seed=ro.seed + r, tries=ro.sample_tries)
     return SAMPLE.job(cfg, settings, policy)
 
 

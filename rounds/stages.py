@@ -44,6 +44,7 @@ class SampleSettings(BaseModel):
     top_p: float
     max_new_tokens: int
     seed: int
+    tries: int
 
 
 class LabelSettings(BaseModel):
@@ -82,8 +83,8 @@ class RoundSampleStage(Stage):
         ctx.run_dir.mkdir(parents=True, exist_ok=True)
         metrics = {"round": s.round, "prompts": len(prompts), "pairs": len(items),
                    "identical_dropped": len(prompts) - len(items), **answer_quality(items)}
-        log.info("round %d: %d pairs from %d prompts (%d dropped: both answers the same)", s.round, len(items),
-                 len(prompts), metrics["identical_dropped"])
+        log.info("round %d: %d pairs from %d prompts (%d dropped: both answers the same in %d tries)", s.round,
+                 len(items), len(prompts), metrics["identical_dropped"], s.tries)
         text = "".join(json.dumps(it, ensure_ascii=False) + "\n" for it in items)
         with ctx.publish(metrics=metrics) as pub:
             (pub.dir / ANSWERS_FILE).write_text(text, encoding="utf-8")
@@ -103,17 +104,27 @@ def round_prompts(s: SampleSettings) -> list[Prompt]:
 
 
 def sample_items(ctx, s: SampleSettings, prompts: list[Prompt]) -> list[dict]:
-    """A/B rows for the annotation queue; each keeps its prompt record (the oracle reads its meta)."""
+    """A/B rows for the annotation queue, in prompt order; each keeps its prompt record (the oracle reads it).
+
+    A prompt whose two answers came out the same is sampled again with the next seed, up to ``s.tries`` times.
+    """
     from camelid.eval.annotate.importers import items_from_checkpoints
 
-    items, _ = items_from_checkpoints([ctx.inputs["policy"].ref], prompts, registry_root=ctx.registry.root,
-                                      temperatures=s.temperatures, top_p=s.top_p,
-                                      max_new_tokens=s.max_new_tokens, seed=s.seed)
-    remaining = iter(prompts)
-    for it in items:  # items keep prompt order, leaving out those whose two answers were the same
-        prompt = next(p for p in remaining if p.messages == it["prompt"])
-        it["meta"].update(round=s.round, prompt_record=prompt.to_dict())
-    return items
+    found: dict[int, dict] = {}
+    todo = list(range(len(prompts)))
+    for attempt in range(s.tries):
+        items, _ = items_from_checkpoints([ctx.inputs["policy"].ref], [prompts[i] for i in todo],
+                                          registry_root=ctx.registry.root, temperatures=s.temperatures,
+                                          top_p=s.top_p, max_new_tokens=s.max_new_tokens, seed=s.seed + 1000 * attempt)
+        remaining = iter(todo)
+        for it in items:  # items keep prompt order, leaving out those whose two answers were the same
+            i = next(j for j in remaining if prompts[j].messages == it["prompt"])
+            it["meta"].update(round=s.round, prompt_record=prompts[i].to_dict(), attempt=attempt + 1)
+            found[i] = it
+        todo = [i for i in todo if i not in found]
+        if not todo:
+            break
+    return [found[i] for i in sorted(found)]
 
 
 def answer_quality(items: list[dict]) -> dict:

@@ -116,3 +116,27 @@ def test_human_databases_live_under_runs_dir(tmp_path):
     assert plan.human_db(cfg, 2) == tmp_path / "runs" / "rounds" / "annotations-r2.sqlite"
     assert plan.label_job(cfg, 2, "answers-r2@v1").settings.db == str(tmp_path / "runs/rounds/annotations-r2.sqlite")
     assert plan.label_job(_cfg(tmp_path), 2, "answers-r2@v1").settings.db == ""
+
+
+def test_prompts_whose_answers_match_are_sampled_again_with_another_seed(monkeypatch, tmp_path):
+    """A fake sampler: prompt i gives two equal answers until seed >= i * 1000 (prompt 3 never differs)."""
+    from camelid.eval.annotate import importers
+    from camelid.rounds.stages import sample_items
+
+    prompts = world(0).prompts("ppo", n=4)
+    calls = []
+
+    def fake(refs, batch, *, seed, **kw):
+        calls.append((seed, [prompts.index(p) for p in batch]))
+        items = [{"prompt": p.messages, "response_a": "x", "response_b": f"y{seed}", "meta": {}}
+                 for p in batch if prompts.index(p) * 1000 <= seed - 7 < 3000]
+        return items, len(batch) - len(items)
+
+    monkeypatch.setattr(importers, "items_from_checkpoints", fake)
+    ctx = SimpleNamespace(inputs={"policy": SimpleNamespace(ref="sft@v1")}, registry=SimpleNamespace(root=tmp_path))
+    cfg = _cfg(tmp_path, "rounds.sample_tries=3", "rounds.seed=6")
+    s = plan.sample_job(cfg, 1, "sft").settings
+    items = sample_items(ctx, s, prompts)
+    assert calls == [(7, [0, 1, 2, 3]), (1007, [1, 2, 3]), (2007, [2, 3])]
+    assert [(it["meta"]["prompt_record"]["id"], it["meta"]["attempt"], it["response_b"]) for it in items] == [
+        (prompts[0].id, 1, "y7"), (prompts[1].id, 2, "y1007"), (prompts[2].id, 3, "y2007")]
