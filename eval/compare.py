@@ -36,7 +36,7 @@ log = get_logger("compare")
 
 def load_prompts(ctx: StageContext) -> LoadResult:
     """The prompts every checkpoint answers; refuses a checkpoint listed twice."""
-    cc = ctx.cfg.stages.compare
+    cc = ctx.section
     refs = [a.ref for role, a in ctx.inputs.items() if role.startswith("checkpoint")]
     dupes = sorted({r for r in refs if refs.count(r) > 1})
     if dupes:
@@ -49,7 +49,7 @@ def load_prompts(ctx: StageContext) -> LoadResult:
 
 def run(ctx: StageContext, *, cache: GenerationCache | None = None) -> Artifact | None:
     """Compare stages.compare.checkpoints; the main process publishes report/vN (and copies/exports it)."""
-    cc = ctx.cfg.stages.compare
+    cc = ctx.section
     log.info("compare on %d process(es)", ctx.state.num_processes)
     prompts = load_prompts(ctx)
     results = judge_checkpoints(cc, ctx.registry, ctx.inputs, prompts, threshold=ctx.job.shared["safety_threshold"],
@@ -75,7 +75,7 @@ def publish_report(ctx: StageContext, prompts: LoadResult, results: list[Checkpo
     from camelid.eval.report import render_html
 
     reference = ctx.inputs["reference"].ref if "reference" in ctx.inputs else None
-    numbers = summarize(ctx.cfg.stages.compare, prompts, results, reference)
+    numbers = summarize(ctx.section, prompts, results, reference)
     rows = per_prompt_rows(prompts, results)
     html = render_html(numbers)
     with ctx.publish(data_fingerprints={"prompts": prompts.fingerprint}, metrics=headline(numbers)) as pub:

@@ -46,7 +46,7 @@ def setup(ctx: StageContext, *, callbacks: list[Callable] | None = None):
     from camelid.ppo.trainer import PPOTrainer
 
     hf_logging.disable_progress_bar()  # one progress bar (PPO's), not one per checkpoint shard
-    cfg, p, inputs, registry = ctx.cfg, ctx.cfg.stages.ppo, ctx.inputs, ctx.registry
+    cfg, p, inputs, registry = ctx.cfg, ctx.section, ctx.inputs, ctx.registry
     # cpu=True on a CPU-only machine is what makes accelerate use gloo (MULTI_CPU) under `accelerate launch`
     # / torchrun; without it every process silently runs alone.
     on_cpu = device_for(cfg.device).type == "cpu"
@@ -101,7 +101,7 @@ def run(ctx: StageContext) -> Artifact | None:
     ``ctx.job.options["callbacks"]``: optional ``f(trainer, metrics)`` called after each iteration (tests,
     benches); one may raise ``camelid.ppo.trainer.StopTraining`` to end the run without publishing.
     """
-    p = ctx.cfg.stages.ppo
+    p = ctx.section
     trainer, data = setup(ctx, callbacks=ctx.job.options.get("callbacks"))
     if ctx.checkpoint is not None:
         trainer.resume(ctx.checkpoint)
@@ -153,7 +153,7 @@ def train_and_evaluate(trainer, p) -> dict:
 def _log_start(ctx: StageContext, trainer) -> None:
     from camelid.models import count_parameters
 
-    p, inputs = ctx.cfg.stages.ppo, ctx.inputs
+    p, inputs = ctx.section, ctx.inputs
     log.info("on %d process(es): policy %s (%s, %.2fM trainable), value from %s, RMs %s + %s, %d prompts, "
              "%d iterations x %d", trainer.acc.num_processes,
              inputs["policy"].ref, p.mode, count_parameters(trainer.unwrapped_policy, True) / 1e6,

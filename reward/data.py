@@ -95,11 +95,12 @@ def tokenize_pairs(tokenizer, pairs: list[PreferencePair], margin_table: str, ma
     return rows, too_long
 
 
-def load_test_sets(cfg, objective: str) -> list[TestSet]:
-    """This objective's eval_data, then the other objective's (Table 8 crosses both RMs and both sets)."""
+def load_test_sets(cfg, objective: str, own: RewardModelConfig | None = None) -> list[TestSet]:
+    """This objective's eval_data (from ``own``, the job's section, when given), then the other objective's
+    (Table 8 crosses both RMs and both sets)."""
     out = []
     for obj in (objective, other_objective(objective)):
-        rm = getattr(cfg.stages.reward, obj)
+        rm = own if obj == objective and own is not None else getattr(cfg.stages.reward, obj)
         if rm.eval_data is None:
             continue
         pairs, fp, summary = _load_pairs(rm.eval_data)
@@ -111,15 +112,16 @@ def load_test_sets(cfg, objective: str) -> list[TestSet]:
     return out
 
 
-def prepare(cfg, objective: str, tokenizer) -> Prepared:
-    rm: RewardModelConfig = getattr(cfg.stages.reward, objective)
+def prepare(cfg, objective: str, tokenizer, rm: RewardModelConfig | None = None) -> Prepared:
+    """Training rows and test sets; ``rm`` is the job's own section (default: stages.reward.<objective>)."""
+    rm = rm if rm is not None else getattr(cfg.stages.reward, objective)
     pairs, counts, fps = select_training_pairs(rm, seed=rm.seed)
     rows, counts["dropped_too_long"] = tokenize_pairs(tokenizer, pairs, rm.margin, rm.max_length)
     counts["train_pairs"] = len(rows)
     if not rows:
         raise DataError(f"all {len(pairs)} training pairs are longer than max_length={rm.max_length} tokens; "
                         "raise stages.reward.<objective>.max_length")
-    tests = load_test_sets(cfg, objective)
+    tests = load_test_sets(cfg, objective, rm)
     for t in tests:
         fps[f"eval_{t.objective}"] = t.fingerprint
         counts[f"eval_{t.objective}_pairs"] = len(t.pairs)

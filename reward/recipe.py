@@ -112,7 +112,7 @@ def run(ctx: StageContext) -> Artifact | None:
     from camelid.models import device_for, gather_full_model, pick_precision
 
     objective = ctx.job.options["objective"]
-    rm: RewardModelConfig = getattr(ctx.cfg.stages.reward, objective)
+    rm: RewardModelConfig = ctx.section  # the job's own section (stages.reward.<objective>, or a round's copy)
     init = ctx.inputs["init"]
     device = device_for(ctx.cfg.device)
     precision = pick_precision(rm.precision, device)
@@ -144,7 +144,7 @@ def setup(ctx: StageContext, rm: RewardModelConfig, objective: str, precision: s
     from camelid.reward.data import prepare
 
     model, tokenizer = load_init_model(ctx.inputs["init"], rm, precision)
-    data = prepare(ctx.cfg, objective, tokenizer)
+    data = prepare(ctx.cfg, objective, tokenizer, rm)
     trainer = build_trainer(rm, model, tokenizer, data.rows, ctx.run_dir, precision, use_cpu=use_cpu)
     if rm.mode == "lora" and is_sharded(trainer):
         raise ConfigError(f"stages.reward.{objective}.mode=lora under FSDP / DeepSpeed ZeRO-3 is not supported: "
