@@ -239,7 +239,8 @@ class Registry:
     def _describe(self) -> str:
         names = self.names()
         if not names:
-            return f"the registry at {self.root} is empty (run `camelid init` or a stage first)"
+            return (f"the registry at {self.root} is empty (run `camelid init` for the toy base, `camelid import "
+                    "SOURCE --name NAME` for a model of your own, or a stage first)")
         parts = []
         for n in names:
             try:
