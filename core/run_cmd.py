@@ -15,8 +15,7 @@ import time
 
 from camelid.cli_common import resolve, stage_parser
 from camelid.log import get_logger
-from camelid.registry import config_hash
-from camelid.stage import execute
+from camelid.stage import execute, up_to_date
 from camelid.stages import jobs
 
 log = get_logger("run")
@@ -41,9 +40,8 @@ def main(argv: list[str]) -> int:
     t_all = time.perf_counter()
     for i, job in enumerate(plan):
         _sync(state, i)
-        inputs = {role: registry.resolve(ref) for role, ref in job.inputs.items()}
         if not args.force:
-            done = registry.find_matching(job.output, config_hash(job.config), inputs)
+            done = up_to_date(registry, job)
             if done is not None:
                 registry.pin(job.output, done.version)
                 log.info("[%s] up to date: %s", job.name, done.ref)

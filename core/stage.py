@@ -210,6 +210,14 @@ def execute(cfg, registry: Registry, job: Job, *, resume: bool = False) -> Artif
     return share_artifact(registry, ctx.stage.run(ctx), ctx.state)
 
 
+def up_to_date(registry: Registry, job: Job) -> Artifact | None:
+    """The published artifact of this job's config and exact inputs, if there is one (`camelid run`'s skip rule)."""
+    from camelid.registry import config_hash
+
+    inputs = {role: registry.resolve(ref) for role, ref in job.inputs.items()}
+    return registry.find_matching(job.output, config_hash(job.config), inputs)
+
+
 def run_job(cfg, registry: Registry, name: str, *, resume: bool = False) -> Artifact:
     """Run the job called ``name`` (sft, reward-safety, ppo, ...) of ``cfg``: for tests, benches and scripts."""
     from camelid.stages import job_for

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from camelid.cli_common import resolve, stage_parser
 from camelid.errors import RegistryError
 from camelid.log import get_logger
-from camelid.registry import Artifact, Registry, config_hash
+from camelid.registry import Artifact, Registry
 from camelid.rounds import plan
-from camelid.stage import Job, execute
+from camelid.stage import Job, execute, up_to_date
 
 log = get_logger("round")
 OBJECTIVES = ("helpfulness", "safety")
@@ -44,12 +44,6 @@ class Progress:
     @property
     def policy(self) -> Artifact:
         return self.policies[-1] if self.policies else self.start
-
-
-def up_to_date(registry: Registry, job: Job) -> Artifact | None:
-    """The published artifact of this job's config and inputs, if there is one (`camelid run`'s rule)."""
-    inputs = {role: registry.resolve(ref) for role, ref in job.inputs.items()}
-    return registry.find_matching(job.output, config_hash(job.config), inputs)
 
 
 def ensure(cfg, job: Job, *, registry: Registry, resume: bool = False) -> Artifact:
