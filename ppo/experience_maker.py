@@ -19,7 +19,18 @@ from camelid.ppo.advantages import gae, masked_whiten
 from camelid.ppo.collective import ensure_finite, sum_over_processes
 from camelid.ppo.experience import Experience
 from camelid.ppo.rewards import RunningMoments, kl_penalty, token_rewards, whiten
-from camelid.ppo.rollout import Rollout, encode_prompts, left_pad, position_ids, sample, sequence_logprobs
+from camelid.ppo.rollout import (
+    Rollout,
+    Rows,
+    action_logprobs,
+    action_values,
+    compact_rows,
+    encode_prompts,
+    left_pad,
+    position_ids,
+    sample,
+    sequence_logprobs,
+)
 from camelid.reward_rule import combined_reward
 
 
@@ -49,6 +60,8 @@ class PromptSchedule:
 
 class ExperienceMaker:
     """Turns a batch of prompts into an `Experience`; also generates and scores for held-out evaluation."""
+
+    compact = False  # reference and value forwards on compacted rows (rollout.compact_rows), not the padded batch
 
     def __init__(self, cfg, acc, *, policy, reference, value, tokenizer, reward_helpfulness, reward_safety,
                  safety_threshold: float):
@@ -87,12 +100,33 @@ class ExperienceMaker:
         rc, used_safety = combined_reward(rh, rs, is_safety, self.safety_threshold)
         return rh, rs, rc, used_safety
 
-    def reference_logprobs(self, ro: Rollout, temperature: float) -> torch.Tensor:
-        """(B, A) log pi_ref of the sampled tokens (LoRA: the policy with its adapter disabled)."""
+    def reference_logprobs(self, ro: Rollout, temperature: float, rows: Rows | None = None) -> torch.Tensor:
+        """(B, A) log pi_ref of the sampled tokens (LoRA: the policy with its adapter disabled); ``rows``: compacted."""
         lora = self.reference is None
         model = self.policy if lora else self.reference
+        a = ro.action_mask.shape[1]
+        if rows is None and self.compact:
+            rows = compact_rows(ro.sequences, ro.attention_mask, a)
         with self.policy.disable_adapter() if lora else contextlib.nullcontext():
-            return sequence_logprobs(model, ro.sequences, ro.attention_mask, ro.action_mask.shape[1], temperature)
+            if rows is not None:
+                return action_logprobs(model, rows, ro.sequences[:, -a:], ro.action_mask, temperature)[0]
+            return sequence_logprobs(model, ro.sequences, ro.attention_mask, a, temperature)
+
+    def reference_and_values(self, ro: Rollout, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, A) reference log-probs and (B, A) values V(s_t), both 0 after each response's end."""
+        seq, attn, amask = ro.sequences, ro.attention_mask, ro.action_mask
+        a = amask.shape[1]
+        rows = compact_rows(seq, attn, a) if self.compact else None
+        ref_logprobs = self.reference_logprobs(ro, temperature, rows) * amask
+        self.value.eval()
+        try:
+            if rows is not None:
+                values = action_values(self.value, rows) * amask
+            else:
+                values = self.value(seq, attn, position_ids(attn))[:, -a - 1:-1] * amask
+        finally:
+            self.value.train()
+        return ref_logprobs, values
 
     @torch.no_grad()
     def make(self, prompts: list) -> tuple[Experience, dict[str, float]]:
@@ -104,11 +138,7 @@ class ExperienceMaker:
         rh, rs, rc, used_safety = self.score(prompts, conversations, texts)
         ensure_finite(acc, "a reward model score", rh, rs)
         seq, attn, amask = ro.sequences, ro.attention_mask, ro.action_mask
-        a = amask.shape[1]
-        ref_logprobs = self.reference_logprobs(ro, cfg.temperature) * amask  # (B, A)
-        self.value.eval()
-        values = self.value(seq, attn, position_ids(attn))[:, -a - 1:-1] * amask  # (B, A)
-        self.value.train()
+        ref_logprobs, values = self.reference_and_values(ro, cfg.temperature)  # (B, A) each
         ensure_finite(acc, "the rollout log-probs, reference log-probs or values", ro.logprobs, ref_logprobs, values)
         t2 = time.perf_counter()
 

@@ -1,10 +1,19 @@
-"""Batched sampling from the policy (KV cache, left padding) and log-probs of response tokens."""
+"""Batched sampling from the policy (KV cache, left padding) and log-probs of response tokens.
+
+Sampling needs left-padded prompts; the forwards after it (reference, value, training) run on compacted
+rows instead (`compact_rows`: each row's real tokens moved to the left, [prompt][response][padding]), and
+compute log-probs from the hidden states of the response positions only, in chunks of the vocabulary-sized
+logits (`action_logprobs`): on a 49k vocabulary the (B, T, V) logits were the largest tensor of a forward.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
+from torch.utils.checkpoint import checkpoint
+
+LOGPROB_CHUNK_BYTES = 64 * 2 ** 20  # fp32 logits per lm_head chunk: ~340 tokens at a 49k vocabulary
 
 
 @dataclass
@@ -87,11 +96,12 @@ def sample(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, eos_
         model.train(was_training)
     prompt_len = input_ids.shape[1]
     responses = out.sequences[:, prompt_len:]  # (B, A)
-    logits = torch.stack(out.logits, dim=1)  # (B, A, V) raw logits of each generated step
-    if sampling and temperature != 1.0:
-        logits = logits / temperature
     action_mask = response_mask(responses, eos_id)
-    logprobs = gather_logprobs(logits, responses) * action_mask
+    # one step at a time: no (B, A, V) stack of the generation logits and no tempered copy of it
+    t = temperature if sampling and temperature != 1.0 else 1.0
+    logprobs = torch.stack([gather_logprobs(step if t == 1.0 else step / t, responses[:, i])
+                            for i, step in enumerate(out.logits)], 1)
+    logprobs = logprobs * action_mask
     truncated = ~torch.isin(responses, torch.as_tensor(eos_id, device=responses.device)).any(-1)
     return Rollout(
         sequences=out.sequences,
@@ -118,3 +128,102 @@ def sequence_logprobs(model, sequences: torch.Tensor, attention_mask: torch.Tens
     """log pi(a_t | s_t) of the last ``num_actions`` tokens of each sequence. (B, T) -> (B, A)"""
     logits = action_logits(model, sequences, attention_mask, num_actions, temperature)
     return gather_logprobs(logits, sequences[:, -num_actions:])
+
+
+# ---- compacted rows: the forwards after sampling ------------------------------------------------------
+
+@dataclass
+class Rows:
+    """A batch with each row's real tokens moved to the left: [prompt][response][padding], L = longest row."""
+
+    input_ids: torch.Tensor       # (B, L) real tokens first, then 0
+    attention_mask: torch.Tensor  # (B, L) 1 on the row's prompt and response tokens
+    position_ids: torch.Tensor    # (B, L) 0, 1, ... over the real tokens (the padded layout's positions)
+    action_index: torch.Tensor    # (B, A) column whose output predicts response token t: prompt_len - 1 + t
+
+    @property
+    def padding_share(self) -> float:
+        return 1.0 - float(self.attention_mask.sum()) / self.attention_mask.numel()
+
+
+def compact_rows(sequences: torch.Tensor, attention_mask: torch.Tensor, num_actions: int) -> Rows:
+    """The rows of a (B, P + A) left-padded-prompt + right-padded-response batch, without any padding in front.
+
+    Positions count real tokens, masks hide only the trailing padding: every real token sees the same tokens at
+    the same positions as in the padded layout, so its outputs are the same (up to float summation order).
+    """
+    mask = attention_mask.bool()
+    b, width = mask.shape[0], int(mask.sum(-1).max())
+    column = mask.long().cumsum(-1) - 1  # where each real token goes
+    rows, cols = mask.nonzero(as_tuple=True)
+    ids = sequences.new_zeros((b, width))
+    ids[rows, column[rows, cols]] = sequences[rows, cols]
+    compact_mask = (torch.arange(width, device=mask.device) < mask.sum(-1, keepdim=True)).long()
+    prompt_len = mask[:, :mask.shape[1] - num_actions].sum(-1, keepdim=True)  # (B, 1)
+    steps = torch.arange(num_actions, device=mask.device)
+    action_index = (prompt_len - 1 + steps).clamp(0, width - 1)  # past a row's end: padding actions, masked later
+    return Rows(ids, compact_mask, position_ids(compact_mask), action_index)
+
+
+def last_hidden_states(model, rows: Rows) -> torch.Tensor:
+    """(B, L, H) final (normed) hidden states of a causal LM, called through its own forward.
+
+    Through ``model(...)`` (not ``model.model``) so DDP's gradient hooks and peft adapters see the call; the
+    LM head then runs on one position per row only (logits_to_keep), the log-probs take it from here.
+    """
+    out = model(input_ids=rows.input_ids, attention_mask=rows.attention_mask, position_ids=rows.position_ids,
+                use_cache=False, output_hidden_states=-1, logits_to_keep=1)
+    return out.hidden_states[-1]
+
+
+def _output_head(model) -> torch.nn.Module:
+    inner = getattr(model, "module", model)  # DDP / accelerate wrappers; peft forwards the attribute itself
+    return inner.get_output_embeddings()
+
+
+def _chunk_logprobs(head, hidden: torch.Tensor, tokens: torch.Tensor, temperature: float, entropy: bool,
+                    entropy_grad: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(n,) log-probs of ``tokens`` and (n,) entropies (or an empty tensor) from (n, H) hidden states."""
+    logits = head(hidden).float()
+    if temperature > 0 and temperature != 1.0:
+        logits = logits / temperature
+    logp = torch.log_softmax(logits, dim=-1)  # (n, V)
+    picked = logp.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+    if not entropy:
+        return picked, picked.new_empty(0)
+    with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
+        return picked, -(logp.exp() * logp).sum(-1)
+
+
+def action_logprobs(model, rows: Rows, tokens: torch.Tensor, action_mask: torch.Tensor, temperature: float = 1.0,
+                    *, entropy: bool = False, entropy_grad: bool = False,
+                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """log pi(a_t | s_t) (B, A) of response ``tokens`` (B, A), 0 where ``action_mask`` is 0; and the entropy.
+
+    The LM head runs only on real response positions, LOGPROB_CHUNK_BYTES of logits at a time. With gradients
+    and more than one chunk, each chunk's logits are recomputed in the backward pass (checkpoint) instead of
+    kept: the (tokens, V) logits never exist at once. ``entropy_grad``: the entropy joins the graph.
+    """
+    hidden = last_hidden_states(model, rows)  # (B, L, H)
+    b_idx, t_idx = action_mask.nonzero(as_tuple=True)
+    picked_hidden = hidden[b_idx, rows.action_index[b_idx, t_idx]]  # (N, H)
+    picked_tokens = tokens[b_idx, t_idx]  # (N,)
+    head = _output_head(model)
+    per_chunk = max(1, LOGPROB_CHUNK_BYTES // (4 * head.weight.shape[0]))
+    recompute = torch.is_grad_enabled() and picked_hidden.shape[0] > per_chunk
+    parts = []
+    for start in range(0, picked_hidden.shape[0], per_chunk):
+        args = (head, picked_hidden[start:start + per_chunk], picked_tokens[start:start + per_chunk], temperature,
+                entropy, entropy_grad)
+        parts.append(checkpoint(_chunk_logprobs, *args, use_reentrant=False) if recompute else _chunk_logprobs(*args))
+    def spread(values: list[torch.Tensor]) -> torch.Tensor:  # (N,) -> (B, A), 0 off the mask
+        flat = torch.cat(values) if values else hidden.new_zeros(0, dtype=torch.float32)
+        return hidden.new_zeros(action_mask.shape, dtype=torch.float32).index_put((b_idx, t_idx), flat)
+
+    return spread([p for p, _ in parts]), spread([e for _, e in parts]) if entropy else None
+
+
+def action_values(value_model, rows: Rows) -> torch.Tensor:
+    """V(s_t) before each response token: (B, A), from a ValueModel on compacted rows."""
+    values = value_model(rows.input_ids, rows.attention_mask, rows.position_ids)  # (B, L)
+    return values.gather(1, rows.action_index)

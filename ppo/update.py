@@ -12,7 +12,14 @@ from camelid.ppo.advantages import masked_mean
 from camelid.ppo.collective import ensure_finite
 from camelid.ppo.experience import Experience
 from camelid.ppo.losses import entropy_from_logits, policy_loss, value_loss
-from camelid.ppo.rollout import action_logits, gather_logprobs, position_ids
+from camelid.ppo.rollout import (
+    action_logits,
+    action_logprobs,
+    action_values,
+    compact_rows,
+    gather_logprobs,
+    position_ids,
+)
 
 
 def adamw(model, cfg, lr: float) -> torch.optim.Optimizer:
@@ -27,6 +34,8 @@ def adamw(model, cfg, lr: float) -> torch.optim.Optimizer:
 
 class PPOUpdate:
     """Optimises the policy and the value model on one Experience at a time."""
+
+    compact = False  # policy and value forwards on compacted rows (rollout.compact_rows), not the padded minibatch
 
     def __init__(self, cfg, acc, *, policy, value, opt_policy, opt_value, minibatch_size: int):
         self.cfg, self.acc = cfg, acc
@@ -45,22 +54,37 @@ class PPOUpdate:
             for start in range(0, len(exp), self.minibatch_size):
                 mb = exp.select(perm[start:start + self.minibatch_size].to(exp.sequences.device))
                 # narrower than the rollout batch: the same tokens, less compute
-                for k, v in self.step(mb.without_padding_columns()).items():
+                for k, v in self.step(mb if self.compact else mb.without_padding_columns()).items():
                     sums[k] = sums.get(k, 0.0) + v
                 steps += 1
         return {k: v / steps for k, v in sums.items()}
 
+    def forward(self, mb: Experience) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(b, A) log-probs, entropies and values of the minibatch under the current policy and value model.
+
+        The entropy joins the graph only when its coefficient is not 0 (it is then logged, not trained).
+        """
+        a, temperature, entropy_grad = mb.num_actions, self.cfg.temperature, bool(self.cfg.entropy_coef)
+        if self.compact:
+            rows = compact_rows(mb.sequences, mb.attention_mask, a)
+            logprobs, entropy = action_logprobs(self.policy, rows, mb.sequences[:, -a:], mb.action_mask, temperature,
+                                                entropy=True, entropy_grad=entropy_grad)
+            return logprobs, entropy, action_values(self.value, rows)
+        logits = action_logits(self.policy, mb.sequences, mb.attention_mask, a, temperature)  # (b, A, V)
+        logprobs = gather_logprobs(logits, mb.sequences[:, -a:])
+        with torch.set_grad_enabled(entropy_grad):
+            entropy = entropy_from_logits(logits)
+        values = self.value(mb.sequences, mb.attention_mask, position_ids(mb.attention_mask))[:, -a - 1:-1]
+        return logprobs, entropy, values
+
     def step(self, mb: Experience) -> dict[str, float]:
         """One optimizer step of policy and value on minibatch ``mb``; returns its losses and diagnostics."""
         cfg, acc = self.cfg, self.acc
-        a, mask = mb.num_actions, mb.action_mask
-        logits = action_logits(self.policy, mb.sequences, mb.attention_mask, a, cfg.temperature)  # (b, A, V)
-        logprobs = gather_logprobs(logits, mb.sequences[:, -a:])  # (b, A)
-        with torch.set_grad_enabled(bool(cfg.entropy_coef)):  # logged only when its coef is 0: no graph
-            entropy = masked_mean(entropy_from_logits(logits), mask)
+        mask = mb.action_mask
+        logprobs, entropy, values = self.forward(mb)  # (b, A) each
+        entropy = masked_mean(entropy, mask)
         pl = policy_loss(logprobs, mb.old_logprobs, mb.advantages, mask, cfg.clip_range)
-        values = self.value(mb.sequences, mb.attention_mask, position_ids(mb.attention_mask))  # (b, T)
-        vl = value_loss(values[:, -a - 1:-1], mb.values, mb.returns, mask, cfg.value_clip)
+        vl = value_loss(values, mb.values, mb.returns, mask, cfg.value_clip)
         loss = pl.loss + cfg.vf_coef * vl.loss
         if cfg.entropy_coef:
             loss = loss - cfg.entropy_coef * entropy
