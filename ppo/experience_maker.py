@@ -61,7 +61,7 @@ class PromptSchedule:
 class ExperienceMaker:
     """Turns a batch of prompts into an `Experience`; also generates and scores for held-out evaluation."""
 
-    compact = False  # reference and value forwards on compacted rows (rollout.compact_rows), not the padded batch
+    compact = True  # reference and value forwards on compacted rows (rollout.compact_rows), not the padded batch
 
     def __init__(self, cfg, acc, *, policy, reference, value, tokenizer, reward_helpfulness, reward_safety,
                  safety_threshold: float):

@@ -35,7 +35,7 @@ def adamw(model, cfg, lr: float) -> torch.optim.Optimizer:
 class PPOUpdate:
     """Optimises the policy and the value model on one Experience at a time."""
 
-    compact = False  # policy and value forwards on compacted rows (rollout.compact_rows), not the padded minibatch
+    compact = True  # policy and value forwards on compacted rows (rollout.compact_rows), not the padded minibatch
 
     def __init__(self, cfg, acc, *, policy, value, opt_policy, opt_value, minibatch_size: int):
         self.cfg, self.acc = cfg, acc
