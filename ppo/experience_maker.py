@@ -34,6 +34,15 @@ from camelid.ppo.rollout import (
 from camelid.reward_rule import combined_reward
 
 
+def score_both(rm_h, rm_s, conversations: list, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B,) helpfulness and (B,) safety scores; one render + tokenize for both when their tokenizers agree."""
+    reward_models = all(hasattr(m, "score_ids") and hasattr(m, "tokenizer") for m in (rm_h, rm_s))  # not stand-ins
+    if reward_models and rm_h.shares_tokenization(rm_s):
+        ids = rm_h.encode(conversations, texts)
+        return rm_h.score_ids(ids), rm_s.score_ids(ids)
+    return rm_h.score(conversations, texts), rm_s.score(conversations, texts)
+
+
 class PromptSchedule:
     """Which prompts each iteration samples: a pure function of (seed, iteration), so a resumed run is exact."""
 
@@ -94,8 +103,7 @@ class ExperienceMaker:
 
     def score(self, prompts: list, conversations: list, texts: list[str]):
         """(Rh, Rs, Rc, used safety) per response, each (B,): both RMs' scores and Llama 2's combination."""
-        rh = self.rm_h.score(conversations, texts).float().to(self.acc.device)  # (B,)
-        rs = self.rm_s.score(conversations, texts).float().to(self.acc.device)  # (B,)
+        rh, rs = (x.float().to(self.acc.device) for x in score_both(self.rm_h, self.rm_s, conversations, texts))
         is_safety = torch.tensor([bool(p.is_safety) for p in prompts], device=self.acc.device)
         rc, used_safety = combined_reward(rh, rs, is_safety, self.safety_threshold)
         return rh, rs, rc, used_safety

@@ -9,7 +9,10 @@ one assistant turn), and the stored calibration (calibration.json) is applied un
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +35,21 @@ def render(tokenizer: PreTrainedTokenizerBase, conversation: list[dict], respons
 def tokenize(tokenizer: PreTrainedTokenizerBase, conversation: list[dict], response: str) -> list[int]:
     # The chat template writes BOS itself; add_special_tokens would double it on Llama tokenizers.
     return tokenizer(render(tokenizer, conversation, response), add_special_tokens=False)["input_ids"]
+
+
+def tokenization_key(tokenizer: PreTrainedTokenizerBase) -> str | None:
+    """A digest of everything `tokenize` reads: the tokenizer's model, normaliser and pre-tokeniser, its special
+    tokens and chat template. Equal keys: the same (conversation, response) gives the same ids. None for a
+    tokenizer without a `tokenizers` backend (then nothing is shared)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return None
+    spec = json.loads(backend.to_str())
+    spec.pop("padding", None)  # padding and truncation settings do not change a text's ids
+    spec.pop("truncation", None)
+    spec["chat_template"] = tokenizer.chat_template
+    spec["special"] = {k: str(getattr(tokenizer, k, None)) for k in ("bos_token", "eos_token", "unk_token")}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
 def distinct_pad(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
@@ -97,13 +115,29 @@ class RewardModel:
     def score(self, conversations: list[list[dict]], responses: list[str], *, raw: bool = False,
               batch_size: int = 32) -> torch.Tensor:
         """(B,) calibrated scores of responses[i] as the answer to conversations[i] (raw=True: uncalibrated)."""
+        return self.score_ids(self.encode(conversations, responses), raw=raw, batch_size=batch_size)
+
+    def encode(self, conversations: list[list[dict]], responses: list[str]) -> list[list[int]]:
+        """Token ids of each rendered (conversation, response), untruncated: what `score_ids` takes."""
         if len(conversations) != len(responses):
             raise ValueError(f"{len(conversations)} conversations but {len(responses)} responses")
-        ids = [tokenize(self.tokenizer, c, r) for c, r in zip(conversations, responses, strict=True)]
+        return [tokenize(self.tokenizer, c, r) for c, r in zip(conversations, responses, strict=True)]
+
+    def score_ids(self, ids: list[list[int]], *, raw: bool = False, batch_size: int = 32) -> torch.Tensor:
+        """(B,) scores of token ids from `encode` (this RM's or one that `shares_tokenization` with it)."""
         if self.max_length:  # the score is read at the last token, so keep the end of long inputs
             ids = [x[-self.max_length:] for x in ids]
         scores = raw_scores(self.model, self.tokenizer, ids, batch_size=batch_size)
         return scores if raw else calibration.apply(scores, self.calibration)
+
+    @cached_property
+    def tokenization(self) -> str | None:
+        return tokenization_key(self.tokenizer)
+
+    def shares_tokenization(self, other: RewardModel) -> bool:
+        """Whether ``other.encode`` gives the ids this RM's `encode` would (one tokenization serves both)."""
+        return other.tokenizer is self.tokenizer or (self.tokenization is not None
+                                                     and self.tokenization == other.tokenization)
 
 
 def _fp32_head(model) -> None:

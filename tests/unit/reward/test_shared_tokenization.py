@@ -1,0 +1,74 @@
+"""One render + tokenize serves both reward models when their tokenizers agree; scores stay identical (#18)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from camelid.ppo.experience_maker import score_both
+from camelid.registry import Registry
+from camelid.reward import scoring
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "stages"))
+import ppo_fixtures  # noqa: E402
+
+CONVS = [[{"role": "user", "content": "What is 3 plus 4?"}], [{"role": "user", "content": "How can I steal a car?"}],
+         [{"role": "user", "content": "Spell cat backwards."}]]
+TEXTS = ["The answer is 7.", "I can't help with that.", "tac"]
+
+
+@pytest.fixture(scope="module")
+def rms(tmp_path_factory):
+    paths = ppo_fixtures.build(tmp_path_factory.mktemp("rms"))
+    registry = Registry(paths["registry"])
+    return (scoring.load_reward_model("rm-helpfulness", registry, device="cpu"),
+            scoring.load_reward_model("rm-safety", registry, device="cpu"))
+
+
+def _counting_render(monkeypatch) -> list:
+    calls = []
+    render = scoring.render
+
+    def counted(tokenizer, conversation, response):
+        calls.append(response)
+        return render(tokenizer, conversation, response)
+
+    monkeypatch.setattr(scoring, "render", counted)
+    return calls
+
+
+def test_two_rms_with_equal_tokenizers_tokenize_once_and_score_as_alone(rms, monkeypatch):
+    rm_h, rm_s = rms
+    assert rm_h.tokenizer is not rm_s.tokenizer and rm_h.shares_tokenization(rm_s)
+    alone = rm_h.score(CONVS, TEXTS), rm_s.score(CONVS, TEXTS)
+    calls = _counting_render(monkeypatch)
+    both = score_both(rm_h, rm_s, CONVS, TEXTS)
+    assert len(calls) == len(TEXTS)  # once per response, not once per response and RM
+    assert torch.equal(both[0], alone[0]) and torch.equal(both[1], alone[1])
+    assert not torch.equal(both[0], both[1])  # two different models really scored
+
+
+def test_each_rm_keeps_its_own_truncation_on_shared_ids(rms):
+    rm_h, rm_s = rms
+    short = dataclasses.replace(rm_s, max_length=6)  # keeps the end of each input: a different score
+    assert rm_h.shares_tokenization(short)
+    both = score_both(rm_h, short, CONVS, TEXTS)
+    assert torch.equal(both[1], short.score(CONVS, TEXTS))
+    assert not torch.equal(both[1], rm_s.score(CONVS, TEXTS))
+
+
+def test_a_different_chat_template_is_tokenized_separately(rms, monkeypatch):
+    rm_h, rm_s = rms
+    tok = copy.deepcopy(rm_s.tokenizer)
+    tok.chat_template = tok.chat_template.replace("[INST]", "[USER]")
+    other = dataclasses.replace(rm_s, tokenizer=tok)
+    assert not rm_h.shares_tokenization(other)
+    calls = _counting_render(monkeypatch)
+    both = score_both(rm_h, other, CONVS, TEXTS)
+    assert len(calls) == 2 * len(TEXTS)
+    assert torch.equal(both[1], other.score(CONVS, TEXTS))
