@@ -38,9 +38,11 @@ def main(argv: list[str]) -> int:
     log.info("profile %s, registry %s, %d process(es): %s", cfg.profile, registry.root, state.num_processes,
              " -> ".join(j.name for j in plan))
     t_all = time.perf_counter()
+    would_run: set[str] = set()  # --dry-run: outputs a real run would (re)build; jobs reading them run too
     for i, job in enumerate(plan):
         _sync(state, i)
-        if not args.force:
+        stale_input = any(ref.split("@")[0] in would_run for ref in job.inputs.values())
+        if not args.force and not stale_input:
             done = up_to_date(registry, job)
             if done is not None:
                 registry.pin(job.output, done.version)
@@ -48,6 +50,7 @@ def main(argv: list[str]) -> int:
                 continue
         if args.dry_run:
             log.info("[%s] would run -> %s", job.name, job.output)
+            would_run.add(job.output)
             continue
         log.info("[%s] running", job.name)
         t0 = time.perf_counter()

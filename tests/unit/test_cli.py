@@ -45,3 +45,16 @@ def test_config_error_exits_2_with_path(repo, capsys):
     assert main(["config", "--config", str(repo / "pipelines.yaml"), "--profile", "micro",
                  "stages.ppo.kl_coef=-1"]) == 2
     assert "stages.ppo.kl_coef: must be > 0" in capsys.readouterr().err
+
+
+def test_run_dry_run_on_a_fresh_registry_lists_every_job(micro, repo, caplog):
+    """Later jobs read what earlier ones would publish: a dry run says they would run instead of failing
+    on the not-yet-published input (seen on a fresh registry-smol: 'unknown reference rm-helpfulness')."""
+    cfg, reg = micro()
+    argv = ["run", "--config", str(repo / "pipelines.yaml"), "--profile", "micro", "--registry", str(reg.root),
+            f"runs_dir={reg.root.parent / 'runs'}", "--dry-run"]
+    with caplog.at_level("INFO", logger="camelid"):
+        assert main(argv) == 0
+    for job, out in [("sft", "sft"), ("reward-helpfulness", "rm-helpfulness"), ("ppo", "ppo"), ("compare", "report")]:
+        assert f"[{job}] would run -> {out}" in caplog.text
+    assert reg.names() == ["base"]  # nothing was built or published
