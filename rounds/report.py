@@ -7,7 +7,13 @@ Per round (round 0 is the starting policy):
 - the round's pairs: how many, their rating levels, annotator agreement;
 - the reward models that trained the policy the round sampled from (round r-1's), scored on the round's NEW
   pairs: accuracy per rating level (Llama 2's question of whether the RM keeps up with an improving policy);
-  and each round's RMs on their held-out test sets.
+  and each round's RMs on their held-out test sets; the same RMs and the round's labels against the toy oracle's
+  own preference (how much label noise reached the pairs, and whether the RM still ranks like the oracle);
+- the seconds each of the round's jobs took (their manifests' `seconds`);
+- rejection sampling's K curve of the combined reward and, on toy prompts, the oracle's per family: how often
+  some of the K samples is right against how often the one the RMs picked is;
+and across rounds: the last round's policy against the first round's and the starting one, win/tie/loss by the
+combined reward and by the oracle with bootstrap intervals (the last comparison's numbers).
 Published as a `report` artifact with report.json and rounds.png.
 """
 
@@ -23,6 +29,7 @@ from camelid.stage import Stage
 
 log = get_logger("round")
 OBJECTIVES = ("helpfulness", "safety")
+JUDGES = ("combined", "oracle")  # the comparison's judges the last-vs-first win rates are read for
 POLICY_KEYS = {"harmful_refusal": "harmful_refusal_rate", "over_refusal": "over_refusal_rate",
                "safety_violation": "safety_violation_rate"}
 
@@ -46,6 +53,7 @@ class RoundsReportStage(Stage):
         inputs, kinds = {"compare": progress.compares[-1].ref}, {"compare": ("report",)}
         for r in range(1, n + 1):
             inputs[f"pairs_r{r}"], kinds[f"pairs_r{r}"] = progress.pairs[r - 1].ref, ("dataset",)
+            inputs[f"compare_r{r}"], kinds[f"compare_r{r}"] = progress.compares[r - 1].ref, ("report",)
             for o in OBJECTIVES:
                 inputs[f"rm_{o}_r{r}"], kinds[f"rm_{o}_r{r}"] = progress.rms[r - 1][o].ref, ("reward",)
         return self.make_job(cfg, ReportSettings(output=cfg.rounds.report_output, rounds=n), inputs=inputs,
@@ -61,98 +69,250 @@ class RoundsReportStage(Stage):
         return pub.artifact
 
 
-def policy_row(numbers: dict) -> dict:
-    """What the report keeps of one checkpoint's comparison headline."""
+def policy_row(numbers: dict, oracle: dict | None = None) -> dict:
+    """What the report keeps of one checkpoint's comparison headline (and of its oracle summary: task accuracy)."""
     row = {key: numbers.get(src) for key, src in POLICY_KEYS.items()}
+    row["task_accuracy"] = (oracle or {}).get("task_accuracy")
     row["task_accuracy_per_family"] = numbers.get("task_accuracy_per_family", {})
     scores = numbers.get("mean_score", {})
     row["combined_reward"], row["oracle_quality"] = scores.get("combined"), scores.get("oracle")
     return row
 
 
-def pairs_row(pairs, registry) -> dict:
-    """The round's labelled pairs, and the oracle's view of the answers they were made of (one per temperature)."""
+def round_prompts(pairs, registry) -> dict:
+    """The toy prompt records a round's pairs were sampled for, by id (from its answers artifact)."""
+    from camelid.data.records import Prompt
+    from camelid.rounds.annotation import read_items
+
+    answers = registry.resolve(pairs.manifest["inputs"]["answers"]["ref"], verify=False)
+    return {str(it["meta"]["id"]): Prompt.from_dict(it["meta"]["prompt_record"]) for it in read_items(answers)
+            if it["meta"].get("id") is not None and it["meta"].get("prompt_record", {}).get("meta", {}).get("kind")}
+
+
+def read_pairs(pairs) -> list:
+    from camelid.data.load import load_records
+    from camelid.data.spec import DataSpec
+    from camelid.rounds.stages import PAIRS_FILE
+
+    return load_records(DataSpec(format="preference", path=str(pairs.path / PAIRS_FILE)), "pairs").records
+
+
+def oracle_truth(records, prompts: dict) -> list[tuple[bool, str] | None]:
+    """Per pair: (the label's chosen answer has the higher oracle quality, the level the gap deserves);
+    None where the oracle sees no gap or the prompt is not one of the round's toy prompts."""
+    from camelid.data.toyworld.generator import level_for_gap
+    from camelid.data.toyworld.oracle import score
+
+    out = []
+    for p in records:
+        prompt = prompts.get(str(p.id))
+        gap = score(prompt, p.chosen).quality - score(prompt, p.rejected).quality if prompt is not None else 0.0
+        out.append((gap > 0, level_for_gap(abs(gap))) if gap != 0 else None)
+    return out
+
+
+def label_agreement(truth: list) -> dict:
+    """How often the labels prefer what the oracle prefers, over the pairs where it sees a gap."""
+    known = [t[0] for t in truth if t is not None]
+    return {"n": len(known), "no_gap": len(truth) - len(known),
+            "agreement": sum(known) / len(known) if known else None}
+
+
+def accuracy_vs_oracle(r_chosen, r_rejected, truth: list, families: list[str] | None = None) -> dict:
+    """accuracy_by_level of scores (B,) of each pair's chosen / rejected answers, judged by the oracle's
+    preference and level instead of the label's (pairs without an oracle gap left out); with ``families``
+    (one per pair) also the accuracy per family."""
+    import torch
+
+    from camelid.reward.metrics import accuracy_by_level
+
+    idx = [i for i, t in enumerate(truth) if t is not None]
+    if not idx:
+        return {"overall": None, "n": 0, "levels": {}, **({"families": {}} if families is not None else {})}
+    better = torch.stack([r_chosen[i] if truth[i][0] else r_rejected[i] for i in idx])  # (M,)
+    worse = torch.stack([r_rejected[i] if truth[i][0] else r_chosen[i] for i in idx])  # (M,)
+    out = accuracy_by_level(better, worse, [truth[i][1] for i in idx])
+    if families is not None:
+        right = (better > worse).tolist()
+        fams = [families[i] for i in idx]
+        out["families"] = {f: {"accuracy": sum(c for c, g in zip(right, fams) if g == f) / fams.count(f),
+                               "n": fams.count(f)} for f in sorted(set(fams))}
+    return out
+
+
+def pairs_row(pairs, records, truth, registry) -> dict:
+    """The round's labelled pairs, their agreement with the oracle, and the oracle's view of the answers they
+    were made of (one per temperature)."""
     m = pairs.manifest["metrics"]
     answers = registry.resolve(pairs.manifest["inputs"]["answers"]["ref"], verify=False).manifest["metrics"]
     return {"ref": pairs.ref, "n_pairs": m["n_pairs"], "ratings": m.get("ratings", {}),
             "fleiss_kappa": m.get("fleiss_kappa"), "annotation": m.get("annotation"),
+            "labels_vs_oracle": label_agreement(truth),
             "samples": {side: answers.get(f"oracle_{side}") for side in ("a", "b")}}
 
 
-def rm_accuracy_on(ctx, rm, pairs, objective: str) -> dict:
-    """accuracy_by_level of ``rm`` on the pairs of a dataset artifact (the safety RM under its drop rule)."""
-    from camelid.data.load import load_records
-    from camelid.data.spec import DataSpec
+def rm_accuracy_on(ctx, rm, records, truth, objective: str) -> dict:
+    """accuracy_by_level of ``rm`` on a round's pairs (the safety RM under its drop rule), against the labels
+    and against the oracle (``vs_oracle``)."""
     from camelid.reward.metrics import accuracy_by_level
-    from camelid.reward.rules import drop_unsafe_chosen
+    from camelid.reward.rules import is_unsafe_chosen
     from camelid.reward.scoring import load_reward_model
-    from camelid.rounds.stages import PAIRS_FILE
 
-    records = load_records(DataSpec(format="preference", path=str(pairs.path / PAIRS_FILE)), "pairs").records
     if objective == "safety":
-        records, _ = drop_unsafe_chosen(records)
+        truth = [t for p, t in zip(records, truth, strict=True) if not is_unsafe_chosen(p)]
+        records = [p for p in records if not is_unsafe_chosen(p)]
     if not records:
-        return {"overall": None, "n": 0, "levels": {}}
+        return {"overall": None, "n": 0, "levels": {}, "vs_oracle": accuracy_vs_oracle([], [], [])}
+
     model = load_reward_model(rm, ctx.registry, device=ctx.cfg.device)
     prompts = [p.prompt for p in records]
     rc = model.score(prompts, [p.chosen for p in records], raw=True)
     rr = model.score(prompts, [p.rejected for p in records], raw=True)
-    return accuracy_by_level(rc, rr, [p.rating for p in records])
+    families = [(p.category or "").split("/")[0] for p in records]
+    return {**accuracy_by_level(rc, rr, [p.rating for p in records]),
+            "vs_oracle": accuracy_vs_oracle(rc, rr, truth, families)}
+
+
+def round_artifacts(registry, top, r: int) -> list:
+    """``top`` and every artifact it was made from that belongs to round r (the walk stops at other rounds)."""
+    found, todo = {}, [top]
+    while todo:
+        art = todo.pop()
+        if art.ref in found or (art.manifest.get("config") or {}).get("round") != r:
+            continue
+        found[art.ref] = art
+        todo += [registry.resolve(rec["ref"], verify=False) for rec in art.manifest.get("inputs", {}).values()
+                 if not rec.get("external")]
+    return list(found.values())
+
+
+def round_seconds(artifacts, r: int) -> dict:
+    """Seconds each of round r's jobs took (its artifact's `seconds` metric), by job name, and their total."""
+    out = {}
+    for art in artifacts:
+        seconds = art.manifest.get("metrics", {}).get("seconds")
+        if (art.manifest.get("config") or {}).get("round") == r and seconds is not None:
+            out[art.name.removesuffix(f"-r{r}")] = seconds
+    return {**out, "total": round(sum(out.values()), 1)}
+
+
+def head_to_head(numbers: dict, a: str, b: str, judge: str) -> dict | None:
+    """``a`` against ``b`` by ``judge`` from a comparison's report.json: win/tie/loss from a's side and the win
+    rate (ties half) with its bootstrap interval; None if the comparison has no such pair or judge."""
+    for p in numbers["pairs"]:
+        if {p["a"], p["b"]} != {a, b} or judge not in p["judges"]:
+            continue
+        w = p["judges"][judge]
+        win, loss, rate = (w["win"], w["loss"], w["win_rate"]) if p["a"] == a else (w["loss"], w["win"], {
+            "value": 1 - w["win_rate"]["value"], "lo": 1 - w["win_rate"]["hi"], "hi": 1 - w["win_rate"]["lo"]})
+        rate = {k: round(v, 6) for k, v in rate.items()}
+        return {"a": a, "b": b, "judge": judge, "n": w["n"], "win": win["value"], "tie": w["tie"]["value"],
+                "loss": loss["value"], "win_rate": rate, "excludes_half": rate["lo"] > 0.5 or rate["hi"] < 0.5}
+    return None
 
 
 def build(ctx) -> dict:
-    """report.json: one row per round, 0 (the starting policy) to n."""
+    """report.json: one row per round, 0 (the starting policy) to n; the last policy against the first and start."""
     inputs, n = ctx.inputs, ctx.section.rounds
-    compared = inputs["compare"].manifest["metrics"]["checkpoints"]
-    refs = inputs["compare"].manifest["config"]["checkpoints"]  # the start, then round 1 .. n's policies
-    rows = [{"round": 0, "policy": refs[0], **policy_row(compared.get(refs[0], {}))}]
+    compare = inputs["compare"]
+    compared = compare.manifest["metrics"]["checkpoints"]
+    refs = compare.manifest["config"]["checkpoints"]  # the start, then round 1 .. n's policies
+    numbers = json.loads((compare.path / "report.json").read_text())
+    oracle = {c["ref"]: c.get("oracle") for c in numbers["checkpoints"]}
+    rows = [{"round": 0, "policy": refs[0], **policy_row(compared.get(refs[0], {}), oracle.get(refs[0]))}]
     for r in range(1, n + 1):
-        pairs = inputs[f"pairs_r{r}"]
-        row = {"round": r, "policy": refs[r], **policy_row(compared.get(refs[r], {})), "pairs": pairs_row(pairs, ctx.registry),
-               "rm_heldout_accuracy": {o: inputs[f"rm_{o}_r{r}"].manifest["metrics"].get("eval", {})
-                                       .get("accuracy", {}).get(o) for o in OBJECTIVES}}
-        if r > 1:  # the RMs that trained the policy these pairs were sampled from, on pairs they never saw
-            row["rm_accuracy_on_new_pairs"] = {
-                o: {"rm": inputs[f"rm_{o}_r{r - 1}"].ref,
-                    **rm_accuracy_on(ctx, inputs[f"rm_{o}_r{r - 1}"], pairs, o)} for o in OBJECTIVES}
-        rows.append(row)
+        rows.append(round_row(ctx, r, refs[r], compared, oracle.get(refs[r])))
+    versus = {name: {j: head_to_head(numbers, refs[n], ref, j) for j in JUDGES}
+              for name, ref in (("last_vs_first", refs[1]), ("last_vs_start", refs[0])) if ref != refs[n]}
     log.info("rounds report: %s", "; ".join(f"r{row['round']} combined {row['combined_reward']}" for row in rows))
-    return {"rounds": n, "judged_by": inputs["compare"].ref, "per_round": rows}
+    return {"rounds": n, "judged_by": compare.ref, "per_round": rows, **versus,
+            "seconds_total": round(sum(row["seconds"]["total"] for row in rows[1:]), 1)}
+
+
+def round_row(ctx, r: int, ref: str, compared: dict, oracle: dict | None) -> dict:
+    """Round r: its policy's numbers, its pairs, its RMs, the previous RMs on its new pairs, its jobs' times."""
+    inputs = ctx.inputs
+    pairs = inputs[f"pairs_r{r}"]
+    records = read_pairs(pairs)
+    truth = oracle_truth(records, round_prompts(pairs, ctx.registry))
+    arts = round_artifacts(ctx.registry, inputs[f"compare_r{r}"], r)
+    row = {"round": r, "policy": ref, **policy_row(compared.get(ref, {}), oracle),
+           "pairs": pairs_row(pairs, records, truth, ctx.registry),
+           "rm_heldout_accuracy": {o: inputs[f"rm_{o}_r{r}"].manifest["metrics"].get("eval", {})
+                                   .get("accuracy", {}).get(o) for o in OBJECTIVES},
+           "seconds": round_seconds(arts, r)}
+    sampled = next((a for a in arts if a.name == f"rs-sample-r{r}"), None)
+    if sampled is not None:  # what best-of-K could gain (the K curves) and what the RMs picked
+        metrics = sampled.manifest["metrics"]
+        row["rejection_sampling"] = {"ref": sampled.ref, "k_curve": metrics["selection"]["k_curve"],
+                                     "oracle": metrics.get("oracle")}
+    if r > 1:  # the RMs that trained the policy these pairs were sampled from, on pairs they never saw
+        row["rm_accuracy_on_new_pairs"] = {
+            o: {"rm": inputs[f"rm_{o}_r{r - 1}"].ref,
+                **rm_accuracy_on(ctx, inputs[f"rm_{o}_r{r - 1}"], records, truth, o)} for o in OBJECTIVES}
+    return row
 
 
 def plot(report: dict, path: Path) -> None:
-    """rounds.png: policy metrics over rounds (left), RM accuracy on each round's new pairs (right)."""
+    """rounds.png: policy metrics over rounds, RM accuracy on each round's new pairs, each round's job times."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = report["per_round"]
-    x = [row["round"] for row in rows]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    families = sorted({f for row in rows for f in row["task_accuracy_per_family"]})
-    for f in families:
-        left.plot(x, [row["task_accuracy_per_family"].get(f) for row in rows], "o-", alpha=0.6, label=f"task: {f}")
-    for key, style in (("harmful_refusal", "s-"), ("over_refusal", "v--"), ("oracle_quality", "D-")):
-        left.plot(x, [row[key] for row in rows], style, linewidth=2, label=key.replace("_", " "))
-    left.set(xlabel="round (0 = start)", ylabel="rate", title="Policy by round (last round's comparison)",
-             xticks=x, ylim=(-0.05, 1.05))
-    left.legend(fontsize=7, loc="upper left")
-    if any(row["combined_reward"] is not None for row in rows):  # an RM score, not a rate: its own axis
-        reward = left.twinx()
-        reward.plot(x, [row["combined_reward"] for row in rows], "k:", marker="x", label="combined reward (RM)")
-        reward.set_ylabel("mean combined reward")
-        reward.legend(fontsize=7, loc="upper right")
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(16, 5.5))
+    plot_policy(left, rows, report.get("last_vs_first", {}).get("combined"))
     later = [row for row in rows if "rm_accuracy_on_new_pairs" in row]
-    for o, style in zip(OBJECTIVES, ("o-", "s-")):
-        right.plot([row["round"] for row in later], [row["rm_accuracy_on_new_pairs"][o]["overall"] for row in later],
-                   style, label=f"{o} RM (round r-1) on round r's pairs")
-    right.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
-    right.set(xlabel="round", ylabel="accuracy", title="Do the RMs keep up?", xticks=x, ylim=(-0.05, 1.05))
-    right.legend(fontsize=7, loc="best")
+    for o, style in zip(OBJECTIVES, ("o", "s")):
+        acc = [row["rm_accuracy_on_new_pairs"][o] for row in later]
+        x = [row["round"] for row in later]
+        middle.plot(x, [a["overall"] for a in acc], style + "-", label=f"{o} RM (round r-1) vs labels")
+        middle.plot(x, [a["vs_oracle"]["overall"] for a in acc], style + "--", label=f"{o} RM (round r-1) vs oracle")
+    middle.plot([row["round"] for row in rows[1:]], [row["pairs"]["labels_vs_oracle"]["agreement"] for row in rows[1:]],
+                "k^:", label="labels agree with oracle")
+    middle.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
+    middle.set(xlabel="round", ylabel="accuracy on round r's new pairs", title="Do the RMs keep up?",
+               xticks=[row["round"] for row in rows], ylim=(-0.05, 1.05))
+    middle.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
+    plot_seconds(right, rows[1:])
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_policy(ax, rows: list[dict], versus: dict | None) -> None:
+    """Task accuracy per family, refusal rates, oracle quality (left axis); mean combined reward (right axis)."""
+    x = [row["round"] for row in rows]
+    for f in sorted({f for row in rows for f in row["task_accuracy_per_family"]}):
+        ax.plot(x, [row["task_accuracy_per_family"].get(f) for row in rows], "o-", alpha=0.6, label=f"task: {f}")
+    for key, style in (("harmful_refusal", "s-"), ("over_refusal", "v--"), ("oracle_quality", "D-")):
+        ax.plot(x, [row[key] for row in rows], style, linewidth=2, label=key.replace("_", " "))
+    title = "Policy by round (last round's comparison)"
+    if versus:
+        w = versus["win_rate"]
+        title += f"\nlast vs round 1, combined-reward win rate {w['value']:.2f} [{w['lo']:.2f}, {w['hi']:.2f}]"
+    ax.set(xlabel="round (0 = start)", ylabel="rate", title=title, xticks=x, ylim=(-0.05, 1.05))
+    handles, labels = ax.get_legend_handles_labels()
+    if any(row["combined_reward"] is not None for row in rows):  # an RM score, not a rate: its own axis
+        reward = ax.twinx()
+        handles += reward.plot(x, [row["combined_reward"] for row in rows], "k:", marker="x")
+        labels.append("mean combined reward (RM, right axis)")
+        reward.set_ylabel("mean combined reward")
+    ax.legend(handles, labels, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=3)  # off the data
+
+
+def plot_seconds(ax, rows: list[dict]) -> None:
+    """Stacked bars: seconds per job of each round."""
+    jobs = sorted({j for row in rows for j in row["seconds"] if j != "total"})
+    x = [row["round"] for row in rows]
+    bottom = [0.0] * len(rows)
+    for job in jobs:
+        height = [row["seconds"].get(job, 0.0) for row in rows]
+        ax.bar(x, height, bottom=bottom, label=job)
+        bottom = [b + h for b, h in zip(bottom, height, strict=True)]
+    ax.set(xlabel="round", ylabel="seconds", title="Where each round's time goes", xticks=x)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=4)
 
 
 STAGE = RoundsReportStage()

@@ -169,7 +169,8 @@ class RejectionSampler:
         stats = selection_stats(rewards, chosen, current, np.array([r["used_safety"] for r in rows]))
         log.info("mean reward %.4f, best of %d %.4f; K curve %s; kept %d of %d prompts", stats["mean_reward"],
                  sc.k, stats["mean_best_of_k"], stats["k_curve"], stats["kept"], stats["prompts"])
-        metrics = {"selection": stats, "resumed_batches": self.resumed_batches,
+        metrics = {"selection": stats, "oracle": oracle_view(self.prompts.records, rows, chosen.index),
+                   "resumed_batches": self.resumed_batches,
                    "generate_seconds": round(self.seconds["generate"], 1),
                    "score_seconds": round(self.seconds["score"], 1)}
         kept = [_kept_row(rows[i], int(chosen.index[i])) for i in np.flatnonzero(chosen.keep)]
@@ -182,6 +183,19 @@ class RejectionSampler:
                     f.write(json.dumps(row, ensure_ascii=False) + "\n")
             pub.metrics.update(ctx.common_metrics())
         return pub.artifact
+
+
+def oracle_view(prompts: list, rows: list[dict], chosen) -> dict | None:
+    """On toy prompts, the oracle's best-of-K per family against the reward's picks (None without an oracle)."""
+    from camelid.data.toyworld.oracle import score
+    from camelid.rs.sampling import oracle_selection
+
+    records = [prompts[row["index"]] for row in rows]
+    if not records or not all(p.meta.get("kind") for p in records):
+        return None
+    scores = [[score(p, answer) for answer in row["answers"]] for p, row in zip(records, rows, strict=True)]
+    correct = [[float(bool(s.correct)) for s in per_prompt] for per_prompt in scores]  # (N, K)
+    return oracle_selection(correct, chosen, [per_prompt[0].category.split("/")[0] for per_prompt in scores])
 
 
 def _kept_row(row: dict, j: int) -> dict:

@@ -108,3 +108,22 @@ def _round(x) -> float:
     # 6 decimals: enough for rewards, and rounding is monotone, so the K curve stays non-decreasing
     # where float summation leaves the mean a last-bit above an equal maximum.
     return round(float(x), 6)
+
+
+def oracle_selection(correct, chosen, families: list[str]) -> dict:
+    """Best-of-K seen by an oracle, overall and per family: the K curve of right answers (k = 1: a sample's
+    accuracy; k = K: some sample is right) against the accuracy of the answers the reward picked.
+
+    ``correct`` (N, K) 1/0: the oracle's verdict on each sample; ``chosen`` (N,) the picked sample of each prompt.
+    A K curve far above ``selected`` means the reward model cannot tell the right answers apart.
+    """
+    c = np.asarray(correct, dtype=np.float64)
+    picked = c[np.arange(len(c)), np.asarray(chosen)]  # (N,)
+    fams = np.asarray(families)
+
+    def summary(rows: np.ndarray) -> dict:
+        return {"n": int(rows.sum()), "selected": _round(picked[rows].mean()),
+                "k_curve": [[k, _round(v)] for k, v in k_curve(c[rows])]}
+
+    return {"all": summary(np.ones(len(c), dtype=bool)),
+            "per_family": {f: summary(fams == f) for f in sorted(set(families))}}

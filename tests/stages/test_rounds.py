@@ -158,7 +158,53 @@ def test_the_report_has_a_row_per_round_and_rm_accuracy_on_new_pairs(rounds):
     assert new["helpfulness"]["rm"] == "rm-helpfulness-r1@v1" and new["helpfulness"]["n"] == n2
     assert sum(level["n"] for level in new["helpfulness"]["levels"].values()) == n2
     assert 0 <= new["safety"]["n"] <= n2  # the safety RM's drop rule applies
+    assert new["helpfulness"]["vs_oracle"]["n"] <= n2  # the oracle's own preference, where it sees a gap
+    assert rows[2]["pairs"]["labels_vs_oracle"]["n"] + rows[2]["pairs"]["labels_vs_oracle"]["no_gap"] == n2
     assert (report.path / "rounds.png").stat().st_size > 10_000
+
+
+def test_the_report_times_every_job_of_a_round_and_sets_the_last_policy_against_the_first(rounds):
+    import json
+
+    _, registry, _ = rounds
+    data = json.loads((registry.resolve("rounds-report").path / "report.json").read_text())
+    for row in data["per_round"][1:]:
+        r = row["round"]
+        jobs = {name: registry.resolve(f"{name}-r{r}").manifest["metrics"]["seconds"]
+                for name in ("answers", "pairs", "rm-helpfulness", "rm-safety", "rs-sample", "rs", "compare")}
+        assert row["seconds"] == {**jobs, "total": round(sum(jobs.values()), 1)}
+    assert data["seconds_total"] == round(sum(row["seconds"]["total"] for row in data["per_round"][1:]), 1)
+    combined = data["last_vs_first"]["combined"]
+    assert (combined["a"], combined["b"], combined["judge"]) == ("rs-r2@v1", "rs-r1@v1", "combined")
+    stored = registry.resolve("compare-r2").manifest["metrics"]["pairs"]
+    pair = next(p for p in stored if (p["a"], p["b"]) == ("rs-r1@v1", "rs-r2@v1"))  # stored from rs-r1's side
+    assert combined["win_rate"]["value"] == pytest.approx(1 - pair["win_rate"]["combined"]["value"])
+    assert data["last_vs_start"]["oracle"]["b"] == "base@v1"
+
+
+def test_rejection_sampling_shows_the_oracles_best_of_k_per_family_next_to_the_rms_picks(rounds):
+    import json
+
+    from camelid.data.load import load_records
+    from camelid.data.spec import DataSpec
+    from camelid.data.toyworld.oracle import score
+
+    _, registry, _ = rounds
+    samples = registry.resolve("rs-sample-r1")
+    sel, oracle = samples.manifest["metrics"]["selection"], samples.manifest["metrics"]["oracle"]
+    assert oracle["all"]["n"] == sel["prompts"]
+    assert sum(f["n"] for f in oracle["per_family"].values()) == oracle["all"]["n"]
+    for fam in oracle["per_family"].values():
+        values = [v for _, v in fam["k_curve"]]
+        assert values == sorted(values) and 0 <= fam["selected"] <= 1
+    # The picked answers are the kept ones, less those dropped for being empty (never right).
+    prompts = load_records(DataSpec.model_validate(samples.manifest["config"]["prompts"]), "prompts").records
+    kept = [json.loads(line) for line in (samples.path / "kept.jsonl").read_text().splitlines()]
+    right = sum(bool(score(prompts[k["meta"]["prompt_index"]], k["messages"][-1]["content"]).correct) for k in kept)
+    assert round(oracle["all"]["selected"] * sel["prompts"]) == right
+    report = json.loads((registry.resolve("rounds-report").path / "report.json").read_text())
+    assert report["per_round"][1]["rejection_sampling"] == {"ref": samples.ref, "oracle": oracle,
+                                                           "k_curve": sel["k_curve"]}
 
 
 def test_a_missing_starting_policy_says_what_to_do(tmp_path, micro_base_registry, capsys):

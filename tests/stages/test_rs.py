@@ -88,6 +88,7 @@ def test_publishes_the_kept_answers_then_the_fine_tuned_policy(published):
     assert values[0] == pytest.approx(sel["mean_reward"], abs=1e-6)
     assert values[-1] == pytest.approx(sel["mean_best_of_k"], abs=1e-6)
     assert sel["mean_best_of_k"] > sel["mean_reward"]  # the random-head RMs spread the 4 answers apart
+    assert samples.manifest["metrics"]["oracle"] is None  # plain prompt files: no oracle to judge the samples
 
     rows = kept_rows(samples)
     assert len(rows) == sel["kept"] == 12 - sel["dropped_empty"] > 0

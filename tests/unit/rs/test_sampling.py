@@ -89,3 +89,20 @@ def test_equal_samples_give_a_flat_curve_despite_float_rounding():
     r = np.full((3, 8), 0.1)
     values = [v for _, v in selection_stats(r, select(r, [["x"] * 8] * 3))["k_curve"]]
     assert values == [0.1, 0.1, 0.1, 0.1]
+
+
+def test_oracle_selection_sets_the_rm_pick_against_the_oracles_best_of_k_per_family():
+    from camelid.rs.sampling import oracle_selection
+
+    correct = np.array([[0, 1, 0, 0],    # arith: one right sample of four, the RM picks a wrong one
+                        [1, 1, 0, 0],    # arith: the RM picks a right one
+                        [0, 0, 0, 0],    # lookup: none right
+                        [1, 1, 1, 1]])   # harmful: always the right behaviour
+    chosen = np.array([0, 1, 3, 2])
+    got = oracle_selection(correct, chosen, ["arith", "arith", "lookup", "harmful"])
+    arith = got["per_family"]["arith"]
+    assert arith["n"] == 2 and arith["selected"] == 0.5
+    # k = 1: the mean sample (0.25, 0.5); k = 2: 1 - C(3,2)/C(4,2) = 0.5 and 1 - 1/6; k = 4: both have a right one
+    assert arith["k_curve"] == [[1, 0.375], [2, pytest.approx((0.5 + 5 / 6) / 2, abs=1e-6)], [4, 1.0]]
+    assert got["per_family"]["lookup"] == {"n": 1, "selected": 0.0, "k_curve": [[1, 0.0], [2, 0.0], [4, 0.0]]}
+    assert got["all"]["n"] == 4 and got["all"]["selected"] == 0.5 and got["all"]["k_curve"][-1] == [4, 0.75]
