@@ -24,9 +24,9 @@ from camelid.ppo.rollout import (
     Rows,
     action_logprobs,
     action_values,
-    compact_rows,
     encode_prompts,
     left_pad,
+    pack_rows,
     position_ids,
     sample,
     sequence_logprobs,
@@ -70,7 +70,7 @@ class PromptSchedule:
 class ExperienceMaker:
     """Turns a batch of prompts into an `Experience`; also generates and scores for held-out evaluation."""
 
-    compact = True  # reference and value forwards on compacted rows (rollout.compact_rows), not the padded batch
+    compact = True  # reference and value forwards on packed rows (rollout.pack_rows), not the padded batch
 
     def __init__(self, cfg, acc, *, policy, reference, value, tokenizer, reward_helpfulness, reward_safety,
                  safety_threshold: float):
@@ -114,7 +114,7 @@ class ExperienceMaker:
         model = self.policy if lora else self.reference
         a = ro.action_mask.shape[1]
         if rows is None and self.compact:
-            rows = compact_rows(ro.sequences, ro.attention_mask, a)
+            rows = pack_rows(ro.sequences, ro.attention_mask, a)
         with self.policy.disable_adapter() if lora else contextlib.nullcontext():
             if rows is not None:
                 return action_logprobs(model, rows, ro.sequences[:, -a:], ro.action_mask, temperature)[0]
@@ -124,7 +124,7 @@ class ExperienceMaker:
         """(B, A) reference log-probs and (B, A) values V(s_t), both 0 after each response's end."""
         seq, attn, amask = ro.sequences, ro.attention_mask, ro.action_mask
         a = amask.shape[1]
-        rows = compact_rows(seq, attn, a) if self.compact else None
+        rows = pack_rows(seq, attn, a) if self.compact else None
         ref_logprobs = self.reference_logprobs(ro, temperature, rows) * amask
         self.value.eval()
         try:

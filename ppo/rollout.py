@@ -1,7 +1,7 @@
 """Batched sampling from the policy (KV cache, left padding) and log-probs of response tokens.
 
-Sampling needs left-padded prompts; the forwards after it (reference, value, training) run on compacted
-rows instead (`compact_rows`: each row's real tokens moved to the left, [prompt][response][padding]), and
+Sampling needs left-padded prompts; the forwards after it (reference, value, training) run on packed rows
+instead (`pack_rows`: each sequence's real tokens, several sequences per row, no padding between them), and
 compute log-probs from the hidden states of the response positions only, in chunks of the vocabulary-sized
 logits (`action_logprobs`): on a 49k vocabulary the (B, T, V) logits were the largest tensor of a forward.
 """
@@ -130,49 +130,74 @@ def sequence_logprobs(model, sequences: torch.Tensor, attention_mask: torch.Tens
     return gather_logprobs(logits, sequences[:, -num_actions:])
 
 
-# ---- compacted rows: the forwards after sampling ------------------------------------------------------
+# ---- packed rows: the forwards after sampling -----------------------------------------------------------
 
 @dataclass
 class Rows:
-    """A batch with each row's real tokens moved to the left: [prompt][response][padding], L = longest row."""
+    """A batch's sequences packed into rows of the longest sequence's width, with no padding between tokens.
 
-    input_ids: torch.Tensor       # (B, L) real tokens first, then 0
-    attention_mask: torch.Tensor  # (B, L) 1 on the row's prompt and response tokens
-    position_ids: torch.Tensor    # (B, L) 0, 1, ... over the real tokens (the padded layout's positions)
-    action_index: torch.Tensor    # (B, A) column whose output predicts response token t: prompt_len - 1 + t
+    Each sequence is its real prompt + response tokens; position ids restart at 0 at every sequence, which is
+    how transformers reads packing when no attention mask is given (a block-diagonal causal mask). The slots
+    left at the end of a row are one more "sequence" nobody reads.
+    """
+
+    input_ids: torch.Tensor     # (R, W) R <= B rows, W = longest sequence of the batch
+    position_ids: torch.Tensor  # (R, W) 0, 1, ... within each packed sequence (the padded layout's positions)
+    real: torch.Tensor          # (R, W) bool: a real token (for counting; the model reads the position ids)
+    action_row: torch.Tensor    # (B,) the row holding sequence b
+    action_index: torch.Tensor  # (B, A) column whose output predicts response token t of sequence b
 
     @property
     def padding_share(self) -> float:
-        return 1.0 - float(self.attention_mask.sum()) / self.attention_mask.numel()
+        return 1.0 - float(self.real.sum()) / self.real.numel()
 
 
-def compact_rows(sequences: torch.Tensor, attention_mask: torch.Tensor, num_actions: int) -> Rows:
-    """The rows of a (B, P + A) left-padded-prompt + right-padded-response batch, without any padding in front.
+def _first_fit_decreasing(lengths: list[int], width: int) -> tuple[list[int], list[int], list[int]]:
+    """(row, offset) of each length packed into rows of ``width``, longest first; and each row's fill."""
+    row, offset, fill = [0] * len(lengths), [0] * len(lengths), []
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        k = next((k for k, f in enumerate(fill) if f + lengths[i] <= width), len(fill))
+        if k == len(fill):
+            fill.append(0)
+        row[i], offset[i] = k, fill[k]
+        fill[k] += lengths[i]
+    return row, offset, fill
 
-    Positions count real tokens, masks hide only the trailing padding: every real token sees the same tokens at
-    the same positions as in the padded layout, so its outputs are the same (up to float summation order).
+
+def pack_rows(sequences: torch.Tensor, attention_mask: torch.Tensor, num_actions: int) -> Rows:
+    """The real tokens of a (B, P + A) left-padded-prompt + right-padded-response batch, packed (`Rows`).
+
+    Every real token sees the same tokens at the same positions as in the padded layout, so its outputs are the
+    same up to float summation order.
     """
     mask = attention_mask.bool()
-    b, width = mask.shape[0], int(mask.sum(-1).max())
-    column = mask.long().cumsum(-1) - 1  # where each real token goes
-    rows, cols = mask.nonzero(as_tuple=True)
-    ids = sequences.new_zeros((b, width))
-    ids[rows, column[rows, cols]] = sequences[rows, cols]
-    compact_mask = (torch.arange(width, device=mask.device) < mask.sum(-1, keepdim=True)).long()
+    dev = mask.device
+    lengths = mask.sum(-1)  # (B,)
+    width = int(lengths.max())
+    row, offset, fill = (torch.tensor(x, dtype=torch.long, device=dev)
+                         for x in _first_fit_decreasing(lengths.tolist(), width))
+    within = mask.long().cumsum(-1) - 1  # (B, T) position of each real token in its sequence
+    b, col = mask.nonzero(as_tuple=True)
+    ids = sequences.new_zeros((len(fill), width))
+    ids[row[b], offset[b] + within[b, col]] = sequences[b, col]
+    columns = torch.arange(width, device=dev)
+    real = columns < fill[:, None]  # (R, W)
+    pos = torch.where(real, 0, columns - fill[:, None])  # the trailing slots: one sequence of their own
+    pos[row[b], offset[b] + within[b, col]] = within[b, col]
     prompt_len = mask[:, :mask.shape[1] - num_actions].sum(-1, keepdim=True)  # (B, 1)
-    steps = torch.arange(num_actions, device=mask.device)
-    action_index = (prompt_len - 1 + steps).clamp(0, width - 1)  # past a row's end: padding actions, masked later
-    return Rows(ids, compact_mask, position_ids(compact_mask), action_index)
+    steps = torch.arange(num_actions, device=dev)
+    action_index = (offset[:, None] + prompt_len - 1 + steps).clamp(max=width - 1)  # past the end: masked later
+    return Rows(ids, pos, real, row, action_index)
 
 
 def last_hidden_states(model, rows: Rows) -> torch.Tensor:
-    """(B, L, H) final (normed) hidden states of a causal LM, called through its own forward.
+    """(R, W, H) final (normed) hidden states of a causal LM, called through its own forward.
 
     Through ``model(...)`` (not ``model.model``) so DDP's gradient hooks and peft adapters see the call; the
     LM head then runs on one position per row only (logits_to_keep), the log-probs take it from here.
     """
-    out = model(input_ids=rows.input_ids, attention_mask=rows.attention_mask, position_ids=rows.position_ids,
-                use_cache=False, output_hidden_states=-1, logits_to_keep=1)
+    out = model(input_ids=rows.input_ids, position_ids=rows.position_ids, use_cache=False, output_hidden_states=-1,
+                logits_to_keep=1)
     return out.hidden_states[-1]
 
 
@@ -204,9 +229,9 @@ def action_logprobs(model, rows: Rows, tokens: torch.Tensor, action_mask: torch.
     and more than one chunk, each chunk's logits are recomputed in the backward pass (checkpoint) instead of
     kept: the (tokens, V) logits never exist at once. ``entropy_grad``: the entropy joins the graph.
     """
-    hidden = last_hidden_states(model, rows)  # (B, L, H)
+    hidden = last_hidden_states(model, rows)  # (R, W, H)
     b_idx, t_idx = action_mask.nonzero(as_tuple=True)
-    picked_hidden = hidden[b_idx, rows.action_index[b_idx, t_idx]]  # (N, H)
+    picked_hidden = hidden[rows.action_row[b_idx], rows.action_index[b_idx, t_idx]]  # (N, H)
     picked_tokens = tokens[b_idx, t_idx]  # (N,)
     head = _output_head(model)
     per_chunk = max(1, LOGPROB_CHUNK_BYTES // (4 * head.weight.shape[0]))
@@ -224,6 +249,6 @@ def action_logprobs(model, rows: Rows, tokens: torch.Tensor, action_mask: torch.
 
 
 def action_values(value_model, rows: Rows) -> torch.Tensor:
-    """V(s_t) before each response token: (B, A), from a ValueModel on compacted rows."""
-    values = value_model(rows.input_ids, rows.attention_mask, rows.position_ids)  # (B, L)
-    return values.gather(1, rows.action_index)
+    """V(s_t) before each response token: (B, A), from a ValueModel on packed rows."""
+    values = value_model(rows.input_ids, None, rows.position_ids)  # (R, W); packing read from the positions
+    return values[rows.action_row[:, None], rows.action_index]

@@ -16,8 +16,8 @@ from camelid.ppo.rollout import (
     action_logits,
     action_logprobs,
     action_values,
-    compact_rows,
     gather_logprobs,
+    pack_rows,
     position_ids,
 )
 
@@ -35,7 +35,7 @@ def adamw(model, cfg, lr: float) -> torch.optim.Optimizer:
 class PPOUpdate:
     """Optimises the policy and the value model on one Experience at a time."""
 
-    compact = True  # policy and value forwards on compacted rows (rollout.compact_rows), not the padded minibatch
+    compact = True  # policy and value forwards on packed rows (rollout.pack_rows), not the padded minibatch
 
     def __init__(self, cfg, acc, *, policy, value, opt_policy, opt_value, minibatch_size: int):
         self.cfg, self.acc = cfg, acc
@@ -66,7 +66,7 @@ class PPOUpdate:
         """
         a, temperature, entropy_grad = mb.num_actions, self.cfg.temperature, bool(self.cfg.entropy_coef)
         if self.compact:
-            rows = compact_rows(mb.sequences, mb.attention_mask, a)
+            rows = pack_rows(mb.sequences, mb.attention_mask, a)
             logprobs, entropy = action_logprobs(self.policy, rows, mb.sequences[:, -a:], mb.action_mask, temperature,
                                                 entropy=True, entropy_grad=entropy_grad)
             return logprobs, entropy, action_values(self.value, rows)

@@ -1,4 +1,4 @@
-"""Compacted rows ([prompt][response][padding]) and chunked log-probs give the padded layout's numbers (#18).
+"""Packed rows (no padding between sequences) and chunked log-probs give the padded layout's numbers (#18).
 
 Every quantity PPO computes from a forward pass (log-probs, entropy, values, KL, rewards, advantages, the
 losses, the gradients and the updated weights) is compared with the left-padded path to 1e-5.
@@ -21,8 +21,8 @@ from camelid.ppo.rollout import (
     action_logits,
     action_logprobs,
     action_values,
-    compact_rows,
     left_pad,
+    pack_rows,
     position_ids,
     sequence_logprobs,
 )
@@ -56,17 +56,17 @@ def _random_batch(b: int = 6, seed: int = 0):
     return _batch(prompts, responses, 7)
 
 
-def test_compact_rows_move_each_rows_tokens_left_and_point_at_the_predicting_column():
+def test_packed_rows_hold_each_sequences_real_tokens_and_point_at_the_predicting_column():
     seq, attn, amask = _batch([[1, 5, 6, 7, 8, 9], [1, 5, 6], [1, 7]], [[3, 4, 5, 6, EOS], [3, EOS], [4, 5, EOS]], 5)
-    rows = compact_rows(seq, attn, 5)
+    rows = pack_rows(seq, attn, 5)
+    # 11 + 5 + 5 real tokens in rows of 11: the two short sequences share the second row
     assert rows.input_ids.tolist() == [[1, 5, 6, 7, 8, 9, 3, 4, 5, 6, EOS],
-                                       [1, 5, 6, 3, EOS, 0, 0, 0, 0, 0, 0],
-                                       [1, 7, 4, 5, EOS, 0, 0, 0, 0, 0, 0]]
-    assert rows.attention_mask.sum(-1).tolist() == [11, 5, 5]
-    assert rows.position_ids[1].tolist() == [0, 1, 2, 3, 4, 4, 4, 4, 4, 4, 4]
-    # response token t of row i is predicted by column prompt_len_i - 1 + t (clamped inside the row width)
-    assert rows.action_index.tolist() == [[5, 6, 7, 8, 9], [2, 3, 4, 5, 6], [1, 2, 3, 4, 5]]
-    assert rows.padding_share == pytest.approx(1 - 21 / 33)
+                                       [1, 5, 6, 3, EOS, 1, 7, 4, 5, EOS, 0]]
+    assert rows.position_ids.tolist() == [list(range(11)), [0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0]]
+    assert rows.action_row.tolist() == [0, 1, 1]
+    # response token t of a sequence is predicted at its offset + prompt_len - 1 + t (clamped inside the row)
+    assert rows.action_index.tolist() == [[5, 6, 7, 8, 9], [2, 3, 4, 5, 6], [6, 7, 8, 9, 10]]
+    assert rows.padding_share == pytest.approx(1 / 22)
 
 
 @pytest.mark.parametrize("temperature", [1.0, 0.7])
@@ -77,11 +77,12 @@ def test_log_probs_and_entropy_equal_the_padded_forward(tiny, monkeypatch, tempe
         monkeypatch.setattr(rollout, "LOGPROB_CHUNK_BYTES", chunk_tokens * 4 * model.config.vocab_size)
     seq, attn, amask = _random_batch()
     a = amask.shape[1]
+    assert pack_rows(seq, attn, a).input_ids.shape[0] < seq.shape[0]  # some rows hold two sequences
     with torch.no_grad():
         logits = action_logits(model, seq, attn, a, temperature)
         padded = sequence_logprobs(model, seq, attn, a, temperature) * amask
         ent_padded = entropy_from_logits(logits) * amask
-        lp, ent = action_logprobs(model, compact_rows(seq, attn, a), seq[:, -a:], amask, temperature, entropy=True)
+        lp, ent = action_logprobs(model, pack_rows(seq, attn, a), seq[:, -a:], amask, temperature, entropy=True)
     torch.testing.assert_close(lp, padded, **TOL)
     torch.testing.assert_close(ent, ent_padded, **TOL)
     assert not lp[amask == 0].any() and not ent[amask == 0].any()
@@ -98,7 +99,7 @@ def test_gradients_of_chunked_log_probs_equal_the_padded_ones(tiny, monkeypatch,
     for compact in (False, True):
         model = copy.deepcopy(tiny[0]).train()
         if compact:
-            lp, ent = action_logprobs(model, compact_rows(seq, attn, a), seq[:, -a:], amask, 0.7, entropy=True,
+            lp, ent = action_logprobs(model, pack_rows(seq, attn, a), seq[:, -a:], amask, 0.7, entropy=True,
                                       entropy_grad=True)
         else:
             logits = action_logits(model, seq, attn, a, 0.7)
@@ -116,7 +117,7 @@ def test_values_equal_the_padded_forward(tiny):
     a = amask.shape[1]
     with torch.no_grad():
         padded = value(seq, attn, position_ids(attn))[:, -a - 1:-1] * amask
-        compact = action_values(value, compact_rows(seq, attn, a)) * amask
+        compact = action_values(value, pack_rows(seq, attn, a)) * amask
     torch.testing.assert_close(compact, padded, **TOL)
 
 
@@ -168,7 +169,7 @@ def _make(models, compact: bool) -> Experience:
     return maker.make(prompts)[0]
 
 
-def test_experience_from_compact_rows_equals_the_padded_one(models):
+def test_experience_from_pack_rows_equals_the_padded_one(models):
     padded, compact = _make(models, False), _make(models, True)
     assert torch.equal(compact.sequences, padded.sequences)  # the same samples
     assert 0 < int(padded.action_mask.sum()) < padded.action_mask.numel()  # some responses ended early
@@ -179,7 +180,7 @@ def test_experience_from_compact_rows_equals_the_padded_one(models):
 
 
 @pytest.mark.parametrize("entropy_coef", [0.0, 0.01])
-def test_losses_and_updated_weights_from_compact_rows_equal_the_padded_ones(models, entropy_coef):
+def test_losses_and_updated_weights_from_pack_rows_equal_the_padded_ones(models, entropy_coef):
     exp = _make(models, False)
     _, policy, _, value = models
     results = []
