@@ -34,13 +34,41 @@ from camelid.ppo.rollout import (
 from camelid.reward_rule import combined_reward
 
 
+def length_groups(lengths: list[int], *, overhead: int = 32, max_rows: int = 64) -> list[list[int]]:
+    """Indices sorted by length, cut into batches that minimise padded slots + ``overhead`` slots per forward."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    best, cut = [0.0] + [float("inf")] * len(order), [0] * (len(order) + 1)
+    for j in range(1, len(order) + 1):
+        width = lengths[order[j - 1]]  # the longest of order[i:j]
+        for i in range(max(0, j - max_rows), j):
+            cost = best[i] + (j - i) * width + overhead
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    groups, j = [], len(order)
+    while j:
+        groups.append(order[cut[j]:j])
+        j = cut[j]
+    return groups[::-1]
+
+
+def _scores_by_length(rm, ids: list[list[int]]) -> torch.Tensor:
+    """(B,) ``rm.score_ids`` of ``ids``, in batches of similar length (`length_groups`)."""
+    out = torch.empty(len(ids))
+    for group in length_groups([len(x) for x in ids]):
+        out[group] = rm.score_ids([ids[i] for i in group], batch_size=len(group)).float()
+    return out
+
+
 def score_both(rm_h, rm_s, conversations: list, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B,) helpfulness and (B,) safety scores; one render + tokenize for both when their tokenizers agree."""
-    reward_models = all(hasattr(m, "score_ids") and hasattr(m, "tokenizer") for m in (rm_h, rm_s))  # not stand-ins
-    if reward_models and rm_h.shares_tokenization(rm_s):
-        ids = rm_h.encode(conversations, texts)
-        return rm_h.score_ids(ids), rm_s.score_ids(ids)
-    return rm_h.score(conversations, texts), rm_s.score(conversations, texts)
+    """(B,) helpfulness and (B,) safety scores; one render + tokenize for both when their tokenizers agree.
+
+    Scored in batches of similar length, not one batch padded to the longest rendering.
+    """
+    if not all(hasattr(m, "score_ids") and hasattr(m, "tokenizer") for m in (rm_h, rm_s)):  # stand-ins in tests
+        return rm_h.score(conversations, texts), rm_s.score(conversations, texts)
+    ids_h = rm_h.encode(conversations, texts)
+    ids_s = ids_h if rm_h.shares_tokenization(rm_s) else rm_s.encode(conversations, texts)
+    return _scores_by_length(rm_h, ids_h), _scores_by_length(rm_s, ids_s)
 
 
 class PromptSchedule:
