@@ -61,9 +61,10 @@ def run(name: str, start: Path, root: Path, extra: list[str]) -> None:
 
 
 def report(root: Path, name: str) -> dict:
-    folder = root / name / "registry" / "rounds-report"
-    latest = json.loads((folder / "aliases.json").read_text())["latest"]
-    return json.loads((folder / latest / "report.json").read_text())
+    from camelid.registry import Registry
+
+    art = Registry(root / name / "registry").resolve("rounds-report", verify=False)  # the latest
+    return json.loads((art.path / "report.json").read_text())
 
 
 def _f(x, digits: int = 2) -> str:
@@ -87,7 +88,7 @@ def _win(versus: dict | None) -> str:
 def table(root: Path, names: list[str]) -> str:
     """One row per experiment and round: oracle numbers (comparable across experiments: the same 100 held-out
     prompts and sampling seed), the experiment's own combined reward and RMs, and job seconds."""
-    head = ("| run | round | policy | task acc. | harmful refused | over-refusal | combined reward (own RMs) | "
+    head = ("| run | round | policy | task acc. | harmful refused | over-refusal | oracle quality | combined reward (own RMs) | "
             "labels = oracle | prev. RMs on new pairs vs labels (help / safety) | vs oracle (help / safety) | s |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     wins = ["| run | sample budget / round | V_last vs V1, combined | V_last vs V1, oracle | V_last vs start, combined "
@@ -97,7 +98,8 @@ def table(root: Path, names: list[str]) -> str:
         for row in rep["per_round"]:
             labels = row.get("pairs", {}).get("labels_vs_oracle", {}).get("agreement")
             lines.append(f"| {name} | {row['round']} | {row['policy']} | {_f(row.get('task_accuracy'))} | "
-                         f"{_f(row['harmful_refusal'])} | {_f(row['over_refusal'])} | {_f(row['combined_reward'])} | "
+                         f"{_f(row['harmful_refusal'])} | {_f(row['over_refusal'])} | {_f(row['oracle_quality'])} | "
+                         f"{_f(row['combined_reward'])} | "
                          f"{_f(labels)} | {_rm(row, 'helpfulness')} / {_rm(row, 'safety')} | "
                          f"{_rm(row, 'helpfulness', 'vs_oracle')} / {_rm(row, 'safety', 'vs_oracle')} | "
                          f"{_f(row.get('seconds', {}).get('total'), 0)} |")
