@@ -14,7 +14,7 @@ mmap threshold is pinned so large tensors are returned to the system when freed 
                  forward + backward on the same batch; no optimizer state)
 
   padded         `sequence_logprobs` / `action_logits`: the model's (B, T, V) logits, sliced to the responses
-  compact        `action_logprobs` on `pack_rows`: hidden states, then the LM head on response tokens only,
+  packed         `action_logprobs` on `pack_rows`: hidden states, then the LM head on response tokens only,
                  LOGPROB_CHUNK_BYTES of logits at a time (recomputed in the backward pass when chunked)
 """
 
@@ -32,7 +32,7 @@ import torch
 
 SCRIPT = Path(__file__).resolve()
 JOBS = ("reference", "training")
-PATHS = ("padded", "compact")
+PATHS = ("padded", "packed")
 
 
 def _status(field: str) -> float:
@@ -135,11 +135,11 @@ def main(argv: list[str] | None = None) -> int:
                  "model's own weights are not counted (paged in by a 4-token forward first); training includes the 538 MB of "
                  "fp32 gradients",
                  "reference = response log-probs without gradients; training = log-probs + entropy with gradients "
-                 "and the backward pass (no optimizer); padded = full logits then slice; compact = hidden states, "
+                 "and the backward pass (no optimizer); padded = full logits then slice; packed = hidden states, "
                  "LM head on response tokens only, in chunks (ppo.rollout.LOGPROB_CHUNK_BYTES), recomputed in "
                  "backward when chunked",
                  f"time = seconds of a second pass in the same process; {a.repeats} round(s)"]
-        path = common.append_results("Memory: PPO log-probs on a real vocabulary, padded vs compact + chunked", rows,
+        path = common.append_results("Memory: PPO log-probs on a real vocabulary, padded vs packed + chunked", rows,
                                      info=info, notes=notes)
         print(f"appended to {path}")
     return 0

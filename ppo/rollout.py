@@ -241,6 +241,7 @@ def action_logprobs(model, rows: Rows, tokens: torch.Tensor, action_mask: torch.
         args = (head, picked_hidden[start:start + per_chunk], picked_tokens[start:start + per_chunk], temperature,
                 entropy, entropy_grad)
         parts.append(checkpoint(_chunk_logprobs, *args, use_reentrant=False) if recompute else _chunk_logprobs(*args))
+
     def spread(values: list[torch.Tensor]) -> torch.Tensor:  # (N,) -> (B, A), 0 off the mask
         flat = torch.cat(values) if values else hidden.new_zeros(0, dtype=torch.float32)
         return hidden.new_zeros(action_mask.shape, dtype=torch.float32).index_put((b_idx, t_idx), flat)
