@@ -37,6 +37,10 @@ EXPERIMENTS: dict[str, list[str]] = {
     "noise20": ["rounds.annotation.annotators=1", "rounds.annotation.flip=0.2", "rounds.annotation.jitter=0.2",
                 "rounds.annotation.safety_flip=0.2"],
 }
+# The same two without the RMs' own toy data (rounds.base_data=false): the rounds' pairs are all an RM learns
+# from, so their label noise is not diluted by 3,000 clean pairs.
+EXPERIMENTS["noise0-pairs-only"] = [*EXPERIMENTS["noise0"], "rounds.base_data=false"]
+EXPERIMENTS["noise20-pairs-only"] = [*EXPERIMENTS["noise20"], "rounds.base_data=false"]
 BUDGET = {"rs": "256 x 4", "ppo": "32 x 32", "rs+ppo": "128 x 4 + 16 x 32"}
 
 
