@@ -29,7 +29,10 @@ def adamw(model, cfg, lr: float) -> torch.optim.Optimizer:
         if p.requires_grad:
             (decay if p.ndim >= 2 else no_decay).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=lr, betas=tuple(cfg.adam_betas), eps=cfg.adam_eps)
+    # torch's fused kernel on CPU: 0.17 s instead of 0.72 s per step of a 135M model here (the default there is a
+    # loop over tensors; HF Trainer, hence TRL, picks the fused one too). GPUs keep torch's default (foreach).
+    on_cpu = all(p.device.type == "cpu" for p in decay + no_decay)
+    return torch.optim.AdamW(groups, lr=lr, betas=tuple(cfg.adam_betas), eps=cfg.adam_eps, fused=True if on_cpu else None)
 
 
 class PPOUpdate:
