@@ -230,14 +230,44 @@ def stop_token_ids(tokenizer, model=None) -> list[int]:
     return list(dict.fromkeys(int(i) for i in ids if i is not None))
 
 
+GENERATE_CPU_BUDGET = 2 << 30   # bytes of KV cache + logits one generate() batch may hold on a CPU
+GENERATE_MAX_BATCH = 128
+
+
+def generation_batch_size(model: PreTrainedModel, n: int, max_tokens: int, *, budget: int | None = None,
+                          cap: int = GENERATE_MAX_BATCH) -> int:
+    """Sequences per generate() call: as many as fit the memory budget, at most ``n`` and ``cap``.
+
+    Per sequence the KV cache holds 2 x layers x kv_heads x head_dim values per token over ``max_tokens``
+    (prompt + answer), and each step's logits one vocabulary row (fp32, as generate's sampling upcasts).
+    Budget: a quarter of the GPU's total memory (not its free memory: the same machine must batch the same
+    way every run, or sampled answers would change with it), GENERATE_CPU_BUDGET on a CPU. Bigger batches
+    amortise each decoding step's fixed cost (bench/RESULTS.md, generation for compare).
+    """
+    cfg = model.config
+    layers = getattr(cfg, "num_hidden_layers", 1)
+    heads = getattr(cfg, "num_attention_heads", 1)
+    kv_heads = getattr(cfg, "num_key_value_heads", None) or heads
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
+    dtype_bytes = torch.finfo(model.dtype).bits // 8 if model.dtype.is_floating_point else 4
+    per_seq = 2 * layers * kv_heads * head_dim * max_tokens * dtype_bytes + cfg.vocab_size * 4
+    if budget is None:
+        if model.device.type == "cuda":
+            budget = torch.cuda.get_device_properties(model.device).total_memory // 4
+        else:
+            budget = GENERATE_CPU_BUDGET
+    return max(1, min(n, cap, budget // max(per_seq, 1)))
+
+
 @torch.no_grad()
 def generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, conversations: list[list[dict]], *,
              max_new_tokens: int = 64, temperature: float = 0.0, top_p: float = 1.0, seed: int = 0,
-             batch_size: int = 32) -> list[str]:
+             batch_size: int | None = 32) -> list[str]:
     """Answer each conversation (ending with a user turn); greedy when temperature == 0.
 
     Batched with left padding and the KV cache; prompts are sorted by length so batches pad little. An answer
     ends at any of `stop_token_ids` (the template's end-of-turn token even where it is not the eos).
+    ``batch_size`` None: `generation_batch_size` picks it from the model, the longest prompt and the memory.
     """
     if not conversations:
         return []
@@ -248,6 +278,9 @@ def generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, convers
     texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
     stop = stop_token_ids(tokenizer, model)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    if batch_size is None:
+        longest = len(tokenizer(texts[order[-1]], add_special_tokens=False)["input_ids"])
+        batch_size = generation_batch_size(model, len(texts), longest + max_new_tokens)
     out: list[str] = [""] * len(texts)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     try:

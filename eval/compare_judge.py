@@ -116,7 +116,8 @@ def answer(art: Artifact, convs: list[list[dict]], sampling: Sampling, registry:
         log.info("%s: generating %d answers%s", art.ref, len(mine),
                  f" (process {share.rank}: prompts {share.indices.start}-{share.indices.stop - 1} of {share.n})"
                  if share.world > 1 else "")
-        part, cached = models.generate(model, tok, mine, **sampling.to_dict()), False
+        # batch size chosen by generation_batch_size from the model, the prompts and the memory, not the user
+        part, cached = models.generate(model, tok, mine, **sampling.to_dict(), batch_size=None), False
         del model
     else:  # more processes than prompts
         part, cached = [], False
