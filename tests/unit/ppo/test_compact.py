@@ -7,6 +7,8 @@ losses, the gradients and the updated weights) is compared with the left-padded 
 from __future__ import annotations
 
 import copy
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -21,26 +23,16 @@ from camelid.ppo.rollout import (
     action_logits,
     action_logprobs,
     action_values,
-    left_pad,
     pack_rows,
     position_ids,
     sequence_logprobs,
 )
 from camelid.ppo.update import PPOUpdate, adamw
 
-PAD, EOS = 0, 2
+sys.path.insert(0, str(Path(__file__).parent))
+from ppo_helpers import CPU, EOS, FixedScorer, padded_batch, tiny_chat_models  # noqa: E402
+
 TOL = {"atol": 1e-5, "rtol": 1e-5}
-
-
-def _batch(prompts: list[list[int]], responses: list[list[int]], width: int):
-    """(sequences, attention_mask, action_mask): left-padded prompts, responses right-padded to ``width``."""
-    ids, mask = left_pad(prompts, PAD)
-    resp = torch.full((len(responses), width), PAD)
-    amask = torch.zeros((len(responses), width), dtype=torch.long)
-    for i, r in enumerate(responses):
-        resp[i, :len(r)] = torch.tensor(r)
-        amask[i, :len(r)] = 1
-    return torch.cat([ids, resp], 1), torch.cat([mask, amask], 1), amask
 
 
 def _random_batch(b: int = 6, seed: int = 0):
@@ -53,11 +45,11 @@ def _random_batch(b: int = 6, seed: int = 0):
         prompts.append([1, *torch.randint(3, 40, (p - 1,), generator=g).tolist()])
         body = torch.randint(3, 40, (r,), generator=g).tolist()
         responses.append(body if i == 0 else [*body[:-1], EOS])
-    return _batch(prompts, responses, 7)
+    return padded_batch(prompts, responses, 7)
 
 
 def test_packed_rows_hold_each_sequences_real_tokens_and_point_at_the_predicting_column():
-    seq, attn, amask = _batch([[1, 5, 6, 7, 8, 9], [1, 5, 6], [1, 7]], [[3, 4, 5, 6, EOS], [3, EOS], [4, 5, EOS]], 5)
+    seq, attn, amask = padded_batch([[1, 5, 6, 7, 8, 9], [1, 5, 6], [1, 7]], [[3, 4, 5, 6, EOS], [3, EOS], [4, 5, EOS]], 5)
     rows = pack_rows(seq, attn, 5)
     # 11 + 5 + 5 real tokens in rows of 11: the two short sequences share the second row
     assert rows.input_ids.tolist() == [[1, 5, 6, 7, 8, 9, 3, 4, 5, 6, EOS],
@@ -123,35 +115,9 @@ def test_values_equal_the_padded_forward(tiny):
 
 # ---- the experience and the update, whole ------------------------------------------------------------
 
-CPU = SimpleNamespace(device=torch.device("cpu"), num_processes=1, process_index=0, is_main_process=True,
-                      gather=lambda t: t, backward=lambda loss: loss.backward(),
-                      clip_grad_norm_=torch.nn.utils.clip_grad_norm_)
-
-
-class FixedScorer:
-    def __init__(self, scores: list[float]):
-        self.scores = scores
-
-    def score(self, conversations, responses):
-        return torch.tensor(self.scores[:len(responses)])
-
-
 @pytest.fixture(scope="module")
 def models():
-    from transformers import LlamaForSequenceClassification
-
-    from camelid.config import ToyBaseConfig
-    from camelid.models import build_tiny_llama, train_tokenizer
-
-    tok = train_tokenizer([f"[INST] question {i} [/INST] answer {i * 7}" for i in range(50)], 300)
-    cfg = ToyBaseConfig(vocab_size=300, hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2,
-                        max_position_embeddings=128, seed=0)
-    policy = build_tiny_llama(cfg, tok)
-    with torch.no_grad():  # a random policy almost never stops; a louder EOS row ends some responses early
-        policy.get_output_embeddings().weight[tok.eos_token_id] *= 40
-    reference = build_tiny_llama(cfg.model_copy(update={"seed": 1}), tok)
-    seqcls = LlamaForSequenceClassification(policy.config.__class__(**{**policy.config.to_dict(), "num_labels": 1}))
-    return tok, policy, reference.eval(), ValueModel(seqcls)
+    return tiny_chat_models(loud_eos=True)
 
 
 def _make(models, compact: bool) -> Experience:

@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import torch
 
 from camelid.ppo.experience import Experience
 from camelid.ppo.models import ValueModel
-from camelid.ppo.rollout import action_logits, gather_logprobs, left_pad, position_ids
+from camelid.ppo.rollout import action_logits, gather_logprobs, position_ids
 
-PAD, EOS = 0, 2
+sys.path.insert(0, str(Path(__file__).parent))
+from ppo_helpers import EOS, PAD, padded_batch  # noqa: E402
 
 
 def _experience(prompts: list[list[int]], responses: list[list[int]], width: int) -> Experience:
     """Left-padded prompts + responses right-padded to ``width``; per-token fields numbered so slicing shows."""
-    ids, mask = left_pad(prompts, PAD)
-    resp = torch.full((len(responses), width), PAD)
-    amask = torch.zeros((len(responses), width), dtype=torch.long)
-    for i, r in enumerate(responses):
-        resp[i, :len(r)] = torch.tensor(r)
-        amask[i, :len(r)] = 1
+    sequences, attention_mask, amask = padded_batch(prompts, responses, width)
     b = len(prompts)
     per_token = torch.arange(b * width, dtype=torch.float32).view(b, width)
     return Experience(
-        sequences=torch.cat([ids, resp], 1), attention_mask=torch.cat([mask, amask], 1), action_mask=amask,
+        sequences=sequences, attention_mask=attention_mask, action_mask=amask,
         old_logprobs=-per_token, ref_logprobs=-per_token - 1, values=per_token, rewards=per_token + 1,
         advantages=per_token + 2, returns=per_token + 3, scores=torch.arange(b, dtype=torch.float32),
         info={"rh": torch.arange(b, dtype=torch.float32)},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -12,35 +14,13 @@ from camelid.ppo.config import PPOConfig
 from camelid.ppo.experience_maker import ExperienceMaker, PromptSchedule, experience_metrics
 from camelid.ppo.rollout import sequence_logprobs
 
-CPU = SimpleNamespace(device=torch.device("cpu"), num_processes=1, process_index=0, is_main_process=True,
-                      gather=lambda t: t, wait_for_everyone=lambda: None)
-
-
-class FixedScorer:
-    """A reward model stand-in: the i-th response of a batch gets scores[i]."""
-
-    def __init__(self, scores: list[float]):
-        self.scores = scores
-
-    def score(self, conversations, responses):
-        return torch.tensor(self.scores[:len(responses)])
+sys.path.insert(0, str(Path(__file__).parent))
+from ppo_helpers import CPU, FixedScorer, tiny_chat_models  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def models():
-    from transformers import LlamaForSequenceClassification
-
-    from camelid.config import ToyBaseConfig
-    from camelid.models import build_tiny_llama, train_tokenizer
-    from camelid.ppo.models import ValueModel
-
-    tok = train_tokenizer([f"[INST] question {i} [/INST] answer {i * 7}" for i in range(50)], 300)
-    cfg = ToyBaseConfig(vocab_size=300, hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2,
-                        max_position_embeddings=128, seed=0)
-    policy = build_tiny_llama(cfg, tok)
-    reference = build_tiny_llama(cfg.model_copy(update={"seed": 1}), tok)  # differs, so the KL is not ~0
-    seqcls = LlamaForSequenceClassification(policy.config.__class__(**{**policy.config.to_dict(), "num_labels": 1}))
-    return tok, policy, reference.eval(), ValueModel(seqcls)
+    return tiny_chat_models()
 
 
 def _prompts(tags: list[bool]) -> list:
