@@ -62,8 +62,9 @@ def ensure(cfg, job: Job, *, registry: Registry, resume: bool = False) -> Artifa
 
 def update_policy(cfg, registry: Registry, r: int, policy: Artifact, rms: dict[str, Artifact],
                   resume: bool) -> Artifact:
-    """Rejection sampling and/or PPO from ``policy`` against this round's RMs (rs+ppo: PPO starts from rs)."""
-    steps = cfg.rounds.policy_update.split("+")
+    """Rejection sampling and/or PPO from ``policy`` against this round's RMs (rs+ppo: PPO starts from rs), as
+    rounds.policy_update says for round r."""
+    steps = cfg.rounds.update_for(r).split("+")
     if "rs" in steps:
         cfg_r, jobs = plan.rs_jobs(cfg, r, policy.ref, rms)
         for job in jobs:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from camelid.data.spec import DataSpec
 
 POLICY_UPDATES = ("rs", "ppo", "rs+ppo")
+Update = Literal["rs", "ppo", "rs+ppo"]
 OVERRIDABLE = ("reward", "rs", "ppo", "compare")
 
 
@@ -44,9 +45,10 @@ class RoundsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     n: int = Field(3, ge=1, description="Rounds to run (a finished round is skipped when it is up to date).")
     policy: str = Field("sft", description="The policy round 1 samples from and improves (registry ref).")
-    policy_update: Literal["rs", "ppo", "rs+ppo"] = Field(
+    policy_update: Update | list[Update] = Field(
         "rs", description="How a round updates the policy: rejection sampling, PPO, or rejection sampling then "
-        "PPO from its result (Llama 2's RLHF-V5).")
+        "PPO from its result (Llama 2's RLHF-V5). A list gives each round its own (Llama 2's schedule: "
+        "[rs, rs, rs+ppo]); rounds past its end repeat its last entry.")
     pairs_per_round: int = Field(256, ge=1, description="New prompts a round samples two answers for.")
     prompts: DataSpec = Field(default_factory=lambda: DataSpec(format="toy", split="ppo"),
                               description="Where new prompts come from (n is set per round).")
@@ -80,6 +82,18 @@ class RoundsConfig(BaseModel):
             if not isinstance(body, dict):
                 raise ValueError(f"{key} must be a mapping of settings, got {body!r}")
         return value
+
+    @field_validator("policy_update")
+    @classmethod
+    def _some_update(cls, value):
+        if isinstance(value, list) and not value:
+            raise ValueError(f"give one of {', '.join(POLICY_UPDATES)} or a list of them per round, not []")
+        return value
+
+    def update_for(self, r: int) -> str:
+        """Round r's policy update: policy_update, or its r-th entry (the last one for rounds past the end)."""
+        u = self.policy_update
+        return u if isinstance(u, str) else u[min(r, len(u)) - 1]
 
     @field_validator("temperatures")
     @classmethod

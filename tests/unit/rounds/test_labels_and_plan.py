@@ -140,3 +140,32 @@ def test_prompts_whose_answers_match_are_sampled_again_with_another_seed(monkeyp
     assert calls == [(7, [0, 1, 2, 3]), (1007, [1, 2, 3]), (2007, [2, 3])]
     assert [(it["meta"]["prompt_record"]["id"], it["meta"]["attempt"], it["response_b"]) for it in items] == [
         (prompts[0].id, 1, "y7"), (prompts[1].id, 2, "y1007"), (prompts[2].id, 3, "y2007")]
+
+
+def test_a_list_of_updates_gives_each_round_its_own_and_the_last_repeats(tmp_path):
+    """Llama 2's schedule: rejection sampling in the early rounds, PPO on top of it in the last."""
+    ro = _cfg(tmp_path, "rounds.policy_update=[rs, rs, rs+ppo]").rounds
+    assert [ro.update_for(r) for r in range(1, 6)] == ["rs", "rs", "rs+ppo", "rs+ppo", "rs+ppo"]
+    assert [_cfg(tmp_path, "rounds.policy_update=ppo").rounds.update_for(r) for r in (1, 4)] == ["ppo", "ppo"]
+    for bad, message in (("[]", "not \\[\\]"), ("[rs, dpo]", "policy_update")):
+        with pytest.raises(ConfigError, match=message):
+            _cfg(tmp_path, f"rounds.policy_update={bad}")
+
+
+def test_each_round_runs_the_update_its_schedule_names(tmp_path, monkeypatch):
+    """update_policy runs rs-sample + rs for 'rs' and adds PPO from rs's result for 'rs+ppo'."""
+    from camelid.rounds import cmd
+
+    ran = []
+
+    def fake_ensure(cfg_r, job, *, registry, resume=False):
+        ran.append((job.output, job.inputs.get("policy", job.inputs.get("model"))))
+        return SimpleNamespace(ref=f"{job.output}@v1")
+
+    monkeypatch.setattr(cmd, "ensure", fake_ensure)
+    cfg = _cfg(tmp_path, "rounds.policy_update=[rs, rs+ppo]")
+    rms = {o: SimpleNamespace(ref=f"rm-{o}@v1") for o in ("helpfulness", "safety")}
+    got = [cmd.update_policy(cfg, None, r, SimpleNamespace(ref=f"p{r}@v1"), rms, False).ref for r in (1, 2)]
+    assert got == ["rs-r1@v1", "ppo-r2@v1"]
+    assert ran == [("rs-sample-r1", "p1@v1"), ("rs-r1", "p1@v1"), ("rs-sample-r2", "p2@v1"), ("rs-r2", "p2@v1"),
+                   ("ppo-r2", "rs-r2@v1")]
