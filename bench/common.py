@@ -177,6 +177,7 @@ class LoopMeter:
     padded: list[int] = field(default_factory=list)   # all token slots per batch (rows x longest row)
     rows: list[int] = field(default_factory=list)     # sequences per batch
     step_ends: list[float] = field(default_factory=list)
+    slots: Callable[[dict], int] | None = None  # the slots the model really runs, if not the batch's (packed RMs)
 
     def wrap_collator(self, collator):
         def counted(examples):
@@ -184,7 +185,7 @@ class LoopMeter:
             ids = batch["input_ids"]  # (B, T); the RM collator stacks chosen then rejected: (2B, T)
             mask = batch.get("attention_mask")
             self.real.append(int(mask.sum()) if mask is not None else ids.numel())  # packed rows have no padding
-            self.padded.append(ids.numel())
+            self.padded.append(self.slots(batch) if self.slots else ids.numel())
             self.rows.append(ids.shape[0])
             return batch
 

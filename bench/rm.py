@@ -7,7 +7,7 @@ Both start from the base that `camelid init` builds in a scratch registry (same 
 scalar head, train on the same toy preference pairs with the same margin column, batch size,
 max_length, steps and fp32 on CPU. camelid runs its recipe's functions in run()'s order up to and
 including train() (evaluation and publishing are not part of the train loop). Each run is its own
-process; the variants alternate (A B A B). Reported: pairs/s of the train loop (after 2 warm-up steps),
+process; the variants alternate (A B C A B C; C = camelid with padded batches, --no-padded skips it). Reported: pairs/s of the train loop (after 2 warm-up steps),
 non-padding tokens/s, padding share, peak memory, MFU, camelid/TRL per round.
 """
 
@@ -31,7 +31,8 @@ def camelid_overrides(a: argparse.Namespace) -> list[str]:
     init = common.SMOL_NAME if a.model == "smol" else "base"
     return [f"registry={a.registry}", f"runs_dir={a.runs}", f"{rm}.init={init}", f"{rm}.max_steps={a.steps}",
             f"{rm}.data.n={a.n}", "stages.reward.helpfulness.eval_data=null", "stages.reward.safety.eval_data=null",
-            f"{rm}.save_steps={a.steps + 1}", f"{rm}.logging_steps={a.logging_steps}"]
+            f"{rm}.save_steps={a.steps + 1}", f"{rm}.logging_steps={a.logging_steps}",
+            f"{rm}.packing={'false' if getattr(a, 'padded', False) else 'true'}"]
 
 
 # ---- workers (one process per timed run) ------------------------------------------------------------
@@ -50,6 +51,10 @@ def worker_camelid(a: argparse.Namespace, meter: common.LoopMeter) -> dict:
     device = device_for(cfg.device)
     precision = pick_precision(rm.precision, device)
     trainer, _, data = recipe.setup(ctx, rm, a.objective, precision, use_cpu=device.type == "cpu")
+    if trainer.packing:  # the collator pads; the model runs the packed rows (camelid.reward.trainer.PackedScores)
+        from camelid.packing import pack
+
+        meter.slots = lambda batch: pack(batch["input_ids"], batch["attention_mask"]).input_ids.numel()
     trainer.data_collator = meter.wrap_collator(trainer.data_collator)
     trainer.add_callback(meter.callback())
     stats = recipe.train(trainer, None)
@@ -116,10 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=40, help="optimizer steps per run (2 of them warm-up)")
     p.add_argument("--repeats", type=int, default=2, help="rounds of alternating runs")
     p.add_argument("--no-append", dest="append", action="store_false", help="do not append to bench/RESULTS.md")
+    p.add_argument("--no-padded", dest="padded_variant", action="store_false",
+                   help="skip the attribution run: camelid without packed rows (padded batches, as TRL)")
     # worker-only arguments
     common.add_worker_args(p, workers=("camelid", "trl"), strings=("--registry", "--runs", "--model-path", "--margin"),
                            ints=("--n", "--batch-size", "--max-length", "--seed", "--logging-steps"),
-                           floats=("--lr", "--center"), flags=("--drop-unsafe-chosen",))
+                           floats=("--lr", "--center"), flags=("--drop-unsafe-chosen", "--padded"))
     a = p.parse_args(argv)
     common.default_profile(a)
     if a.worker:
@@ -151,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         if rm.drop_unsafe_chosen:
             shared.append("--drop-unsafe-chosen")
         variants = {"camelid reward": ["--worker", "camelid", *shared], "TRL RewardTrainer": ["--worker", "trl", *shared]}
+        if a.padded_variant:  # attribution: camelid with TRL's padded batches (stages.reward.<objective>.packing=false)
+            variants["camelid, padded batches"] = ["--worker", "camelid", "--padded", *shared]
         print(f"{a.profile} profile, {a.objective}: base {base.ref}, batch {rm.batch_size} pairs, max_length "
               f"{rm.max_length}, {a.steps} steps, {a.repeats} rounds of {len(variants)} runs", flush=True)
         results = common.alternate(variants, SCRIPT, a.repeats)
@@ -160,8 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         notes = [f"profile {a.profile}, objective {a.objective}: batch {rm.batch_size} pairs, max_length "
                  f"{rm.max_length}, margin {rm.margin}, {a.steps} steps (first 2 untimed), {a.repeats} alternating "
                  f"rounds, one process per run, {results['camelid reward'][0]['precision']}",
-                 "pairs/s and tok/s (non-padding) of the train loop; padding = padding slots / all slots (chosen and "
-                 "rejected are padded together); peak = the worker process's own peak resident memory (VmHWM) on CPU",
+                 "pairs/s and tok/s (non-padding) of the train loop; padding = padding slots / all slots the model ran "
+                 "(TRL pads chosen and rejected together; camelid packs them into rows: stages.reward.<objective>."
+                 "packing); peak = the worker process's own peak resident memory (VmHWM) on CPU",
                  "MFU = 6 x params x tok/s / measured fp32 matmul FLOP/s (same process, same threads)",
                  "ratio = camelid / TRL pairs/s per round (each pair ran back to back): median [min-max]"]
         if a.model == "smol":

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch.utils.checkpoint import checkpoint
 
+from camelid.packing import pack
+
 LOGPROB_CHUNK_BYTES = 64 * 2 ** 20  # fp32 logits per lm_head chunk: ~340 tokens at a 49k vocabulary
 
 
@@ -134,11 +136,10 @@ def sequence_logprobs(model, sequences: torch.Tensor, attention_mask: torch.Tens
 
 @dataclass
 class Rows:
-    """A batch's sequences packed into rows of the longest sequence's width, with no padding between tokens.
+    """A batch's sequences packed into rows (`camelid.packing.pack`), plus where each response token is read.
 
     Each sequence is its real prompt + response tokens; position ids restart at 0 at every sequence, which is
-    how transformers reads packing when no attention mask is given (a block-diagonal causal mask). The slots
-    left at the end of a row are one more "sequence" nobody reads.
+    how transformers reads packing when no attention mask is given (a block-diagonal causal mask).
     """
 
     input_ids: torch.Tensor     # (R, W) R <= B rows, W = longest sequence of the batch
@@ -152,42 +153,20 @@ class Rows:
         return 1.0 - float(self.real.sum()) / self.real.numel()
 
 
-def _first_fit_decreasing(lengths: list[int], width: int) -> tuple[list[int], list[int], list[int]]:
-    """(row, offset) of each length packed into rows of ``width``, longest first; and each row's fill."""
-    row, offset, fill = [0] * len(lengths), [0] * len(lengths), []
-    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
-        k = next((k for k, f in enumerate(fill) if f + lengths[i] <= width), len(fill))
-        if k == len(fill):
-            fill.append(0)
-        row[i], offset[i] = k, fill[k]
-        fill[k] += lengths[i]
-    return row, offset, fill
-
-
-def pack_rows(sequences: torch.Tensor, attention_mask: torch.Tensor, num_actions: int) -> Rows:
+def pack_rows(sequences: torch.Tensor, attention_mask: torch.Tensor, num_actions: int,
+              width: int | None = None) -> Rows:
     """The real tokens of a (B, P + A) left-padded-prompt + right-padded-response batch, packed (`Rows`).
 
     Every real token sees the same tokens at the same positions as in the padded layout, so its outputs are the
-    same up to float summation order.
+    same up to float summation order. ``width``: the rows' width (default: `camelid.packing.row_width`).
     """
+    packed = pack(sequences, attention_mask, width)
     mask = attention_mask.bool()
-    dev = mask.device
-    lengths = mask.sum(-1)  # (B,)
-    width = int(lengths.max())
-    row, offset, fill = (torch.tensor(x, dtype=torch.long, device=dev)
-                         for x in _first_fit_decreasing(lengths.tolist(), width))
-    within = mask.long().cumsum(-1) - 1  # (B, T) position of each real token in its sequence
-    b, col = mask.nonzero(as_tuple=True)
-    ids = sequences.new_zeros((len(fill), width))
-    ids[row[b], offset[b] + within[b, col]] = sequences[b, col]
-    columns = torch.arange(width, device=dev)
-    real = columns < fill[:, None]  # (R, W)
-    pos = torch.where(real, 0, columns - fill[:, None])  # the trailing slots: one sequence of their own
-    pos[row[b], offset[b] + within[b, col]] = within[b, col]
+    width = packed.input_ids.shape[1]
     prompt_len = mask[:, :mask.shape[1] - num_actions].sum(-1, keepdim=True)  # (B, 1)
-    steps = torch.arange(num_actions, device=dev)
-    action_index = (offset[:, None] + prompt_len - 1 + steps).clamp(max=width - 1)  # past the end: masked later
-    return Rows(ids, pos, real, row, action_index)
+    steps = torch.arange(num_actions, device=mask.device)
+    action_index = (packed.offset[:, None] + prompt_len - 1 + steps).clamp(max=width - 1)  # past the end: masked
+    return Rows(packed.input_ids, packed.position_ids, packed.real, packed.row, action_index)
 
 
 def last_hidden_states(model, rows: Rows) -> torch.Tensor:

@@ -88,7 +88,8 @@ def build_trainer(rm: RewardModelConfig, model, tokenizer, rows: list[dict], out
     collator = PreferenceCollator(pad_token_id=tokenizer.pad_token_id, pad_to_multiple_of=pad)
     trainer = CamelidRewardTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
                                    processing_class=tokenizer, data_collator=collator,
-                                   peft_config=peft_config(rm), aux_safety_weight=rm.aux_safety_loss)
+                                   peft_config=peft_config(rm), aux_safety_weight=rm.aux_safety_loss,
+                                   packing=rm.packing)
     trainer.add_callback(StopOnNonFiniteLoss("reward model", "stages.reward.<objective>.learning_rate"))
     return trainer
 

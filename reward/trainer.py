@@ -14,10 +14,17 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from transformers.modeling_outputs import SequenceClassifierOutputWithPast
 from trl import RewardTrainer
 from trl.trainer.reward_trainer import DataCollatorForPreference
 
 from camelid.batching import EpochSeededLengthGroupedSampler, data_seed
+from camelid.log import get_logger
+from camelid.models import is_sharded
+from camelid.packing import pack
+
+log = get_logger("reward")
+HEAD_NAMES = ("score", "classifier")
 
 UNKNOWN = -1.0  # safety label of a response nobody labelled
 
@@ -45,10 +52,47 @@ class PreferenceCollator(DataCollatorForPreference):
         return out
 
 
+def score_head(model) -> torch.nn.Module:
+    """The scalar head of a sequence-classification model (through DDP/accelerate and peft wrappers)."""
+    inner = getattr(model, "module", model)
+    if hasattr(inner, "get_base_model"):  # peft: the head is a ModulesToSaveWrapper, its trained copy active
+        inner = inner.get_base_model()
+    for name in HEAD_NAMES:
+        if hasattr(inner, name):
+            return getattr(inner, name)
+    raise TypeError(f"{type(inner).__name__} has no scalar head named one of {HEAD_NAMES}")
+
+
+class PackedScores:
+    """Stands in for ``model`` in TRL's compute_loss: the same (2B, 1) scores, from packed rows.
+
+    TRL pads chosen and rejected answers of a batch to one width (20% of the slots on SmolLM2's toy pairs,
+    48% on the tiny model's, with random batches). Here the real tokens are packed into rows
+    (`camelid.packing.pack`: positions restart per sequence, no attention mask, so attention stays within each
+    sequence) and the head reads each sequence's last real token, the token the padded model pools. Same
+    batches, same scores to float summation order (tests/unit/reward/test_packed_scores.py), fewer slots.
+    """
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **_) -> SequenceClassifierOutputWithPast:
+        packed = pack(input_ids, attention_mask)
+        # Through model(...) so DDP's hooks and peft adapters see the call; its own pooled logits go unused.
+        out = self.model(input_ids=packed.input_ids, position_ids=packed.position_ids, use_cache=False,
+                         output_hidden_states=-1)
+        hidden = out.hidden_states[-1][packed.row, packed.last]  # (2B, H)
+        return SequenceClassifierOutputWithPast(logits=score_head(self.model)(hidden))
+
+
 class CamelidRewardTrainer(RewardTrainer):
-    def __init__(self, *args, aux_safety_weight: float = 0.0, **kwargs):
+    def __init__(self, *args, aux_safety_weight: float = 0.0, packing: bool = False, **kwargs):
         self.aux_safety_weight = aux_safety_weight
         super().__init__(*args, **kwargs)
+        # FSDP / ZeRO-3 shard the head's weights outside the model's forward, so the head can't be read there.
+        self.packing = packing and not is_sharded(self)
+        if packing and not self.packing:
+            log.info("reward packing is off: the weights are sharded (FSDP / ZeRO-3); padded batches instead")
 
     def _get_train_sampler(self, train_dataset=None):
         """group_by_length on pairs: a pair's length is its longer side (chosen and rejected pad together)."""
@@ -66,6 +110,8 @@ class CamelidRewardTrainer(RewardTrainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs.pop("safe_labels", None)  # (2B,)
+        if self.packing:
+            model = PackedScores(model)
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
         if self.aux_safety_weight > 0 and labels is not None:
             aux = aux_safety_loss(outputs.logits.squeeze(-1), labels.to(outputs.logits.device))

@@ -50,7 +50,7 @@ def _random_batch(b: int = 6, seed: int = 0):
 
 def test_packed_rows_hold_each_sequences_real_tokens_and_point_at_the_predicting_column():
     seq, attn, amask = padded_batch([[1, 5, 6, 7, 8, 9], [1, 5, 6], [1, 7]], [[3, 4, 5, 6, EOS], [3, EOS], [4, 5, EOS]], 5)
-    rows = pack_rows(seq, attn, 5)
+    rows = pack_rows(seq, attn, 5, width=11)
     # 11 + 5 + 5 real tokens in rows of 11: the two short sequences share the second row
     assert rows.input_ids.tolist() == [[1, 5, 6, 7, 8, 9, 3, 4, 5, 6, EOS],
                                        [1, 5, 6, 3, EOS, 1, 7, 4, 5, EOS, 0]]
