@@ -140,6 +140,12 @@ class SFTRecipe:
         log.info("packing on a GPU: attention kernel %s (set attn_implementation to choose another)", kernel)
         return kernel
 
+    def _varlen_kernel(self) -> bool:
+        """Whether the attention kernel reads packed sequences from one flattened row (TRL's padding-free
+        collator); sdpa and eager get `RowPackedCollator`'s rows instead."""
+        kernel = self._attention() or ""
+        return kernel.startswith(("flash_attention", "flex_attention", "kernels-community"))
+
     def _template(self) -> str | None:
         # None keeps the tokenizer's own template ('tokenizer'); load_tokenizer falls back to llama2 if it has none.
         return None if self.sc.chat_template == "tokenizer" else self.sc.chat_template
@@ -213,7 +219,7 @@ class SFTRecipe:
         from transformers.trainer_callback import ProgressCallback
 
         from camelid.callbacks import StopOnNonFiniteLoss
-        from camelid.sft.batching import SFTTrainerWithSeededGrouping
+        from camelid.sft.batching import RowPackedCollator, SFTTrainerWithSeededGrouping
         from camelid.sft.progress import LogLines
 
         trainer = SFTTrainerWithSeededGrouping(
@@ -222,6 +228,10 @@ class SFTRecipe:
             eval_dataset=self.eval_data.dataset() if self.eval_data is not None else None,
             peft_config=self._peft_config(),
         )
+        if self.sc.packing and not self._varlen_kernel():
+            # TRL refuses a custom collator with packing; its own would flatten the batch into one row.
+            trainer.data_collator = RowPackedCollator(pad_token_id=self.tokenizer.pad_token_id,
+                                                      pad_to_multiple_of=self.sc.pad_to_multiple_of)
         trainer.remove_callback(ProgressCallback)
         trainer.add_callback(LogLines())
         trainer.add_callback(StopOnNonFiniteLoss("SFT", f"{self.job.where}.learning_rate"))
