@@ -8,8 +8,9 @@ the starting registry (a `make demo-rounds` one: base, sft and its rounds). Jobs
 copied artifact are up to date, so an experiment that differs from the demo only after round 1's RMs (the policy
 update) reuses its round-1 pairs and RMs; the report's job times then are the demo's for those jobs.
 
-Sample budget: policy samples per round that the update learns from. rs: 256 prompts x k 4 = 1024 (the tiny
-profile's rounds); ppo: 32 iterations x 32 rollouts = 1024; rs+ppo: 128 x 4 + 16 x 32 = 1024.
+Sample budget: policy samples per round that the update learns from. rs: 256 prompts x k 4 = 1024; ppo: 32
+iterations x 32 rollouts = 1024; rs+ppo: 128 x 4 + 16 x 32 = 1024; schedule (the tiny profile's default): rs in
+rounds 1-2, rs then 64 x 32 PPO rollouts in round 3. The noise runs use rs in every round, as measured.
 Label noise runs have one simulated annotator, so flip 0.2 means a label flips with probability 0.2 (three
 voting annotators would cut it to about 0.10).
 """
@@ -32,16 +33,18 @@ EXPERIMENTS: dict[str, list[str]] = {
     "rs": ["rounds.policy_update=rs"],
     "ppo": ["rounds.policy_update=ppo", "rounds.overrides.ppo.iterations=32"],
     "rs+ppo": ["rounds.policy_update=rs+ppo", "rounds.overrides.rs.prompts.n=128", "rounds.overrides.ppo.iterations=16"],
-    "noise0": ["rounds.annotation.annotators=1", "rounds.annotation.flip=0", "rounds.annotation.jitter=0",
+    # Llama 2's schedule, the demo's default since #16's measurement: rs, rs, then PPO on top of rs in round 3.
+    "schedule": ["rounds.policy_update=[rs,rs,rs+ppo]", "rounds.overrides.ppo.iterations=64"],
+    "noise0": ["rounds.policy_update=rs", "rounds.annotation.annotators=1", "rounds.annotation.flip=0", "rounds.annotation.jitter=0",
                "rounds.annotation.safety_flip=0"],
-    "noise20": ["rounds.annotation.annotators=1", "rounds.annotation.flip=0.2", "rounds.annotation.jitter=0.2",
+    "noise20": ["rounds.policy_update=rs", "rounds.annotation.annotators=1", "rounds.annotation.flip=0.2", "rounds.annotation.jitter=0.2",
                 "rounds.annotation.safety_flip=0.2"],
 }
 # The same two without the RMs' own toy data (rounds.base_data=false): the rounds' pairs are all an RM learns
 # from, so their label noise is not diluted by 3,000 clean pairs.
 EXPERIMENTS["noise0-pairs-only"] = [*EXPERIMENTS["noise0"], "rounds.base_data=false"]
 EXPERIMENTS["noise20-pairs-only"] = [*EXPERIMENTS["noise20"], "rounds.base_data=false"]
-BUDGET = {"rs": "256 x 4", "ppo": "32 x 32", "rs+ppo": "128 x 4 + 16 x 32"}
+BUDGET = {"rs": "256 x 4", "ppo": "32 x 32", "rs+ppo": "128 x 4 + 16 x 32", "schedule": "256 x 4 (+ 64 x 32 in round 3)"}
 
 
 def run(name: str, start: Path, root: Path, extra: list[str]) -> None:
