@@ -227,3 +227,20 @@ def test_rs_then_ppo_updates_the_policy_from_the_rejection_sampled_one(tmp_path,
     assert _inputs(ppo) == {"policy": "rs-r1@v1", "reward_helpfulness": "rm-helpfulness-r1@v1",
                             "reward_safety": "rm-safety-r1@v1", "value_init": "rm-helpfulness-r1@v1"}
     assert ppo.manifest["config"]["round"] == 1 and ppo.manifest["config"]["iterations"] == 1
+
+
+def test_a_schedule_adds_ppo_in_the_last_round_and_keeps_the_earlier_rounds(rounds, tmp_path):
+    """Llama 2's schedule [rs, rs+ppo] on the two rs rounds: everything up to rs-r2 is reused, PPO runs on top."""
+    from camelid.registry import Registry
+
+    root, _, _ = rounds
+    shutil.copytree(root / "registry", tmp_path / "registry")
+    registry = Registry(tmp_path / "registry")
+    before = {name: registry.versions(name) for name in registry.names()}
+    stdout = _main([*_argv(tmp_path), "rounds.policy_update=[rs, rs+ppo]", "rounds.overrides.ppo.iterations=1"])
+    assert stdout.strip().splitlines()[-1] == "base@v1 -> rs-r1@v1 -> ppo-r2@v1"
+    assert _inputs(registry.resolve("ppo-r2"))["policy"] == "rs-r2@v1"
+    assert "ppo-r1" not in registry.names()
+    assert registry.resolve("compare-r2").manifest["config"]["checkpoints"] == ["base@v1", "rs-r1@v1", "ppo-r2@v1"]
+    for name in ("answers-r2", "pairs-r2", "rm-helpfulness-r2", "rm-safety-r2", "rs-r2"):
+        assert registry.versions(name) == before[name], name  # up to date, not redone
