@@ -184,7 +184,10 @@ class LoopMeter:
             batch = collator(examples)
             ids = batch["input_ids"]  # (B, T); the RM collator stacks chosen then rejected: (2B, T)
             mask = batch.get("attention_mask")
-            self.real.append(int(mask.sum()) if mask is not None else ids.numel())  # packed rows have no padding
+            real = batch.get("camelid_real_tokens")  # camelid.sft.batching.RowPackedCollator's rows: their tails
+            if real is None:  # TRL's padding-free row has no padding; a padded batch counts its mask
+                real = mask.sum() if mask is not None else ids.numel()
+            self.real.append(int(real))
             self.padded.append(self.slots(batch) if self.slots else ids.numel())
             self.rows.append(ids.shape[0])
             return batch
