@@ -1,6 +1,7 @@
 """#16: do reward models trained on clean labels rank the next round's pairs better than on 20%-noisy ones?
 
     python bench/rounds_noise.py run --start DEMO_REGISTRY --root DIR [--seeds 0 1 2 3] [--base-data false true]
+                                     [--train-prompts 512 --train-offset 6000] [--eval-prompts 1024]
     python bench/rounds_noise.py table --root DIR
 
 A paired, controlled version of rounds_experiments.py's noise0 / noise20 runs. One set of answer pairs (round 1:
@@ -15,8 +16,9 @@ RM-vs-oracle measure; the safety RM under its drop rule). The RM init and traini
 run, so within a seed only the labels differ.
 
 `table` gives per setting and RM the accuracy per seed at 0% and 20%, their mean and standard deviation over
-seeds, and the mean paired difference with a 95% bootstrap interval that resamples the evaluation pairs (the same
-draw for every run, so the interval covers which pairs were evaluated; the spread over seeds is listed beside it).
+seeds, and the mean paired difference with two 95% bootstrap intervals: one resamples the evaluation pairs (the
+same draw for every run: which pairs were evaluated), the other resamples seeds and pairs together (also the
+spread between seeds that the labels' and the training's randomness make).
 """
 
 from __future__ import annotations
@@ -84,9 +86,7 @@ def one_run(root: Path, registry, answers, ev, noise: str, seed: int, base_data:
     from camelid.rounds.plan import base_size, label_job, reward_job
     from camelid.rounds.report import label_agreement, oracle_truth, read_pairs, round_prompts
 
-    n = answers.manifest["config"]["prompts"]["n"] - TRAIN_OFFSET
-    cfg = config(root, f"rounds.prompt_offset={TRAIN_OFFSET}", f"rounds.pairs_per_round={n}", *EXPERIMENTS[noise],
-                 f"rounds.annotation.seed={seed}", f"rounds.base_data={str(base_data).lower()}")
+    cfg = config(root, *EXPERIMENTS[noise], f"rounds.annotation.seed={seed}", f"rounds.base_data={str(base_data).lower()}")
     pairs = ensure(cfg, label_job(cfg, 1, answers.ref), registry=registry)
     train = read_pairs(pairs)
     sizes = {o: base_size(getattr(cfg.stages.reward, o).data) for o in OBJECTIVES} if base_data else {}
@@ -115,7 +115,10 @@ def run(args) -> None:
     register_stages()
     set_default_root(root / "registry")  # where the RMs' `registry:pairs-r1@vN` data resolves (as the CLI sets it)
     registry = Registry(root / "registry")
-    cfg = config(root, f"rounds.prompt_offset={TRAIN_OFFSET}", f"rounds.pairs_per_round={args.train_prompts}")
+    if args.train_offset < EVAL_OFFSET + args.eval_prompts and EVAL_OFFSET < args.train_offset + args.train_prompts:
+        raise SystemExit(f"training prompts {args.train_offset}..{args.train_offset + args.train_prompts - 1} overlap "
+                         f"the evaluation's {EVAL_OFFSET}..{EVAL_OFFSET + args.eval_prompts - 1}: move --train-offset")
+    cfg = config(root, f"rounds.prompt_offset={args.train_offset}", f"rounds.pairs_per_round={args.train_prompts}")
     answers = ensure(cfg, sample_job(cfg, 1, "sft"), registry=registry)
     ev = eval_set(root, registry, args.eval_prompts, registry.resolve(args.eval_policy).ref)
     results = root / "results.json"
@@ -137,18 +140,24 @@ def run(args) -> None:
 
 
 def paired(runs: list[dict], objective: str, draws: int = 2000, rng_seed: int = 0) -> dict:
-    """0% and 20% accuracies per seed, and the mean over seeds of (0% - 20%) with a bootstrap over eval pairs."""
+    """0% and 20% accuracies per seed, and the mean over seeds of (0% - 20%) with two bootstrap intervals: over
+    the evaluation pairs (``lo``/``hi``), and over seeds and pairs together (``lo2``/``hi2``: also the spread
+    that the labels' and the training's randomness put between seeds)."""
     by = {(r["seed"], r["noise"]): np.array(r["rms"][objective]["right"], dtype=float) for r in runs}
     seeds = sorted({s for s, _ in by if (s, "noise0") in by and (s, "noise20") in by})
     zero, twenty = np.stack([by[s, "noise0"] for s in seeds]), np.stack([by[s, "noise20"] for s in seeds])
-    diff = (zero - twenty).mean(axis=0)  # (pairs,): per pair, the mean over seeds of right at 0% - at 20%
+    per_seed = zero - twenty                # (seeds, pairs): right at 0% - right at 20%, same pair, same seed
+    diff = per_seed.mean(axis=0)            # (pairs,)
     rng = np.random.default_rng(rng_seed)
-    boot = [diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(draws)]
+    n_s, n_p = per_seed.shape
+    boot = [diff[rng.integers(0, n_p, n_p)].mean() for _ in range(draws)]
+    boot2 = [per_seed[rng.integers(0, n_s, n_s)][:, rng.integers(0, n_p, n_p)].mean() for _ in range(draws)]
     acc0, acc20 = zero.mean(axis=1), twenty.mean(axis=1)
     return {"seeds": seeds, "n": len(diff), "acc0": acc0.tolist(), "acc20": acc20.tolist(),
             "mean0": float(acc0.mean()), "sd0": float(np.std(acc0, ddof=1)) if len(seeds) > 1 else 0.0,
             "mean20": float(acc20.mean()), "sd20": float(np.std(acc20, ddof=1)) if len(seeds) > 1 else 0.0,
             "diff": float(diff.mean()), "lo": float(np.percentile(boot, 2.5)), "hi": float(np.percentile(boot, 97.5)),
+            "lo2": float(np.percentile(boot2, 2.5)), "hi2": float(np.percentile(boot2, 97.5)),
             "seeds_0_ahead": int((acc0 > acc20).sum())}
 
 
@@ -157,8 +166,8 @@ def table(root: Path) -> str:
     ev = done["eval"]
     lines = [f"evaluation: {ev['n']} pairs ({ev['pairs']}, answers of {ev['policy']}), {ev['oracle_gap']} with an "
              f"oracle gap; training answers {ev['train_answers']}", "",
-             "| RMs' data | RM | eval pairs | 0%: per seed | mean (sd) | 20%: per seed | mean (sd) | 0% - 20% [95% CI] "
-             "| seeds with 0% ahead |", "|---|---|---|---|---|---|---|---|---|"]
+             "| RMs' data | RM | eval pairs | 0%: per seed | mean (sd) | 20%: per seed | mean (sd) | 0% - 20% | 95% CI, "
+             "pairs | 95% CI, seeds + pairs | seeds with 0% ahead |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for base_data in (True, False):
         runs = [r for r in done["runs"] if r["base_data"] == base_data]
         if not runs:
@@ -168,7 +177,8 @@ def table(root: Path) -> str:
             lines.append(f"| {'toy data + pairs' if base_data else 'pairs only'} | {o} | {p['n']} | "
                          f"{' / '.join(f'{a:.3f}' for a in p['acc0'])} | {p['mean0']:.3f} ({p['sd0']:.3f}) | "
                          f"{' / '.join(f'{a:.3f}' for a in p['acc20'])} | {p['mean20']:.3f} ({p['sd20']:.3f}) | "
-                         f"{p['diff']:+.3f} [{p['lo']:+.3f}, {p['hi']:+.3f}] | {p['seeds_0_ahead']} of "
+                         f"{p['diff']:+.3f} | [{p['lo']:+.3f}, {p['hi']:+.3f}] | [{p['lo2']:+.3f}, {p['hi2']:+.3f}] | "
+                         f"{p['seeds_0_ahead']} of "
                          f"{len(p['seeds'])} |")
     lines += ["", "| RMs' data | noise | training pairs | labels agree with oracle (gap pairs) | held-out help / safety "
               "(mean over seeds) | s per run |", "|---|---|---|---|---|---|"]
@@ -195,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     r.add_argument("--base-data", nargs="+", choices=("true", "false"), default=["false", "true"])
     r.add_argument("--train-prompts", type=int, default=512)
+    r.add_argument("--train-offset", type=int, default=TRAIN_OFFSET, help="first toy ppo prompt of the training pairs")
     r.add_argument("--eval-prompts", type=int, default=1024)
     r.add_argument("--eval-policy", default="rs-r1", help="the policy the next round samples from")
     t = sub.add_parser("table")
