@@ -1,4 +1,4 @@
-"""Peak memory of PPO's log-prob computation on a real vocabulary: the padded full-logits path vs camelid's (#18).
+"""Peak memory of the log-prob / loss computations on a real vocabulary: full logits vs chunked LM heads (#18).
 
     python bench/memory.py --model /work/bench-reg/smollm2/v1/model      # SmolLM2-135M, 49,152-token vocab
     python bench/memory.py --model PATH --batch 8 --prompt 96 --response 64 --no-append
@@ -13,9 +13,14 @@ mmap threshold is pinned so large tensors are returned to the system when freed 
   training       the policy's log-probs and entropy with gradients, then backward (one PPO policy step's
                  forward + backward on the same batch; no optimizer state)
 
-  padded         `sequence_logprobs` / `action_logits`: the model's (B, T, V) logits, sliced to the responses
-  packed         `action_logprobs` on `pack_rows`: hidden states, then the LM head on response tokens only,
-                 LOGPROB_CHUNK_BYTES of logits at a time (recomputed in the backward pass when chunked)
+  sft            SFT's loss on the response tokens (the prompt's labels are -100), then backward
+
+  padded         reference / training: `sequence_logprobs` / `action_logits`, the model's (B, T, V) logits,
+                 sliced to the responses; sft: the model's own loss from its full logits (`labels=`)
+  packed         reference / training: `action_logprobs` on `pack_rows`: hidden states, then the LM head on
+                 response tokens only, LOGPROB_CHUNK_BYTES of logits at a time (recomputed in the backward pass
+                 when chunked); sft: TRL's fused LM head (`trl.trainer.utils.add_fused_lm_head`, what
+                 SFTTrainer and so camelid sft train through): tiles of the head over labelled positions only
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import common
 import torch
 
 SCRIPT = Path(__file__).resolve()
-JOBS = ("reference", "training")
+JOBS = ("reference", "training", "sft")
 PATHS = ("padded", "packed")
 
 
@@ -55,6 +60,15 @@ def _job(model, path: str, job: str, seq, attn, amask) -> None:
     from camelid.ppo.rollout import action_logits, action_logprobs, gather_logprobs, pack_rows
 
     a = amask.shape[1]
+    if job == "sft":
+        labels = seq.masked_fill(torch.arange(seq.shape[1]) < seq.shape[1] - a, -100)
+        if path == "padded":
+            loss = model(input_ids=seq, labels=labels, use_cache=False).loss
+        else:
+            out = model(input_ids=seq, labels=labels, use_cache=False, fused_lm_head=True)
+            loss = -out.log_probs.sum() / out.label_mask.sum()
+        loss.backward()
+        return
     with torch.set_grad_enabled(job == "training"):
         if path == "padded":
             logits = action_logits(model, seq, attn, a)
@@ -73,8 +87,12 @@ def run_worker(a: argparse.Namespace) -> None:
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.float32)
-    model.train(a.job == "training")
+    model.train(a.job != "reference")
     model.config.use_cache = False
+    if a.job == "sft" and a.path == "packed":
+        from trl.trainer.utils import add_fused_lm_head
+
+        add_fused_lm_head(model)
     seq, attn, amask = _batch(a, model.config.vocab_size)
     with torch.no_grad():  # page in every weight (safetensors are memory-mapped) and warm up, on 4 tokens
         model(input_ids=seq[:1, :4], use_cache=False)
@@ -132,14 +150,15 @@ def main(argv: list[str] | None = None) -> int:
                  f"token real; one full (B, T, V) fp32 logits tensor = {logits_mb:.0f} MB",
                  "extra peak = VmHWM - VmRSS before the job, in a fresh process per measurement (peak reset through "
                  "/proc/self/clear_refs; glibc mmap threshold pinned at 64 KiB so freed tensors leave the RSS); the "
-                 "model's own weights are not counted (paged in by a 4-token forward first); training includes the 538 MB of "
-                 "fp32 gradients",
+                 "model's own weights are not counted (paged in by a 4-token forward first); training and sft include "
+                 "the 538 MB of fp32 gradients",
                  "reference = response log-probs without gradients; training = log-probs + entropy with gradients "
                  "and the backward pass (no optimizer); padded = full logits then slice; packed = hidden states, "
                  "LM head on response tokens only, in chunks (ppo.rollout.LOGPROB_CHUNK_BYTES), recomputed in "
-                 "backward when chunked",
+                 "backward when chunked; sft = the loss on the response tokens + backward: padded = the model's "
+                 "loss from full logits, packed = TRL's fused LM head (what SFTTrainer uses)",
                  f"time = seconds of a second pass in the same process; {a.repeats} round(s)"]
-        path = common.append_results("Memory: PPO log-probs on a real vocabulary, padded vs packed + chunked", rows,
+        path = common.append_results("Memory: PPO log-probs and SFT loss on a real vocabulary, full vs chunked logits", rows,
                                      info=info, notes=notes)
         print(f"appended to {path}")
     return 0
