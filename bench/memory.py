@@ -20,7 +20,9 @@ mmap threshold is pinned so large tensors are returned to the system when freed 
   packed         reference / training: `action_logprobs` on `pack_rows`: hidden states, then the LM head on
                  response tokens only, LOGPROB_CHUNK_BYTES of logits at a time (recomputed in the backward pass
                  when chunked); sft: TRL's fused LM head (`trl.trainer.utils.add_fused_lm_head`, what
-                 SFTTrainer and so camelid sft train through): tiles of the head over labelled positions only
+                 SFTTrainer and so camelid sft train through) over the labelled positions only, which camelid
+                 turns on for CPUs (`camelid.sft.batching.score_labelled_positions_only`)
+  trl            sft only: TRL's fused LM head as it ships, which off Triton devices scores every position
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import torch
 
 SCRIPT = Path(__file__).resolve()
 JOBS = ("reference", "training", "sft")
-PATHS = ("padded", "packed")
+PATHS = {"reference": ("padded", "packed"), "training": ("padded", "packed"), "sft": ("padded", "trl", "packed")}
 
 
 def _status(field: str) -> float:
@@ -89,10 +91,14 @@ def run_worker(a: argparse.Namespace) -> None:
     model = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.float32)
     model.train(a.job != "reference")
     model.config.use_cache = False
-    if a.job == "sft" and a.path == "packed":
+    if a.job == "sft" and a.path != "padded":
         from trl.trainer.utils import add_fused_lm_head
 
+        from camelid.sft.batching import score_labelled_positions_only
+
         add_fused_lm_head(model)
+        if a.path == "packed":
+            score_labelled_positions_only()
     seq, attn, amask = _batch(a, model.config.vocab_size)
     with torch.no_grad():  # page in every weight (safetensors are memory-mapped) and warm up, on 4 tokens
         model(input_ids=seq[:1, :4], use_cache=False)
@@ -126,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {common.machine_line(info)}", flush=True)
     shared = ["--worker", "memory", "--model", a.model, "--batch", str(a.batch), "--prompt", str(a.prompt),
               "--response", str(a.response)]
-    variants = {f"{job}, {path}": [*shared, "--job", job, "--path", path] for job in JOBS for path in PATHS}
+    variants = {f"{job}, {path}": [*shared, "--job", job, "--path", path] for job in JOBS for path in PATHS[job]}
     env = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "65536"}  # freed tensors leave the RSS
     results = common.alternate(variants, SCRIPT, a.repeats, envs=dict.fromkeys(variants, env),
                                describe=lambda r: f"extra peak {r['extra_peak_mb']:.0f} MB, {r['seconds']:.1f} s")
@@ -135,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for job in JOBS:
         base = results[f"{job}, padded"]
-        for path in PATHS:
+        for path in PATHS[job]:
             runs = results[f"{job}, {path}"]
             peak = statistics.median(r["extra_peak_mb"] for r in runs)
             rows.append({"job": job, "path": path, "extra peak MB": f"{peak:.0f}",
@@ -156,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
                  "and the backward pass (no optimizer); padded = full logits then slice; packed = hidden states, "
                  "LM head on response tokens only, in chunks (ppo.rollout.LOGPROB_CHUNK_BYTES), recomputed in "
                  "backward when chunked; sft = the loss on the response tokens + backward: padded = the model's "
-                 "loss from full logits, packed = TRL's fused LM head (what SFTTrainer uses)",
+                 "loss from full logits, trl = TRL's fused LM head as it ships (every position scored off Triton devices), "
+                 "packed = the same head over labelled positions only (what camelid sft runs on CPU)",
                  f"time = seconds of a second pass in the same process; {a.repeats} round(s)"]
         path = common.append_results("Memory: PPO log-probs and SFT loss on a real vocabulary, full vs chunked logits", rows,
                                      info=info, notes=notes)

@@ -12,7 +12,8 @@ from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
 from camelid.batching import EpochSeededLengthGroupedSampler, data_seed
 
-__all__ = ["EpochSeededLengthGroupedSampler", "RowPackedCollator", "SFTTrainerWithSeededGrouping"]
+__all__ = ["EpochSeededLengthGroupedSampler", "RowPackedCollator", "SFTTrainerWithSeededGrouping",
+           "score_labelled_positions_only"]
 
 REAL_TOKENS = "camelid_real_tokens"  # a batch key the trainer pops before the forward: tokens that are not padding
 
@@ -50,8 +51,37 @@ class RowPackedCollator(DataCollatorForLanguageModeling):
                 REAL_TOKENS: torch.tensor(sum(len(x) for x in ids))}
 
 
+def score_labelled_positions_only() -> None:
+    """Make TRL's fused LM head score only the labelled positions on CPUs too, as it does on Triton devices.
+
+    SFTTrainer computes the loss through `trl.trainer.utils.add_fused_lm_head`: the LM head in tiles, without
+    (B, T, V) logits. Off Triton devices it scores EVERY position (to keep tile shapes fixed for compilers such as
+    Neuron's), so on a CPU, SmolLM2 with 64 of 160 tokens labelled needed 3,085 MB above the weights against
+    2,381 MB for plain full logits, at 1.13x the time. Scoring the labelled positions only: 2,298 MB and 0.96x the
+    full-logits time, the same loss (bench/RESULTS.md, tests/unit/sft/test_fused_head.py). CPU kernels are eager,
+    so a varying number of positions costs nothing there. TRL reads `_use_triton` for exactly this choice; if a
+    TRL version drops the name, this does nothing.
+    """
+    import trl.trainer.utils as trl_utils
+
+    use_triton = getattr(trl_utils, "_use_triton", None)
+    if use_triton is None or getattr(use_triton, "camelid_cpu_compact", False):
+        return
+
+    def compact_on_cpu(device: torch.device) -> bool:
+        return device.type == "cpu" or use_triton(device)
+
+    compact_on_cpu.camelid_cpu_compact = True
+    trl_utils._use_triton = compact_on_cpu
+
+
 class SFTTrainerWithSeededGrouping(SFTTrainer):
-    """TRL's SFTTrainer; with `train_sampling_strategy="group_by_length"` its train sampler is epoch-seeded."""
+    """TRL's SFTTrainer; with `train_sampling_strategy="group_by_length"` its train sampler is epoch-seeded, and
+    its fused LM head scores only labelled positions on CPUs too (`score_labelled_positions_only`)."""
+
+    def __init__(self, *args, **kwargs):
+        score_labelled_positions_only()
+        super().__init__(*args, **kwargs)
 
     def _get_train_sampler(self, train_dataset=None):
         sampler = super()._get_train_sampler(train_dataset)
