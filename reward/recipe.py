@@ -89,7 +89,7 @@ def build_trainer(rm: RewardModelConfig, model, tokenizer, rows: list[dict], out
     trainer = CamelidRewardTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
                                    processing_class=tokenizer, data_collator=collator,
                                    peft_config=peft_config(rm), aux_safety_weight=rm.aux_safety_loss,
-                                   packing=rm.packing)
+                                   packing=use_cpu if rm.packing == "auto" else rm.packing)
     trainer.add_callback(StopOnNonFiniteLoss("reward model", "stages.reward.<objective>.learning_rate"))
     return trainer
 

@@ -86,3 +86,16 @@ def test_packing_uses_fewer_slots_than_padding():
     padded_share = 1 - float(batch["attention_mask"].float().mean())
     assert packed.input_ids.shape[0] < batch["input_ids"].shape[0]
     assert packed.padding_share < padded_share / 2
+
+
+@pytest.mark.parametrize(("setting", "use_cpu", "packed"), [("auto", True, True), ("auto", False, False),
+                                                             (True, False, True), (False, True, False)])
+def test_packing_auto_is_on_for_cpus_only(tmp_path, setting, use_cpu, packed):
+    from camelid.models import train_tokenizer
+    from camelid.reward.config import RewardStageConfig
+    from camelid.reward.recipe import build_trainer
+
+    rm = RewardStageConfig().helpfulness.model_copy(update={"packing": setting, "batch_size": 5})
+    tok = train_tokenizer(["a b c"] * 4, 60)
+    trainer = build_trainer(rm, _model(), tok, _rows(LENGTHS), tmp_path, "fp32", use_cpu=use_cpu)
+    assert trainer.packing is packed
