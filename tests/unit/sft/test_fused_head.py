@@ -32,7 +32,10 @@ def _rows_scored(monkeypatch) -> list[int]:
 
 
 def test_cpu_scores_only_labelled_positions_with_the_same_loss(monkeypatch):
-    monkeypatch.setattr(trl_utils, "_use_triton", trl_utils._use_triton)  # restored after the test
+    # TRL's own choice for this test (another test's SFT trainer may have installed camelid's already);
+    # monkeypatch puts back whatever was there after the test
+    shipped_choice = getattr(trl_utils._use_triton, "trl_original", trl_utils._use_triton)
+    monkeypatch.setattr(trl_utils, "_use_triton", shipped_choice)
     model, ids, labels = _model_and_batch()
     full = model(input_ids=ids, labels=labels, use_cache=False).loss
     trl_utils.add_fused_lm_head(model)
