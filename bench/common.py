@@ -63,6 +63,16 @@ def machine_line(info: dict) -> str:
             f"load average (1/5/15 min) {load} (other jobs may share the cores)")
 
 
+def worker_or_machine(a, run_worker) -> dict | None:
+    """A bench's two roles: with --worker, run that one timed job (None); else print and return the machine."""
+    if a.worker:
+        run_worker(a)
+        return None
+    info = machine()
+    print(f"machine: {machine_line(info)}", flush=True)
+    return info
+
+
 def bench_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 

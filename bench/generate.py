@@ -50,11 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-append", dest="append", action="store_false", help="do not append to bench/RESULTS.md")
     common.add_worker_args(p, workers=("generate",), ints=("--batch-size",))
     a = p.parse_args(argv)
-    if a.worker:
-        run_worker(a)
+    info = common.worker_or_machine(a, run_worker)
+    if info is None:
         return 0
-    info = common.machine()
-    print(f"machine: {common.machine_line(info)}", flush=True)
     shared = ["--worker", "generate", "--model-path", a.model_path, "--prompts", str(a.prompts),
               "--max-new-tokens", str(a.max_new_tokens)]
     sizes = [int(x) for x in a.batch_sizes.split(",")]

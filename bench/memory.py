@@ -125,11 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-append", dest="append", action="store_false", help="do not append to bench/RESULTS.md")
     common.add_worker_args(p, workers=("memory",), strings=("--path", "--job"))
     a = p.parse_args(argv)
-    if a.worker:
-        run_worker(a)
+    info = common.worker_or_machine(a, run_worker)
+    if info is None:
         return 0
-    info = common.machine()
-    print(f"machine: {common.machine_line(info)}", flush=True)
     shared = ["--worker", "memory", "--model", a.model, "--batch", str(a.batch), "--prompt", str(a.prompt),
               "--response", str(a.response)]
     variants = {f"{job}, {path}": [*shared, "--job", job, "--path", path] for job in JOBS for path in PATHS[job]}

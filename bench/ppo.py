@@ -608,12 +608,10 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     common.default_profile(a)
     a.total_iterations = a.iterations + WARMUP
-    if a.worker:
-        run_worker(a)
+    info = common.worker_or_machine(a, run_worker)
+    if info is None:
         return 0
 
-    info = common.machine()
-    print(f"machine: {common.machine_line(info)}", flush=True)
     flops = common.matmul_flops()
     print(f"measured fp32 matmul: {flops / 1e9:.1f} GFLOP/s (1024^2 products, {torch.get_num_threads()} thread(s))",
           flush=True)

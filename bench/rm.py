@@ -129,16 +129,14 @@ def main(argv: list[str] | None = None) -> int:
                            floats=("--lr", "--center"), flags=("--drop-unsafe-chosen", "--padded"))
     a = p.parse_args(argv)
     common.default_profile(a)
-    if a.worker:
-        run_worker(a)
+    info = common.worker_or_machine(a, run_worker)
+    if info is None:
         return 0
 
     from camelid.config import load_config
     from camelid.init_cmd import run_init
     from camelid.registry import Registry
 
-    info = common.machine()
-    print(f"machine: {common.machine_line(info)}", flush=True)
     with tempfile.TemporaryDirectory(prefix="camelid-bench-rm-") as tmp:
         a.registry, a.runs, a.n = str(Path(tmp) / "registry"), str(Path(tmp) / "runs"), 1  # n set below
         a.logging_steps = max(1, a.steps // 4)  # the profiles log every 20-50 steps: a short run would log no loss

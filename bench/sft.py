@@ -153,12 +153,10 @@ def main(argv: list[str] | None = None) -> int:
                            floats=("--lr",), flags=("--grouped", "--random-batches"))
     a = p.parse_args(argv)
     common.default_profile(a)
-    if a.worker:
-        run_worker(a)
+    info = common.worker_or_machine(a, run_worker)
+    if info is None:
         return 0
 
-    info = common.machine()
-    print(f"machine: {common.machine_line(info)}", flush=True)
     with tempfile.TemporaryDirectory(prefix="camelid-bench-sft-") as tmp:
         a.registry, a.runs = str(Path(tmp) / "registry"), str(Path(tmp) / "runs")
         a.n = a.steps  # placeholder until the batch size is known; fixed below
