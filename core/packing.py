@@ -16,7 +16,7 @@ import torch
 
 @dataclass
 class Packed:
-    """Sequences b = 0..B-1 of a padded batch, packed into R <= B rows of the longest sequence's width W."""
+    """Sequences b = 0..B-1 of a padded batch, packed into R <= B rows of width W (`row_width`, >= the longest)."""
 
     input_ids: torch.Tensor     # (R, W)
     position_ids: torch.Tensor  # (R, W) 0, 1, ... within each sequence; the slots after a row's last one count on

@@ -142,7 +142,7 @@ class Rows:
     how transformers reads packing when no attention mask is given (a block-diagonal causal mask).
     """
 
-    input_ids: torch.Tensor     # (R, W) R <= B rows, W = longest sequence of the batch
+    input_ids: torch.Tensor     # (R, W) R <= B rows, W = camelid.packing.row_width (>= the longest sequence)
     position_ids: torch.Tensor  # (R, W) 0, 1, ... within each packed sequence (the padded layout's positions)
     real: torch.Tensor          # (R, W) bool: a real token (for counting; the model reads the position ids)
     action_row: torch.Tensor    # (B,) the row holding sequence b
