@@ -73,7 +73,10 @@ def test_micro_run_learns_and_publishes(micro, capsys):
 
 def test_kill_then_resume_gives_a_valid_artifact(micro):
     cfg, registry = micro()
-    overrides = ["stages.sft.max_steps=40", "stages.sft.save_steps=4", "stages.sft.eval_prompts.n=4",
+    # Long enough that the kill lands mid-training: a micro step takes ~10 ms, and 40 steps could be over within
+    # the half second after the first checkpoint (the kill then hit the final evaluation, or came too late).
+    steps = 200
+    overrides = [f"stages.sft.max_steps={steps}", "stages.sft.save_steps=4", "stages.sft.eval_prompts.n=4",
                  "stages.sft.logging_steps=1"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "camelid.cli", "sft", *cli_args(cfg, *overrides)],
@@ -101,8 +104,8 @@ def test_kill_then_resume_gives_a_valid_artifact(micro):
     art = run_job(cfg2, registry, "sft", resume=True)
     m = art.manifest["metrics"]
     assert m["resumed_from"] and m["resumed_from"].startswith("checkpoint-")
-    assert m["steps"] == 40
-    assert int(m["resumed_from"].split("-")[1]) < 40
+    assert m["steps"] == steps
+    assert int(m["resumed_from"].split("-")[1]) < steps
     assert (art.path / "model" / "model.safetensors").is_file()
     # torchtune-style: the resumed run continues the uninterrupted one (same losses after the checkpoint).
     full = run_job(cfg2, registry, "sft").manifest["metrics"]
@@ -110,7 +113,7 @@ def test_kill_then_resume_gives_a_valid_artifact(micro):
     after = int(m["resumed_from"].split("-")[1])
     resumed = [loss for step, loss in m["loss_curve"] if step > after]
     straight = [loss for step, loss in full["loss_curve"] if step > after]
-    assert len(resumed) == 40 - after
+    assert len(resumed) == steps - after
     torch.testing.assert_close(resumed, straight, rtol=1e-3, atol=1e-3)
     # The resumed run publishes the whole run's numbers (#17: it published tokens_per_second=-7674.5, tokens and
     # train_loss of the resumed part only, and no eval_loss_before).
