@@ -68,8 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         if name in STAGES:
             from camelid.stage import stage_main
 
-            return stage_main(name, rest)
-        return int(importlib.import_module(COMMANDS[name][0]).main(rest) or 0)
+            rc = stage_main(name, rest)
+        else:
+            rc = int(importlib.import_module(COMMANDS[name][0]).main(rest) or 0)
+        _close_process_group()
+        return rc
     except CamelidError as e:
         print(f"camelid {name}: error: {e}", file=sys.stderr)
         if os.environ.get("CAMELID_DEBUG"):
@@ -78,6 +81,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"camelid {name}: interrupted", file=sys.stderr)
         return 130
+
+
+def _close_process_group() -> None:
+    """After a multi-process launch's command has finished on every rank: destroy the process group.
+
+    Stages keep it alive between stages (run_cmd._sync); left to interpreter exit, gloo's threads sometimes
+    aborted a finished rank ("terminate called without an active exception", SIGABRT) after it had published.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":
