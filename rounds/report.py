@@ -12,8 +12,9 @@ Per round (round 0 is the starting policy):
 - the seconds each of the round's jobs took (their manifests' `seconds`);
 - rejection sampling's K curve of the combined reward and, on toy prompts, the oracle's per family: how often
   some of the K samples is right against how often the one the RMs picked is;
-and across rounds: the last round's policy against the first round's and the starting one, win/tie/loss by the
-combined reward and by the oracle with bootstrap intervals (the last comparison's numbers).
+and across rounds: the last round's policy against the first round's and the starting one, by the combined reward
+and by the oracle: win/tie/loss and the win rate (ties half) with bootstrap intervals (the last comparison's
+numbers), and the paired mean score difference with its bootstrap interval, overall and per prompt family.
 Published as a `report` artifact with report.json and rounds.png.
 """
 
@@ -211,6 +212,45 @@ def head_to_head(numbers: dict, a: str, b: str, judge: str) -> dict | None:
     return None
 
 
+def score_difference(rows: list[dict], a: str, b: str, judge: str, n_boot: int = 1000, seed: int = 0,
+                     tie: float = 0.0) -> dict | None:
+    """``a``'s mean ``judge`` score minus ``b``'s over a comparison's prompts (its answers.jsonl rows), with a
+    paired bootstrap interval; and per prompt family (the category's first part) win/tie/loss and the mean
+    difference: where the gain comes from. A win rate weighs a large gain on a refusal-prone prompt as much as a
+    coin-flip answer to a task; the mean difference does not. None if the rows have no such judge."""
+    import numpy as np
+
+    from camelid.eval import stats
+
+    if not rows or judge not in rows[0]["answers"][a]["scores"]:
+        return None
+    x = np.array([r["answers"][a]["scores"][judge] for r in rows])  # (N,)
+    y = np.array([r["answers"][b]["scores"][judge] for r in rows])  # (N,)
+    families = np.array([(r.get("category") or "other").split("/")[0] for r in rows])
+    interval = lambda iv: {k: round(getattr(iv, k), 6) for k in ("value", "lo", "hi")}  # noqa: E731
+    per_family = {}
+    for fam in sorted(set(families)):
+        at = families == fam
+        o = stats.outcomes(x[at], y[at], tie)
+        share = {k: round(float((o == v).mean()), 6) for k, v in (("win", 1.0), ("tie", 0.5), ("loss", 0.0))}
+        per_family[str(fam)] = {"n": int(at.sum()), **share,
+                                "mean_difference": interval(stats.mean_difference(x[at], y[at], n_boot, seed))}
+    diff = interval(stats.mean_difference(x, y, n_boot, seed))
+    return {"mean_difference": diff, "excludes_zero": diff["lo"] > 0 or diff["hi"] < 0, "per_family": per_family}
+
+
+def versus(compare, numbers: dict, a: str, b: str) -> dict:
+    """``a`` against ``b`` by each judge: the win rate (head_to_head) and the mean score difference (score_difference)."""
+    cc = compare.manifest["config"]
+    rows = [json.loads(line) for line in (compare.path / "answers.jsonl").read_text(encoding="utf-8").splitlines()]
+    out = {}
+    for j in JUDGES:
+        h2h = head_to_head(numbers, a, b, j)
+        diff = score_difference(rows, a, b, j, cc["bootstrap"], cc["seed"], 0.0 if j == "oracle" else cc["tie_threshold"])
+        out[j] = {**h2h, **diff} if h2h is not None and diff is not None else h2h
+    return out
+
+
 def build(ctx) -> dict:
     """report.json: one row per round, 0 (the starting policy) to n; the last policy against the first and start."""
     inputs, n = ctx.inputs, ctx.section.rounds
@@ -222,10 +262,15 @@ def build(ctx) -> dict:
     rows = [{"round": 0, "policy": refs[0], **policy_row(compared.get(refs[0], {}), oracle.get(refs[0]))}]
     for r in range(1, n + 1):
         rows.append(round_row(ctx, r, refs[r], compared, oracle.get(refs[r])))
-    versus = {name: {j: head_to_head(numbers, refs[n], ref, j) for j in JUDGES}
-              for name, ref in (("last_vs_first", refs[1]), ("last_vs_start", refs[0])) if ref != refs[n]}
+    against = {name: versus(compare, numbers, refs[n], ref)
+               for name, ref in (("last_vs_first", refs[1]), ("last_vs_start", refs[0])) if ref != refs[n]}
     log.info("rounds report: %s", "; ".join(f"r{row['round']} combined {row['combined_reward']}" for row in rows))
-    return {"rounds": n, "judged_by": compare.ref, "per_round": rows, **versus,
+    first = against.get("last_vs_first", {}).get("combined") or {}
+    if "mean_difference" in first:
+        w, d = first["win_rate"], first["mean_difference"]
+        log.info("last vs round 1, combined reward: win rate %.3f [%.3f, %.3f], mean difference %+.3f [%+.3f, %+.3f]",
+                 w["value"], w["lo"], w["hi"], d["value"], d["lo"], d["hi"])
+    return {"rounds": n, "judged_by": compare.ref, "per_round": rows, **against,
             "seconds_total": round(sum(row["seconds"]["total"] for row in rows[1:]), 1)}
 
 
@@ -291,7 +336,10 @@ def plot_policy(ax, rows: list[dict], versus: dict | None) -> None:
     title = "Policy by round (last round's comparison)"
     if versus:
         w = versus["win_rate"]
-        title += f"\nlast vs round 1, combined-reward win rate {w['value']:.2f} [{w['lo']:.2f}, {w['hi']:.2f}]"
+        title += f"\nlast vs round 1, combined reward: win rate {w['value']:.2f} [{w['lo']:.2f}, {w['hi']:.2f}]"
+        if "mean_difference" in versus:
+            d = versus["mean_difference"]
+            title += f", mean gain {d['value']:+.2f} [{d['lo']:+.2f}, {d['hi']:+.2f}]"
     ax.set(xlabel="round (0 = start)", ylabel="rate", title=title, xticks=x, ylim=(-0.05, 1.05))
     handles, labels = ax.get_legend_handles_labels()
     if any(row["combined_reward"] is not None for row in rows):  # an RM score, not a rate: its own axis

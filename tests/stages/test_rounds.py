@@ -179,6 +179,12 @@ def test_the_report_times_every_job_of_a_round_and_sets_the_last_policy_against_
     stored = registry.resolve("compare-r2").manifest["metrics"]["pairs"]
     pair = next(p for p in stored if (p["a"], p["b"]) == ("rs-r1@v1", "rs-r2@v1"))  # stored from rs-r1's side
     assert combined["win_rate"]["value"] == pytest.approx(1 - pair["win_rate"]["combined"]["value"])
+    # The paired mean difference, read from the comparison's per-prompt answers, is the difference of its means.
+    means = {row["policy"]: row["combined_reward"] for row in data["per_round"]}
+    diff = combined["mean_difference"]
+    assert diff["value"] == pytest.approx(means["rs-r2@v1"] - means["rs-r1@v1"], abs=1e-5)
+    assert diff["lo"] <= diff["value"] <= diff["hi"]
+    assert sum(f["n"] for f in combined["per_family"].values()) == combined["n"]
     assert data["last_vs_start"]["oracle"]["b"] == "base@v1"
 
 

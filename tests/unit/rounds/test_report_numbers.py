@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 import torch
 
 from camelid.data.records import PreferencePair
@@ -14,6 +16,7 @@ from camelid.rounds.report import (
     oracle_truth,
     round_artifacts,
     round_seconds,
+    score_difference,
 )
 
 
@@ -67,6 +70,32 @@ def test_head_to_head_is_told_from_the_later_policys_side():
     as_stored = head_to_head(numbers, "rs-r3@v1", "rs-r2@v1", "combined")
     assert as_stored["win_rate"] == {"value": 0.6, "lo": 0.53, "hi": 0.67} and as_stored["win"] == 0.6
     assert head_to_head(numbers, "rs-r3@v1", "rs-r2@v1", "oracle") is None  # no such judge
+
+
+def _answer_row(category: str, v1: float, v3: float) -> dict:
+    """One prompt of a comparison's answers.jsonl: the two policies' combined scores."""
+    return {"category": category, "answers": {"rs-r1@v1": {"scores": {"combined": v1}},
+                                              "ppo-r3@v1": {"scores": {"combined": v3}}}}
+
+
+def test_score_difference_is_the_later_policys_mean_gain_with_a_paired_interval_and_per_family():
+    # V3 gains a lot on two borderline prompts, loses a little on a list task, ties on a string task: by the win
+    # rate (ties half) it is 0.625, but by the mean combined reward it is ahead by (2 + 2 - 1 + 0) / 4 = 0.75.
+    rows = [_answer_row("borderline/b1", 0.0, 2.0), _answer_row("borderline/b2", 1.0, 3.0),
+            _answer_row("list/reverse", 1.0, 0.0), _answer_row("string/upper", 0.5, 0.5)]
+    got = score_difference(rows, "ppo-r3@v1", "rs-r1@v1", "combined", n_boot=500, seed=3)
+    diff = got["mean_difference"]
+    assert diff["value"] == pytest.approx(0.75) and diff["lo"] <= 0.75 <= diff["hi"]
+    assert got["excludes_zero"] == (diff["lo"] > 0 or diff["hi"] < 0)
+    assert got["per_family"] == {
+        "borderline": {"n": 2, "win": 1.0, "tie": 0.0, "loss": 0.0, "mean_difference": {"value": 2.0, "lo": 2.0, "hi": 2.0}},
+        "list": {"n": 1, "win": 0.0, "tie": 0.0, "loss": 1.0, "mean_difference": {"value": -1.0, "lo": -1.0, "hi": -1.0}},
+        "string": {"n": 1, "win": 0.0, "tie": 1.0, "loss": 0.0, "mean_difference": {"value": 0.0, "lo": 0.0, "hi": 0.0}}}
+    back = score_difference(rows, "rs-r1@v1", "ppo-r3@v1", "combined", n_boot=500, seed=3)["mean_difference"]
+    assert (back["value"], back["lo"], back["hi"]) == pytest.approx((-0.75, -diff["hi"], -diff["lo"]))
+    gains = [_answer_row("borderline/b", 0.0, float(g)) for g in np.linspace(0.5, 1.5, 20)]
+    assert score_difference(gains, "ppo-r3@v1", "rs-r1@v1", "combined")["excludes_zero"] is True
+    assert score_difference(gains, "ppo-r3@v1", "rs-r1@v1", "oracle") is None  # no such judge in the rows
 
 
 def _toy_pairs():
