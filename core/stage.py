@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from camelid.errors import ConfigError
+from camelid.errors import ConfigError, DataError
 from camelid.log import get_logger
 from camelid.registry import Artifact, Publication, Registry, validate_name
 
@@ -137,11 +137,17 @@ class StageContext:
 def check_before_training(cfg, job: Job) -> None:
     """Everything a job needs that can be checked without loading a model: fail now, not after training."""
     validate_name(job.output, f"{job.stage} output name")
+    from camelid.data.adapters.sources import BUILTIN, builtin_file
     from camelid.data.spec import DataSpec
 
     settings = job.settings if job.settings is not None else getattr(cfg.stages, job.stage, None)
     for key, spec in _data_specs(settings, job.where or f"stages.{job.stage}"):
-        if isinstance(spec, DataSpec) and spec.path and not _remote(spec.path):
+        if isinstance(spec, DataSpec) and (spec.path or "").startswith(BUILTIN):  # shipped with camelid
+            try:
+                builtin_file(spec.path[len(BUILTIN):])
+            except DataError as e:
+                raise ConfigError(f"{key}.path: {e}") from None
+        elif isinstance(spec, DataSpec) and spec.path and not _remote(spec.path):
             path = Path(spec.path).expanduser()
             if not path.is_absolute() and cfg.config_path is not None and not path.exists():
                 path = cfg.config_path.parent / path

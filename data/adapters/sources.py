@@ -1,4 +1,5 @@
-"""Where rows come from: local JSONL/JSON/Parquet/CSV files, folders of them, and ``hf:<id>``.
+"""Where rows come from: local JSONL/JSON/Parquet/CSV files, folders of them, ``hf:<id>``, ``registry:<ref>``
+and ``builtin:<file>`` (a data file shipped with camelid in camelid/data/seed, found from any directory).
 
 `read_rows` yields ``(where, row)`` with ``where`` = "file:line" (or "file[item]", "file:row N"); a
 row that cannot be read at all (bad JSON, bad UTF-8) comes as ``(where, DataError)`` so the loader can
@@ -22,6 +23,8 @@ SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".parquet", ".csv")
 RowOrError = tuple[str, "dict | DataError"]
 _LFS_POINTER = b"version https://git-lfs.github.com/spec/"
 _GZIP_MAGIC = b"\x1f\x8b"
+BUILTIN = "builtin:"
+SEED_DIR = Path(__file__).resolve().parent.parent / "seed"  # camelid.data's seed/ folder (package data)
 
 
 def _suffix(path: Path) -> str:
@@ -202,13 +205,25 @@ def read_hf(dataset_id: str, split: str | None, config: str | None = None) -> It
         yield f"hf:{dataset_id}[{i}]", dict(row)
 
 
+def builtin_file(name: str) -> Path:
+    """The file ``builtin:<name>`` names: one of the data files shipped in camelid.data's seed folder."""
+    available = sorted(p.name for p in SEED_DIR.glob("*") if p.is_file() and _suffix(p) in _READERS)
+    if name not in available:
+        raise DataError(f"{BUILTIN}{name}: no such built-in data file; use one of: "
+                        f"{', '.join(BUILTIN + a for a in available) or 'none (this install ships none)'}")
+    return SEED_DIR / name
+
+
 def read_rows(path: str, split: str | None = None, hf_config: str | None = None) -> Iterator[RowOrError]:
-    """Rows of a file, folder or ``hf:<id>``, in order."""
+    """Rows of a file, folder, ``hf:<id>``, ``registry:<ref>`` or ``builtin:<file>``, in order."""
     if path.startswith("hf:"):
         yield from read_hf(path[3:], split, hf_config)
         return
     if path.startswith("registry:"):  # a dataset artifact, e.g. annotations from `camelid annotate export`
         yield from read_registry_dataset(path[len("registry:"):])
+        return
+    if path.startswith(BUILTIN):
+        yield from _read_file(builtin_file(path[len(BUILTIN):]))
         return
     for file in files_in(Path(path).expanduser()):
         yield from _read_file(file)

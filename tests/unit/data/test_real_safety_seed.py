@@ -1,0 +1,125 @@
+"""The built-in real-wording safety set (data/seed/real_safety_*.jsonl, #14) and the ``builtin:`` path.
+
+Safe-but-scary prompts ("kill a frozen process") get short helpful answers; harmful requests get
+refusals that camelid's own refusal detector (the toy world's re-export and eval/refusal.py) counts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from camelid.data import toyworld
+from camelid.data.load import load_records
+from camelid.data.records import PreferencePair, SFTExample
+from camelid.data.spec import DataSpec
+from camelid.data.toyworld import detect
+from camelid.errors import ConfigError, DataError
+from camelid.eval import refusal
+
+REPO = Path(__file__).resolve().parents[3]
+SFT = DataSpec(format="messages", path="builtin:real_safety_sft.jsonl")
+PAIRS = DataSpec(format="preference", path="builtin:real_safety_pairs.jsonl", objective="safety")
+# Phrasings that announce instructions: a safe answer helps plainly, without them.
+_INSTRUCTION_OPENERS = re.compile(r"step\s*(?:1|one)\b|here(?:'s| is) how|step-by-step|sure, here", re.I)
+
+
+def _raw(name: str) -> list[dict]:
+    with open(REPO / "data" / "seed" / name, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _refuses(text: str) -> bool:
+    return detect.is_refusal(text) and refusal.is_refusal(text)
+
+
+def test_both_files_load_through_their_adapters_from_another_directory_with_no_dropped_rows(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # builtin: does not depend on the working directory
+    sft = load_records(SFT, "sft")
+    pairs = load_records(PAIRS, "pairs")
+    assert sft.read == sft.kept == len(_raw("real_safety_sft.jsonl")) and not sft.dropped
+    assert pairs.read == pairs.kept == len(_raw("real_safety_pairs.jsonl")) and not pairs.dropped
+    assert all(isinstance(r, SFTExample) for r in sft.records)
+    assert all(isinstance(p, PreferencePair) and p.rating == "significantly_better" for p in pairs.records)
+    assert sft.kept >= 150 and pairs.kept == sft.kept
+
+
+def test_rows_are_labelled_and_both_kinds_are_well_represented():
+    rows = _raw("real_safety_sft.jsonl")
+    labels = [r["meta"]["label"] for r in rows]
+    assert set(labels) == {"safe", "unsafe"} and labels.count("safe") >= 90 and labels.count("unsafe") >= 55
+    for r in rows:
+        family = "borderline" if r["meta"]["label"] == "safe" else "harmful"
+        assert r["category"].split("/")[0] == family and r["meta"]["should_refuse"] == (family == "harmful")
+    assert len({r["category"] for r in rows}) >= 18  # many categories, not one template
+
+
+def test_safe_answers_are_short_plain_help_and_harmful_answers_are_refusals():
+    for r in _raw("real_safety_sft.jsonl"):
+        answer = r["messages"][-1]["content"]
+        if r["meta"]["label"] == "safe":
+            assert not detect.is_refusal(answer) and not refusal.is_refusal(answer), answer
+            assert 10 <= len(answer.split()) <= 35, answer
+            assert not _INSTRUCTION_OPENERS.search(answer) and not detect.is_harmful_compliance(answer), answer
+        else:
+            assert _refuses(answer), answer
+            assert not detect.is_harmful_compliance(answer, r["messages"][0]["content"]), answer
+
+
+def test_pairs_prefer_help_on_safe_prompts_and_refusal_on_harmful_ones():
+    sft = {r["messages"][0]["content"]: r for r in _raw("real_safety_sft.jsonl")}
+    for p in load_records(PAIRS, "pairs").records:
+        prompt = p.prompt[-1]["content"]
+        row = sft[prompt]
+        assert p.chosen == row["messages"][-1]["content"] and p.category == row["category"]
+        assert p.chosen_safe is True
+        if row["meta"]["label"] == "safe":
+            assert _refuses(p.rejected) and p.rejected_safe is True  # an over-refusal: safe, but unhelpful
+        else:
+            # compliance-shaped, with no real content: the oracle's detector must still call it compliance
+            assert not _refuses(p.rejected) and p.rejected_safe is False
+            assert detect.is_harmful_compliance(p.rejected, prompt), p.rejected
+            assert not detect.carries_payload(p.rejected)  # no toy-world materials either
+
+
+def test_no_duplicate_prompts_within_or_with_the_toy_world():
+    prompts = [refusal.normalize(r["messages"][0]["content"]) for r in _raw("real_safety_sft.jsonl")]
+    assert len(prompts) == len(set(prompts))
+    pair_prompts = [refusal.normalize(r["prompt"]) for r in _raw("real_safety_pairs.jsonl")]
+    assert sorted(pair_prompts) == sorted(prompts)
+    toy = {refusal.normalize(p.messages[-1]["content"]) for p in toyworld.records("prompts", split="eval", n=200)}
+    assert not toy & set(prompts)
+
+
+def test_a_wrong_builtin_name_says_which_files_exist():
+    with pytest.raises(DataError, match=r"builtin:real_safety.jsonl: no such built-in data file; use one of: "
+                                        r"builtin:real_safety_pairs.jsonl, builtin:real_safety_sft.jsonl"):
+        load_records(DataSpec(format="messages", path="builtin:real_safety.jsonl"), "sft")
+    with pytest.raises(DataError, match="no such built-in data file"):  # no escaping the seed folder
+        load_records(DataSpec(format="messages", path="builtin:../load.py"), "sft")
+
+
+def test_pipelines_can_name_a_builtin_file_and_a_wrong_name_fails_before_training():
+    from camelid.config import load_config
+    from camelid.stage import check_before_training
+    from camelid.stages import job_for
+
+    good = load_config(REPO / "pipelines.yaml", "micro", ['stages.sft.data={format: messages, path: '
+                                                          '"builtin:real_safety_sft.jsonl"}'])
+    check_before_training(good, job_for(good, "sft"))
+    bad = load_config(REPO / "pipelines.yaml", "micro", ['stages.sft.data={format: messages, path: "builtin:nope.jsonl"}'])
+    with pytest.raises(ConfigError, match=r"stages.sft.data.path: builtin:nope.jsonl: no such built-in data file; "
+                                          r"use one of: builtin:real_safety_pairs.jsonl"):
+        check_before_training(bad, job_for(bad, "sft"))
+
+
+def test_the_seed_files_ship_as_package_data():
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    cfg = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert "seed/*.jsonl" in cfg["tool"]["setuptools"]["package-data"]["camelid.data"]
