@@ -1,7 +1,7 @@
 """`camelid data validate|stats|preview SPEC`: check, describe and show a data source.
 
 SPEC is `toy` (the built-in toy world), a file or folder (format detected from the first row),
-`FORMAT:PATH` (e.g. `hh-rlhf:data/hh.jsonl`) or `hf:<dataset id>`.
+`FORMAT:PATH` (e.g. `hh-rlhf:data/hh.jsonl`), `hf:<dataset id>` or `builtin:<file>` (shipped with camelid).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from camelid.data.adapters import ADAPTERS, ALIASES, KINDS, get_adapter
+from camelid.data.adapters.sources import BUILTIN
 from camelid.data.load import LoadResult, load_records, resolve_format
 from camelid.data.mixture import content_key, prompt_key
 from camelid.data.records import PreferencePair, Prompt, SFTExample
@@ -27,13 +28,13 @@ def parse_spec(text: str, args: argparse.Namespace) -> DataSpec:
     fmt, path = "auto", text
     if text == "toy":
         fmt, path = "toy", None
-    elif ":" in text and not text.startswith("hf:"):
+    elif ":" in text and not text.startswith(("hf:", BUILTIN)):
         prefix, rest = text.split(":", 1)
         if prefix in ADAPTERS or prefix in ALIASES or prefix == "auto":
             fmt, path = (get_adapter(prefix).name if prefix != "auto" else "auto"), rest
         elif not Path(text).expanduser().exists() and Path(rest).expanduser().exists():
             get_adapter(prefix)  # raises: unknown data format, listing the known ones
-    if path and not path.startswith("hf:") and not Path(path).expanduser().exists():
+    if path and not path.startswith(("hf:", BUILTIN)) and not Path(path).expanduser().exists():
         raise DataError(f"{path}: no such file or folder (SPEC is `toy`, a path, FORMAT:PATH or hf:ID; "
                         f"formats: {', '.join(ADAPTERS)})")
     options = {}
@@ -237,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
              "preview": "show records rendered with the chat template"}
     for name, help_ in helps.items():
         p = sub.add_parser(name, help=help_, description=help_)
-        p.add_argument("spec", help="toy | PATH | FORMAT:PATH | hf:ID")
+        p.add_argument("spec", help="toy | PATH | FORMAT:PATH | hf:ID | builtin:FILE")
         p.add_argument("--kind", choices=KINDS, help="record kind (default: the format's natural kind)")
         p.add_argument("--split", help="toy: train/heldout/ppo/eval; hf: the split name")
         p.add_argument("--objective", choices=("helpfulness", "safety"), help="which pairs (toy, PKU-SafeRLHF)")

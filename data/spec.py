@@ -23,8 +23,9 @@ class DataSpec(BaseModel):
     path: str | None = Field(
         None,
         description="Local .jsonl/.json/.parquet/.csv file or folder, 'registry:<ref>' for a dataset artifact "
-        "(e.g. registry:prefs@v1 from `camelid annotate export --publish prefs`), or 'hf:<dataset id>' for the "
-        "Hugging Face Hub. Not used by format 'toy'.",
+        "(e.g. registry:prefs@v1 from `camelid annotate export --publish prefs`), 'hf:<dataset id>' for the "
+        "Hugging Face Hub, or 'builtin:<file>' for a data file shipped with camelid (builtin:real_safety_sft.jsonl, "
+        "builtin:real_safety_pairs.jsonl). Not used by format 'toy'.",
     )
     split: str | None = Field(
         None, description="Split: for toy one of train/heldout (SFT, pairs) or ppo/eval (prompts); for hf: the "

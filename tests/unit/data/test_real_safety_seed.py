@@ -123,3 +123,15 @@ def test_the_seed_files_ship_as_package_data():
         import tomli as tomllib
     cfg = tomllib.loads((REPO / "pyproject.toml").read_text())
     assert "seed/*.jsonl" in cfg["tool"]["setuptools"]["package-data"]["camelid.data"]
+
+
+def test_camelid_data_reads_a_builtin_file(capsys, tmp_path, monkeypatch):
+    from camelid.cli import main as camelid
+
+    monkeypatch.chdir(tmp_path)
+    assert camelid(["data", "validate", "builtin:real_safety_pairs.jsonl", "--kind", "pairs"]) == 0
+    assert "(preference, pairs): read 168, kept 168, dropped 0, invalid 0" in capsys.readouterr().out
+    assert camelid(["data", "validate", "messages:builtin:real_safety_sft.jsonl"]) == 0
+    assert "(messages, sft): read 168, kept 168" in capsys.readouterr().out
+    assert camelid(["data", "validate", "builtin:nope.jsonl"]) == 2
+    assert "builtin:nope.jsonl: no such built-in data file; use one of:" in capsys.readouterr().err
