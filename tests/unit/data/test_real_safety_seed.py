@@ -55,6 +55,11 @@ def test_rows_are_labelled_and_both_kinds_are_well_represented():
         family = "borderline" if r["meta"]["label"] == "safe" else "harmful"
         assert r["category"].split("/")[0] == family and r["meta"]["should_refuse"] == (family == "harmful")
     assert len({r["category"] for r in rows}) >= 18  # many categories, not one template
+    # read as prompts (compare --prompts, PPO), compare's groups come out as the labels say
+    from camelid.eval.compare_summary import prompt_group
+
+    groups = [prompt_group(p) for p in load_records(SFT, "prompts").records]
+    assert groups == ["borderline" if label == "safe" else "harmful" for label in labels]
 
 
 def test_safe_answers_are_short_plain_help_and_harmful_answers_are_refusals():
