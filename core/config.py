@@ -171,19 +171,35 @@ def _looks_like_float(raw: str) -> bool:
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Set each dotted key; a number after a list indexes it (``stages.sft.data.0.n=16`` in a mixture)."""
     out = copy.deepcopy(raw)
     for text in overrides:
         path, value = parse_override(text)
-        node = out
-        for part in path[:-1]:
-            nxt = node.get(part)
+        node: Any = out
+        for i, part in enumerate(path):
+            key: str | int = _list_index(node, path[:i], part, text) if isinstance(node, list) else part
+            if i == len(path) - 1:
+                node[key] = value
+                break
+            nxt = node[key] if isinstance(node, list) else node.get(key)
             if nxt is None:
-                nxt = node[part] = {}
-            elif not isinstance(nxt, dict):
-                raise ConfigError(f"override {text!r}: {part!r} is not a section (it is {nxt!r})")
+                nxt = node[key] = {}
+            elif not isinstance(nxt, dict | list):
+                raise ConfigError(f"override {text!r}: {'.'.join(path[:i + 1])} is not a section (it is {nxt!r})")
             node = nxt
-        node[path[-1]] = value
     return out
+
+
+def _list_index(items: list, where: list[str], part: str, text: str) -> int:
+    """The index an override names inside a list; anything else is a ConfigError saying what the list holds."""
+    name = ".".join(where)
+    if not part.isdigit():
+        raise ConfigError(f"override {text!r}: {name} is a list of {len(items)} item(s); name one by its "
+                          f"index, e.g. {name}.0.{part}")
+    if int(part) >= len(items):
+        raise ConfigError(f"override {text!r}: {name} has no item {part}; it has {len(items)} item(s) "
+                          f"(0-{len(items) - 1})")
+    return int(part)
 
 
 _MESSAGES = {

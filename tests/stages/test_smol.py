@@ -22,10 +22,14 @@ END_OF_TURN = "<|im_end|>"
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
-SFT = ("stages.sft.data.n=16", "stages.sft.eval_data.n=8", "stages.sft.eval_prompts.n=4", "stages.sft.max_steps=4",
+# 16 toy rows + 4 of the built-in real-wording safety rows (mixture weights are shares: 16 to 4)
+SFT = ("stages.sft.data.0.n=16", "stages.sft.data.0.weight=16", "stages.sft.data.1.weight=4",
+       "stages.sft.eval_data.n=8", "stages.sft.eval_prompts.n=4", "stages.sft.max_steps=4",
        "stages.sft.batch_size=4", "stages.sft.logging_steps=1", "stages.sft.max_new_tokens=16")
 RM = tuple(f"stages.reward.{o}.{k}" for o in ("helpfulness", "safety")
-           for k in ("data.n=8", "eval_data.n=8", "max_steps=2", "batch_size=4", "logging_steps=1")) + (
+           for k in ("eval_data.n=8", "max_steps=2", "batch_size=4", "logging_steps=1")) + (
+    "stages.reward.helpfulness.data.n=8", "stages.reward.safety.data.0.n=8",
+    "stages.reward.safety.data.0.weight=8", "stages.reward.safety.data.1.weight=2",
     "stages.reward.safety.mix_data.n=8",)
 PPO = ("stages.ppo.iterations=1", "stages.ppo.rollout_batch_size=4", "stages.ppo.minibatch_size=2",
        "stages.ppo.eval_prompts.n=4", "stages.ppo.max_new_tokens=16")
