@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from camelid.data.spec import DataSpec
 from camelid.train_config import LoraSettings, OptimSettings
@@ -40,6 +40,10 @@ class PPOConfig(OptimSettings):
     entropy_coef: float = Field(0.0, ge=0, description="Entropy bonus weight (0: off, as in Llama 2).")
     learning_rate: float = Field(1e-6, gt=0, description="Policy LR, constant (Llama 2: 1e-6).")
     value_learning_rate: float | None = Field(None, description="Value LR (default: learning_rate).")
+    value_warmup: int = Field(
+        0, ge=0, description="First iterations that train only the value model (OpenRLHF's freezing_actor_steps). "
+        "The value model starts as a reward model on its own scale; until it has learned the combined reward's "
+        "per-prompt baseline, advantages follow the reward's scale (e.g. the safety RM's on safety prompts).")
     adam_betas: tuple[float, float] = Field((0.9, 0.95), description="AdamW betas (Llama 2: 0.9, 0.95).")
     adam_eps: float = Field(1e-5, gt=0, description="AdamW eps (Llama 2: 1e-5).")
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping (Llama 2: 1.0).")
@@ -60,3 +64,10 @@ class PPOConfig(OptimSettings):
     early_stopping_patience: int | None = Field(
         None, description="Stop after N evals without a better held-out combined reward, and publish the best "
         "policy seen (null: run all iterations, publish the last).")
+
+    @model_validator(mode="after")
+    def _warmup_leaves_policy_iterations(self) -> PPOConfig:
+        if self.value_warmup >= self.iterations:
+            raise ValueError(f"value_warmup ({self.value_warmup}) must be below iterations ({self.iterations}): "
+                             "the policy would never be trained")
+        return self

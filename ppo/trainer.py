@@ -144,7 +144,7 @@ class PPOTrainer:
         """One PPO iteration (experience, then updates); returns its metrics averaged over processes."""
         exp, timing = self.experience.make(self.schedule.batch(self.iteration))
         t0 = time.perf_counter()
-        stats = self.update.train_on(exp)
+        stats = self.update.train_on(exp, value_only=self.iteration < self.cfg.value_warmup)
         timing["time/training"] = time.perf_counter() - t0
         stats.update({**experience_metrics(exp), **timing})
         stats = mean_over_processes(self.acc, stats)

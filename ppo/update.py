@@ -46,8 +46,12 @@ class PPOUpdate:
         self.opt_policy, self.opt_value = opt_policy, opt_value
         self.minibatch_size = minibatch_size  # per process
 
-    def train_on(self, exp: Experience) -> dict[str, float]:
-        """``ppo_epochs`` passes of minibatch steps; returns the mean losses and diagnostics."""
+    def train_on(self, exp: Experience, *, value_only: bool = False) -> dict[str, float]:
+        """``ppo_epochs`` passes of minibatch steps; returns the mean losses and diagnostics.
+
+        ``value_only`` (cfg.value_warmup): steps of the value model alone; the policy and its optimizer stay as
+        they are.
+        """
         sums: dict[str, float] = {}
         steps = 0
         self.policy.train()
@@ -57,7 +61,8 @@ class PPOUpdate:
             for start in range(0, len(exp), self.minibatch_size):
                 mb = exp.select(perm[start:start + self.minibatch_size].to(exp.sequences.device))
                 # narrower than the rollout batch: the same tokens, less compute
-                for k, v in self.step(mb if self.compact else mb.without_padding_columns()).items():
+                mb = mb if self.compact else mb.without_padding_columns()
+                for k, v in (self.value_step(mb) if value_only else self.step(mb)).items():
                     sums[k] = sums.get(k, 0.0) + v
                 steps += 1
         return {k: v / steps for k, v in sums.items()}
@@ -103,4 +108,21 @@ class PPOUpdate:
         stats = {"loss/policy": pl.loss, "loss/value": vl.loss, "entropy": entropy,
                  "clip_fraction": pl.clip_fraction, "value_clip_fraction": vl.clip_fraction,
                  "approx_kl": pl.approx_kl, "grad_norm/policy": gn_p, "grad_norm/value": gn_v}
+        return {k: float(torch.as_tensor(v).detach()) for k, v in stats.items()}
+
+    def value_step(self, mb: Experience) -> dict[str, float]:
+        """One optimizer step of the value model alone on minibatch ``mb`` (no policy forward)."""
+        a = mb.num_actions
+        if self.compact:
+            values = action_values(self.value, pack_rows(mb.sequences, mb.attention_mask, a))
+        else:
+            values = self.value(mb.sequences, mb.attention_mask, position_ids(mb.attention_mask))[:, -a - 1:-1]
+        vl = value_loss(values, mb.values, mb.returns, mb.action_mask, self.cfg.value_clip)
+        ensure_finite(self.acc, "the value loss", vl.loss)
+        self.acc.backward(self.cfg.vf_coef * vl.loss)  # as weighted in step(), so gradient clipping acts alike
+        gn_v = self.acc.clip_grad_norm_(self.value.parameters(), self.cfg.max_grad_norm)
+        ensure_finite(self.acc, "a gradient norm", torch.as_tensor(gn_v))
+        self.opt_value.step()
+        self.opt_value.zero_grad(set_to_none=True)
+        stats = {"loss/value": vl.loss, "value_clip_fraction": vl.clip_fraction, "grad_norm/value": gn_v}
         return {k: float(torch.as_tensor(v).detach()) for k, v in stats.items()}

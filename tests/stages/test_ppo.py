@@ -199,3 +199,22 @@ def test_resume_for_more_iterations_continues_and_other_changes_are_refused(buil
     with pytest.raises(ConfigError, match=r"stages.ppo.kl_coef \(0.1 -> 0.5\)"):
         _run(other, registry, resume=True)
     assert registry.versions("ppo") == ["v1", "v2"]  # the refused resume published nothing
+
+
+def test_value_warmup_trains_the_value_model_alone_first(built, tmp_path):
+    cfg, registry = _setup(built, tmp_path, "stages.ppo.value_warmup=2", "stages.ppo.eval_prompts=null")
+    seen = []
+
+    def record(trainer, metrics):
+        policy = {k: v.detach().clone() for k, v in trainer.unwrapped_policy.state_dict().items()}
+        value = {k: v.detach().clone() for k, v in trainer.unwrapped_value.state_dict().items()}
+        seen.append((trainer.iteration, "loss/policy" in metrics, policy, value))
+
+    art = _run(cfg, registry, callbacks=[record])
+    assert [(i, trained) for i, trained, _, _ in seen] == [(1, False), (2, False), (3, True)]
+    start = _weights(registry.resolve("base").model_path)
+    after_warmup, after_all = seen[1][2], seen[2][2]
+    assert all(torch.equal(after_warmup[k], start[k]) for k in start)  # the policy waited for the value model
+    assert any(not torch.equal(after_all[k], start[k]) for k in start)
+    assert any(not torch.equal(seen[0][3][k], seen[1][3][k]) for k in seen[0][3])  # the value model trained
+    assert art.manifest["metrics"]["iterations"] == 3

@@ -65,3 +65,21 @@ def test_a_nan_loss_stops_before_any_optimizer_step(tiny):
         update.train_on(exp)
     after = _params(update)
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_a_value_only_update_leaves_the_policy_and_its_optimizer_untouched(tiny):
+    # value_warmup: the first iterations train the value model alone (OpenRLHF's freezing_actor_steps).
+    update = _update(tiny)
+    before = _params(update)
+    stats = update.train_on(_experience(), value_only=True)
+    after = _params(update)
+    moved = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
+    assert moved == {"value"}
+    assert not update.opt_policy.state  # no Adam moments: the first real step starts from a clean optimizer
+    assert set(stats) == {"loss/value", "value_clip_fraction", "grad_norm/value"}
+    assert stats["loss/value"] > 0
+
+
+def test_value_warmup_must_leave_iterations_for_the_policy():
+    with pytest.raises(ValueError, match="value_warmup"):
+        PPOConfig(iterations=5, value_warmup=5)
