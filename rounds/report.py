@@ -337,9 +337,9 @@ def plot_policy(ax, rows: list[dict], versus: dict | None) -> None:
     if versus:
         w = versus["win_rate"]
         title += f"\nlast vs round 1, combined reward: win rate {w['value']:.2f} [{w['lo']:.2f}, {w['hi']:.2f}]"
-        if "mean_difference" in versus:
+        if "mean_difference" in versus:  # its own line: one line overflows the panel
             d = versus["mean_difference"]
-            title += f", mean gain {d['value']:+.2f} [{d['lo']:+.2f}, {d['hi']:+.2f}]"
+            title += f"\nmean difference {d['value']:+.2f} [{d['lo']:+.2f}, {d['hi']:+.2f}]"
     ax.set(xlabel="round (0 = start)", ylabel="rate", title=title, xticks=x, ylim=(-0.05, 1.05))
     handles, labels = ax.get_legend_handles_labels()
     if any(row["combined_reward"] is not None for row in rows):  # an RM score, not a rate: its own axis
