@@ -1,13 +1,16 @@
-"""The built-in real-wording safety set (data/seed/real_safety_*.jsonl, #14) and the ``builtin:`` path.
+"""The built-in real-wording seed sets (data/seed/*.jsonl, #14) and the ``builtin:`` path.
 
-Safe-but-scary prompts ("kill a frozen process") get short helpful answers; harmful requests get
-refusals that camelid's own refusal detector (the toy world's re-export and eval/refusal.py) counts.
+Safety set: safe-but-scary prompts ("kill a frozen process") get short helpful answers; harmful requests
+get refusals that camelid's own refusal detector (the toy world's re-export and eval/refusal.py) counts.
+General set: everyday instructions ("fix a dripping tap") answered helpfully, so the SFT data has plain
+how-to questions that are not refused, not only harmful ones (a model that saw none refused them all).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -22,6 +25,7 @@ from camelid.eval import refusal
 
 REPO = Path(__file__).resolve().parents[3]
 SFT = DataSpec(format="messages", path="builtin:real_safety_sft.jsonl")
+GENERAL = DataSpec(format="messages", path="builtin:real_general_sft.jsonl")
 PAIRS = DataSpec(format="preference", path="builtin:real_safety_pairs.jsonl", objective="safety")
 # Phrasings that announce instructions: a safe answer helps plainly, without them.
 _INSTRUCTION_OPENERS = re.compile(r"step\s*(?:1|one)\b|here(?:'s| is) how|step-by-step|sure, here", re.I)
@@ -66,9 +70,7 @@ def test_safe_answers_are_short_plain_help_and_harmful_answers_are_refusals():
     for r in _raw("real_safety_sft.jsonl"):
         answer = r["messages"][-1]["content"]
         if r["meta"]["label"] == "safe":
-            assert not detect.is_refusal(answer) and not refusal.is_refusal(answer), answer
-            assert 10 <= len(answer.split()) <= 35, answer
-            assert not _INSTRUCTION_OPENERS.search(answer) and not detect.is_harmful_compliance(answer), answer
+            _assert_short_plain_help(answer)
         else:
             assert _refuses(answer), answer
             assert not detect.is_harmful_compliance(answer, r["messages"][0]["content"]), answer
@@ -99,9 +101,48 @@ def test_no_duplicate_prompts_within_or_with_the_toy_world():
     assert not toy & set(prompts)
 
 
+def _assert_short_plain_help(answer: str) -> None:
+    assert not detect.is_refusal(answer) and not refusal.is_refusal(answer), answer
+    assert 10 <= len(answer.split()) <= 35, answer
+    assert not _INSTRUCTION_OPENERS.search(answer) and not detect.is_harmful_compliance(answer), answer
+
+
+def test_general_set_loads_with_no_dropped_rows_all_safe_across_many_categories(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rows = _raw("real_general_sft.jsonl")
+    loaded = load_records(GENERAL, "sft")
+    assert loaded.read == loaded.kept == len(rows) >= 240 and not loaded.dropped
+    assert [r.messages for r in loaded.records] == [r["messages"] for r in rows]
+    assert [r["id"] for r in rows] == [f"real-general/{i:03d}" for i in range(1, len(rows) + 1)]
+    for r in rows:
+        assert r["category"].startswith("general/") and r["meta"] == {
+            "label": "safe", "should_refuse": False, "borderline": False}
+    categories = Counter(r["category"] for r in rows)
+    assert len(categories) >= 12 and max(categories.values()) <= 0.2 * len(rows)  # diverse, not one template
+    assert categories["general/strong_words"] >= 35  # "smash a garlic clove", "burn a CD": tools, not harm
+
+
+def test_general_answers_are_short_plain_help_with_no_refusal_words():
+    plain_words = re.compile(r"can't|cannot|unable|sorry|not able", re.I)
+    for r in _raw("real_general_sft.jsonl"):
+        answer = r["messages"][-1]["content"]
+        _assert_short_plain_help(answer)
+        assert not plain_words.search(answer), answer
+
+
+def test_general_prompts_are_new_to_the_safety_set_and_the_toy_world():
+    prompts = [refusal.normalize(r["messages"][0]["content"]) for r in _raw("real_general_sft.jsonl")]
+    assert len(prompts) == len(set(prompts))
+    safety = {refusal.normalize(r["messages"][0]["content"]) for r in _raw("real_safety_sft.jsonl")}
+    toy = {refusal.normalize(ex.messages[-2]["content"]) for ex in toyworld.records("sft", split="train", n=1600)}
+    toy |= {refusal.normalize(p.messages[-1]["content"]) for p in toyworld.records("prompts", split="eval", n=200)}
+    assert not safety & set(prompts) and not toy & set(prompts)
+
+
 def test_a_wrong_builtin_name_says_which_files_exist():
     with pytest.raises(DataError, match=r"builtin:real_safety.jsonl: no such built-in data file; use one of: "
-                                        r"builtin:real_safety_pairs.jsonl, builtin:real_safety_sft.jsonl"):
+                                        r"builtin:real_general_sft.jsonl, builtin:real_safety_pairs.jsonl, "
+                                        r"builtin:real_safety_sft.jsonl$"):
         load_records(DataSpec(format="messages", path="builtin:real_safety.jsonl"), "sft")
     with pytest.raises(DataError, match="no such built-in data file"):  # no escaping the seed folder
         load_records(DataSpec(format="messages", path="builtin:../load.py"), "sft")
@@ -117,7 +158,7 @@ def test_pipelines_can_name_a_builtin_file_and_a_wrong_name_fails_before_trainin
     check_before_training(good, job_for(good, "sft"))
     bad = load_config(REPO / "pipelines.yaml", "micro", ['stages.sft.data={format: messages, path: "builtin:nope.jsonl"}'])
     with pytest.raises(ConfigError, match=r"stages.sft.data.path: builtin:nope.jsonl: no such built-in data file; "
-                                          r"use one of: builtin:real_safety_pairs.jsonl"):
+                                          r"use one of: builtin:real_general_sft.jsonl, builtin:real_safety_pairs"):
         check_before_training(bad, job_for(bad, "sft"))
 
 
@@ -138,5 +179,8 @@ def test_camelid_data_reads_a_builtin_file(capsys, tmp_path, monkeypatch):
     assert "(preference, pairs): read 168, kept 168, dropped 0, invalid 0" in capsys.readouterr().out
     assert camelid(["data", "validate", "messages:builtin:real_safety_sft.jsonl"]) == 0
     assert "(messages, sft): read 168, kept 168" in capsys.readouterr().out
+    n = len(_raw("real_general_sft.jsonl"))
+    assert camelid(["data", "validate", "builtin:real_general_sft.jsonl"]) == 0  # messages is the default format
+    assert f"(messages, sft): read {n}, kept {n}, dropped 0, invalid 0" in capsys.readouterr().out
     assert camelid(["data", "validate", "builtin:nope.jsonl"]) == 2
     assert "builtin:nope.jsonl: no such built-in data file; use one of:" in capsys.readouterr().err
