@@ -22,8 +22,8 @@ END_OF_TURN = "<|im_end|>"
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
-# 16 toy rows + 4 of the built-in real-wording safety rows (mixture weights are shares: 16 to 4)
-SFT = ("stages.sft.data.0.n=16", "stages.sft.data.0.weight=16", "stages.sft.data.1.weight=4",
+# 16 toy rows + 4 of each built-in real-wording set, safety and general (mixture weights are shares: 16 to 4 to 4)
+SFT = ("stages.sft.data.0.n=16", "stages.sft.data.0.weight=16", "stages.sft.data.1.weight=4", "stages.sft.data.2.weight=4",
        "stages.sft.eval_data.n=8", "stages.sft.eval_prompts.n=4", "stages.sft.max_steps=4",
        "stages.sft.batch_size=4", "stages.sft.logging_steps=1", "stages.sft.max_new_tokens=16")
 RM = tuple(f"stages.reward.{o}.{k}" for o in ("helpfulness", "safety")
