@@ -81,7 +81,8 @@ def overrides(a: argparse.Namespace) -> list[str]:
            f"stages.sft.max_steps={a.sft_steps}", "stages.sft.eval_data=null", "stages.sft.eval_prompts=null",
            f"stages.sft.save_steps={a.sft_steps + 1}",
            f"stages.ppo.iterations={a.total_iterations}", f"stages.ppo.save_every={a.total_iterations}",
-           "stages.ppo.eval_prompts=null", "stages.ppo.early_stopping_patience=null"]
+           "stages.ppo.eval_prompts=null", "stages.ppo.early_stopping_patience=null",
+           "stages.ppo.value_warmup=0"]  # every timed iteration a full PPO one, as TRL's are
     for obj in ("helpfulness", "safety"):
         out += [f"stages.reward.{obj}.max_steps={a.rm_steps}", f"stages.reward.{obj}.eval_data=null",
                 f"stages.reward.{obj}.save_steps={a.rm_steps + 1}", f"stages.reward.{obj}.logging_steps={a.rm_steps}"]

@@ -31,8 +31,8 @@ RM = tuple(f"stages.reward.{o}.{k}" for o in ("helpfulness", "safety")
     "stages.reward.helpfulness.data.n=8", "stages.reward.safety.data.0.n=8",
     "stages.reward.safety.data.0.weight=8", "stages.reward.safety.data.1.weight=2",
     "stages.reward.safety.mix_data.n=8",)
-PPO = ("stages.ppo.iterations=1", "stages.ppo.rollout_batch_size=4", "stages.ppo.minibatch_size=2",
-       "stages.ppo.eval_prompts.n=4", "stages.ppo.max_new_tokens=16")
+PPO = ("stages.ppo.iterations=2", "stages.ppo.value_warmup=1",  # one value-only iteration, then one of PPO
+       "stages.ppo.rollout_batch_size=4", "stages.ppo.minibatch_size=2", "stages.ppo.eval_prompts.n=4", "stages.ppo.max_new_tokens=16")
 N_PROMPTS, MAX_NEW = 8, 24  # the first 8 eval prompts hold task, harmful and benign-but-scary ones
 COMPARE = (f"stages.compare.prompts.n={N_PROMPTS}", f"stages.compare.max_new_tokens={MAX_NEW}",
            "stages.compare.bootstrap=100")
