@@ -40,12 +40,12 @@ def test_overrides_are_typed(repo):
 def test_an_override_can_reach_into_a_mixture_by_index(repo):
     # The smol profile's SFT data is a list (toy world + the built-in real-wording safety set).
     cfg = load_config(repo / "pipelines.yaml", "smol", ["stages.sft.data.0.n=16", "stages.sft.data.1.weight=4"])
-    toy, seed = cfg.stages.sft.data
+    toy, seed = cfg.stages.sft.data[:2]
     assert (toy.format, toy.n, seed.format, seed.weight) == ("toy", 16, "messages", 4)
 
 
 @pytest.mark.parametrize("bad, match", [
-    ("stages.sft.data.2.n=16", r"stages.sft.data.2.*no item 2.*2 item"),
+    ("stages.sft.data.3.n=16", r"stages.sft.data.3.*no item 3.*3 item"),
     ("stages.sft.data.n=16", r"stages.sft.data.*is a list.*stages.sft.data.0.n"),
 ])
 def test_a_bad_index_into_a_list_says_what_the_list_holds(repo, bad, match):
