@@ -144,7 +144,7 @@ def check_before_training(cfg, job: Job) -> None:
     for key, spec in _data_specs(settings, job.where or f"stages.{job.stage}"):
         if isinstance(spec, DataSpec) and (spec.path or "").startswith(BUILTIN):  # shipped with camelid
             try:
-                builtin_file(spec.path[len(BUILTIN):])
+                builtin_file(spec.path)
             except DataError as e:
                 raise ConfigError(f"{key}.path: {e}") from None
         elif isinstance(spec, DataSpec) and spec.path and not _remote(spec.path):

@@ -24,8 +24,8 @@ class DataSpec(BaseModel):
         None,
         description="Local .jsonl/.json/.parquet/.csv file or folder, 'registry:<ref>' for a dataset artifact "
         "(e.g. registry:prefs@v1 from `camelid annotate export --publish prefs`), 'hf:<dataset id>' for the "
-        "Hugging Face Hub, or 'builtin:<file>' for a data file shipped with camelid (builtin:real_safety_sft.jsonl, "
-        "builtin:real_safety_pairs.jsonl). Not used by format 'toy'.",
+        "Hugging Face Hub, or 'builtin:<file>' for a data file shipped with camelid (its data/seed folder, e.g. "
+        "builtin:real_safety_sft.jsonl; a wrong name lists them). Not used by format 'toy'.",
     )
     split: str | None = Field(
         None, description="Split: for toy one of train/heldout (SFT, pairs) or ppo/eval (prompts); for hf: the "

@@ -77,13 +77,19 @@ class PPOUpdate:
             rows = pack_rows(mb.sequences, mb.attention_mask, a)
             logprobs, entropy = action_logprobs(self.policy, rows, mb.sequences[:, -a:], mb.action_mask, temperature,
                                                 entropy=True, entropy_grad=entropy_grad)
-            return logprobs, entropy, action_values(self.value, rows)
+            return logprobs, entropy, self.values(mb, rows)
         logits = action_logits(self.policy, mb.sequences, mb.attention_mask, a, temperature)  # (b, A, V)
         logprobs = gather_logprobs(logits, mb.sequences[:, -a:])
         with torch.set_grad_enabled(entropy_grad):
             entropy = entropy_from_logits(logits)
-        values = self.value(mb.sequences, mb.attention_mask, position_ids(mb.attention_mask))[:, -a - 1:-1]
-        return logprobs, entropy, values
+        return logprobs, entropy, self.values(mb)
+
+    def values(self, mb: Experience, rows=None) -> torch.Tensor:
+        """(b, A) values V(s_t) of the minibatch: on packed ``rows`` (compact) or the padded batch."""
+        a = mb.num_actions
+        if self.compact:
+            return action_values(self.value, rows if rows is not None else pack_rows(mb.sequences, mb.attention_mask, a))
+        return self.value(mb.sequences, mb.attention_mask, position_ids(mb.attention_mask))[:, -a - 1:-1]
 
     def step(self, mb: Experience) -> dict[str, float]:
         """One optimizer step of policy and value on minibatch ``mb``; returns its losses and diagnostics."""
@@ -112,12 +118,7 @@ class PPOUpdate:
 
     def value_step(self, mb: Experience) -> dict[str, float]:
         """One optimizer step of the value model alone on minibatch ``mb`` (no policy forward)."""
-        a = mb.num_actions
-        if self.compact:
-            values = action_values(self.value, pack_rows(mb.sequences, mb.attention_mask, a))
-        else:
-            values = self.value(mb.sequences, mb.attention_mask, position_ids(mb.attention_mask))[:, -a - 1:-1]
-        vl = value_loss(values, mb.values, mb.returns, mb.action_mask, self.cfg.value_clip)
+        vl = value_loss(self.values(mb), mb.values, mb.returns, mb.action_mask, self.cfg.value_clip)
         ensure_finite(self.acc, "the value loss", vl.loss)
         self.acc.backward(self.cfg.vf_coef * vl.loss)  # as weighted in step(), so gradient clipping acts alike
         gn_v = self.acc.clip_grad_norm_(self.value.parameters(), self.cfg.max_grad_norm)

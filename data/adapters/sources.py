@@ -205,8 +205,9 @@ def read_hf(dataset_id: str, split: str | None, config: str | None = None) -> It
         yield f"hf:{dataset_id}[{i}]", dict(row)
 
 
-def builtin_file(name: str) -> Path:
-    """The file ``builtin:<name>`` names: one of the data files shipped in camelid.data's seed folder."""
+def builtin_file(path: str) -> Path:
+    """The file ``path`` = ``builtin:<name>`` names: one of the data files shipped in camelid.data's seed folder."""
+    name = path.removeprefix(BUILTIN)
     available = sorted(p.name for p in SEED_DIR.glob("*") if p.is_file() and _suffix(p) in _READERS)
     if name not in available:
         raise DataError(f"{BUILTIN}{name}: no such built-in data file; use one of: "
@@ -223,7 +224,7 @@ def read_rows(path: str, split: str | None = None, hf_config: str | None = None)
         yield from read_registry_dataset(path[len("registry:"):])
         return
     if path.startswith(BUILTIN):
-        yield from _read_file(builtin_file(path[len(BUILTIN):]))
+        yield from _read_file(builtin_file(path))
         return
     for file in files_in(Path(path).expanduser()):
         yield from _read_file(file)
