@@ -8,6 +8,8 @@ shows what the fine-tune will really read.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from camelid.data.spec import DataSpec
@@ -47,6 +49,11 @@ class RSConfig(BaseModel):
     margin: float | None = Field(
         None, ge=0, description="Keep a prompt's best answer only if its combined reward beats the policy's "
         "current (greedy) answer by more than this; null: keep every prompt's best (no greedy pass).")
+    below_margin: Literal["drop", "current"] = Field(
+        "drop", description="With a margin, what a prompt whose best answer does not beat the current (greedy) one "
+        "by it adds to the fine-tune: drop (nothing) or current (the greedy answer, so the fine-tune rehearses what "
+        "the policy already does well while it learns the better answers; measured on SmolLM2 (README): the "
+        "better answers alone, help on benign-but-scary prompts, taught it to 'help' with harmful ones too).")
     batch_size: int = Field(
         8, gt=0, description="Prompts per batch: batch_size x k answers are generated at once. A batch is the "
         "unit of --resume and has its own seed, so results don't depend on the number of processes.")
@@ -56,6 +63,13 @@ class RSConfig(BaseModel):
     output: str = Field("rs", description="Registry name of the fine-tuned policy.")
     finetune: RSFinetuneConfig = Field(default_factory=RSFinetuneConfig,
                                        description="SFT settings for fine-tuning the policy on the kept answers.")
+
+    @model_validator(mode="after")
+    def _below_margin_needs_a_margin(self) -> RSConfig:
+        if self.below_margin == "current" and self.margin is None:
+            raise ValueError("below_margin: current keeps the greedy answer of prompts below the margin; without a "
+                             "margin every prompt keeps its best sample: set stages.rs.margin (e.g. 1.0)")
+        return self
 
     @model_validator(mode="after")
     def _derive_finetune(self) -> RSConfig:

@@ -173,7 +173,10 @@ class RejectionSampler:
                    "resumed_batches": self.resumed_batches,
                    "generate_seconds": round(self.seconds["generate"], 1),
                    "score_seconds": round(self.seconds["score"], 1)}
-        kept = [_kept_row(rows[i], int(chosen.index[i])) for i in np.flatnonzero(chosen.keep)]
+        kept = training_rows(rows, chosen, keep_current=sc.below_margin == "current")
+        stats["kept_current"] = sum(1 for r in kept if r["meta"]["sample"] is None)
+        if stats["kept_current"]:
+            log.info("below the margin: %d prompts train on their current (greedy) answer", stats["kept_current"])
         # The stage publishes kind "rs"; this job's artifact is a dataset, so it publishes through the registry
         # itself, with the same config, inputs and common metrics ctx.publish would record.
         with ctx.registry.publish(ctx.job.output, "dataset", config=ctx.job.config, inputs=ctx.inputs,
@@ -198,11 +201,28 @@ def oracle_view(prompts: list, rows: list[dict], chosen) -> dict | None:
     return oracle_selection(correct, chosen, [per_prompt[0].category.split("/")[0] for per_prompt in scores])
 
 
-def _kept_row(row: dict, j: int) -> dict:
-    """A chat-messages row (prompt + best answer) for the SFT recipe, with where it came from in ``meta``."""
-    out = {"messages": [*row["messages"], {"role": "assistant", "content": row["answers"][j]}],
-           "meta": {"prompt_index": row["index"], "sample": j, "reward": row["rc"][j], "rh": row["rh"][j],
-                    "rs": row["rs"][j], "used_safety": row["used_safety"][j], "is_safety": row["is_safety"],
+def training_rows(rows: list[dict], chosen, keep_current: bool = False) -> list[dict]:
+    """The fine-tune's rows, in prompt order: each kept prompt's best sample; with ``keep_current``, each prompt
+    below the margin adds its current (greedy) answer instead (``meta.sample`` None), unless that is empty."""
+    out = []
+    for i, row in enumerate(rows):
+        if chosen.keep[i]:
+            out.append(_kept_row(row, int(chosen.index[i])))
+        elif keep_current and chosen.below_margin[i] and (row["current"] or "").strip():
+            out.append(_kept_row(row, None))
+    return out
+
+
+def _kept_row(row: dict, j: int | None) -> dict:
+    """A chat-messages row (prompt + sample j, or the current answer for None) for the SFT recipe, with where it
+    came from in ``meta``."""
+    if j is None:
+        answer, meta = row["current"], {"reward": row["current_rc"], "rh": None, "rs": None, "used_safety": None}
+    else:
+        answer, meta = row["answers"][j], {"reward": row["rc"][j], "rh": row["rh"][j], "rs": row["rs"][j],
+                                           "used_safety": row["used_safety"][j]}
+    out = {"messages": [*row["messages"], {"role": "assistant", "content": answer}],
+           "meta": {"prompt_index": row["index"], "sample": j, **meta, "is_safety": row["is_safety"],
                     "current_reward": row["current_rc"]}}
     if row["id"] is not None:
         out["id"] = row["id"]

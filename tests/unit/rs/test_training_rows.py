@@ -1,0 +1,52 @@
+"""What the rs fine-tune trains on: kept best samples, and with below_margin: current the greedy answer of every
+prompt whose best sample did not beat it by the margin (#14: the better answers alone taught SmolLM2 to 'help'
+with harmful prompts)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from camelid.rs.config import RSConfig
+from camelid.rs.recipe import training_rows
+from camelid.rs.sampling import select
+
+
+def row(i: int, rc: list[float], current: str, current_rc: float) -> dict:
+    k = len(rc)
+    return {"index": i, "id": f"p{i}", "messages": [{"role": "user", "content": f"prompt {i}"}],
+            "is_safety": i % 2 == 0, "answers": [f"s{i}.{j}" for j in range(k)], "rh": rc, "rs": rc, "rc": rc,
+            "used_safety": [False] * k, "current": current, "current_rc": current_rc}
+
+
+ROWS = [row(0, [0.0, 3.0], "greedy 0", 1.0),   # best 3.0 beats greedy by 2 > 1: the sample
+        row(1, [1.2, 0.5], "greedy 1", 1.0),   # 0.2 above: below the margin
+        row(2, [0.0, 0.1], "  ", 0.0),         # below the margin, and its greedy answer is empty
+        row(3, [5.0, 0.0], "greedy 3", 3.5)]   # 1.5 above: the sample
+
+
+def chosen():
+    return select(np.array([r["rc"] for r in ROWS]), [r["answers"] for r in ROWS],
+                  np.array([r["current_rc"] for r in ROWS]), margin=1.0)
+
+
+def test_drop_trains_only_on_samples_that_beat_the_greedy_answer_by_the_margin():
+    out = training_rows(ROWS, chosen())
+    assert [(r["meta"]["prompt_index"], r["messages"][-1]["content"]) for r in out] == [(0, "s0.1"), (3, "s3.0")]
+    assert out[0]["meta"]["reward"] == 3.0 and out[0]["meta"]["current_reward"] == 1.0
+
+
+def test_current_adds_the_greedy_answer_of_prompts_below_the_margin_in_prompt_order():
+    out = training_rows(ROWS, chosen(), keep_current=True)
+    assert [(r["meta"]["prompt_index"], r["meta"]["sample"], r["messages"][-1]["content"]) for r in out] == [
+        (0, 1, "s0.1"), (1, None, "greedy 1"), (3, 0, "s3.0")]  # prompt 2's greedy answer is empty: nothing
+    current = out[1]
+    assert current["messages"][:-1] == ROWS[1]["messages"] and current["messages"][-1]["role"] == "assistant"
+    assert current["meta"]["reward"] == 1.0 and current["meta"]["rh"] is None and current["id"] == "p1"
+
+
+def test_below_margin_current_needs_a_margin():
+    with pytest.raises(ValidationError, match="set stages.rs.margin"):
+        RSConfig(below_margin="current")
+    assert RSConfig(below_margin="current", margin=1.0).below_margin == "current"
