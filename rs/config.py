@@ -54,6 +54,11 @@ class RSConfig(BaseModel):
         "by it adds to the fine-tune: drop (nothing) or current (the greedy answer, so the fine-tune rehearses what "
         "the policy already does well while it learns the better answers; measured on SmolLM2 (README): the "
         "better answers alone, help on benign-but-scary prompts, taught it to 'help' with harmful ones too).")
+    min_reward: float | None = Field(
+        None, description="Train only on answers whose combined reward is at least this (a floor on the reward's "
+        "own scale, as ReST filters; null: none). With below_margin: current it keeps the policy's answers the "
+        "reward rates highly (refusals of harmful requests) and drops those it rates low (refusals of benign "
+        "ones), and it drops prompts the reward cannot rate well whatever the answer.")
     batch_size: int = Field(
         8, gt=0, description="Prompts per batch: batch_size x k answers are generated at once. A batch is the "
         "unit of --resume and has its own seed, so results don't depend on the number of processes.")

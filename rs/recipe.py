@@ -173,10 +173,14 @@ class RejectionSampler:
                    "resumed_batches": self.resumed_batches,
                    "generate_seconds": round(self.seconds["generate"], 1),
                    "score_seconds": round(self.seconds["score"], 1)}
-        kept = training_rows(rows, chosen, keep_current=sc.below_margin == "current")
+        keep_current = sc.below_margin == "current"
+        kept = training_rows(rows, chosen, keep_current=keep_current, min_reward=sc.min_reward)
         stats["kept_current"] = sum(1 for r in kept if r["meta"]["sample"] is None)
-        if stats["kept_current"]:
-            log.info("below the margin: %d prompts train on their current (greedy) answer", stats["kept_current"])
+        if sc.min_reward is not None:
+            stats["dropped_below_min_reward"] = len(training_rows(rows, chosen, keep_current=keep_current)) - len(kept)
+        stats["rows"] = len(kept)
+        log.info("training rows: %d (%d current answers below the margin, %s under min_reward)", len(kept),
+                 stats["kept_current"], stats.get("dropped_below_min_reward", "none"))
         # The stage publishes kind "rs"; this job's artifact is a dataset, so it publishes through the registry
         # itself, with the same config, inputs and common metrics ctx.publish would record.
         with ctx.registry.publish(ctx.job.output, "dataset", config=ctx.job.config, inputs=ctx.inputs,
@@ -201,16 +205,17 @@ def oracle_view(prompts: list, rows: list[dict], chosen) -> dict | None:
     return oracle_selection(correct, chosen, [per_prompt[0].category.split("/")[0] for per_prompt in scores])
 
 
-def training_rows(rows: list[dict], chosen, keep_current: bool = False) -> list[dict]:
+def training_rows(rows: list[dict], chosen, keep_current: bool = False, min_reward: float | None = None) -> list[dict]:
     """The fine-tune's rows, in prompt order: each kept prompt's best sample; with ``keep_current``, each prompt
-    below the margin adds its current (greedy) answer instead (``meta.sample`` None), unless that is empty."""
+    below the margin adds its current (greedy) answer instead (``meta.sample`` None), unless that is empty; with
+    ``min_reward``, only rows whose answer's combined reward is at least that."""
     out = []
     for i, row in enumerate(rows):
         if chosen.keep[i]:
             out.append(_kept_row(row, int(chosen.index[i])))
         elif keep_current and chosen.below_margin[i] and (row["current"] or "").strip():
             out.append(_kept_row(row, None))
-    return out
+    return out if min_reward is None else [r for r in out if r["meta"]["reward"] >= min_reward]
 
 
 def _kept_row(row: dict, j: int | None) -> dict:
@@ -248,9 +253,10 @@ def run_finetune(ctx: StageContext) -> Artifact | None:
     if not kept.is_file() or selection is None:
         raise DataError(f"{samples.ref} holds no {KEPT_FILE} with selection statistics: it was not made by "
                         "`camelid rs`; set stages.rs.samples_output to the name rs-sample publishes under")
-    if selection["kept"] == 0:
+    if selection.get("rows", selection["kept"]) == 0:
         raise DataError(f"{samples.ref} kept no answers ({selection['dropped_below_margin']} below the margin, "
-                        f"{selection['dropped_empty']} empty): lower stages.rs.margin or raise stages.rs.k")
+                        f"{selection['dropped_empty']} empty, {selection.get('dropped_below_min_reward', 0)} under "
+                        "min_reward): lower stages.rs.margin or stages.rs.min_reward, or raise stages.rs.k")
     # Pinned to the file of the very version the driver resolved and hashed as this job's input, rather than
     # `registry:<name>`, which names the latest version of whatever registry is the process default.
     settings = ctx.section.model_copy(update={"data": DataSpec(format=KEPT_FORMAT, path=str(kept))})

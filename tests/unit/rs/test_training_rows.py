@@ -46,6 +46,14 @@ def test_current_adds_the_greedy_answer_of_prompts_below_the_margin_in_prompt_or
     assert current["meta"]["reward"] == 1.0 and current["meta"]["rh"] is None and current["id"] == "p1"
 
 
+def test_min_reward_keeps_only_answers_the_reward_rates_at_least_that_high():
+    """The floor applies to samples and current answers alike: greedy 1 (1.0) and s0.1 (3.0) fall under 3.5."""
+    out = training_rows(ROWS, chosen(), keep_current=True, min_reward=3.5)
+    assert [(r["meta"]["prompt_index"], r["messages"][-1]["content"]) for r in out] == [(3, "s3.0")]
+    assert [r["meta"]["prompt_index"] for r in training_rows(ROWS, chosen(), keep_current=True, min_reward=1.0)] == [
+        0, 1, 3]  # at least: 1.0 stays
+
+
 def test_below_margin_current_needs_a_margin():
     with pytest.raises(ValidationError, match="set stages.rs.margin"):
         RSConfig(below_margin="current")
