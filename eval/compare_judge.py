@@ -148,12 +148,19 @@ def judge_all(cc: CompareConfig, inputs: dict[str, Artifact], prompts: LoadResul
             continue
         scorer = load_reward_scorer(inputs[role], registry, device) if hi > lo else None
         log.info("scoring with %s (%s)", inputs[role].ref, judge)
+        # Each distinct answer to a prompt is scored once: checkpoints that give the same answer get the same
+        # score and tie. Scored again in another batch, it moves by ~1e-6 (padding changes the float sums), which
+        # counted as a win or a loss (71 of 118 identical answers of two SmolLM2 checkpoints).
+        seen: dict[tuple[int, str], float] = {}
         for r in results:
-            parts = [scorer.score(convs[i:min(i + SCORE_BATCH, hi)], r.responses[i:min(i + SCORE_BATCH, hi)])
-                     for i in range(lo, hi, SCORE_BATCH)]
-            mine = [np.asarray(p.detach().cpu().float() if hasattr(p, "detach") else p, dtype=float).reshape(-1)
-                    for p in parts]
-            r.scores[judge] = share.gather_array(np.concatenate(mine) if mine else np.zeros(0, dtype=float))
+            todo = [i for i in range(lo, hi) if (i, r.responses[i]) not in seen]
+            for s in range(0, len(todo), SCORE_BATCH):
+                idx = todo[s:s + SCORE_BATCH]
+                out = scorer.score([convs[i] for i in idx], [r.responses[i] for i in idx])
+                out = np.asarray(out.detach().cpu().float() if hasattr(out, "detach") else out, dtype=float)
+                seen.update({(i, r.responses[i]): float(v) for i, v in zip(idx, out.reshape(-1), strict=True)})
+            mine = np.array([seen[(i, r.responses[i])] for i in range(lo, hi)], dtype=float)
+            r.scores[judge] = share.gather_array(mine)
         del scorer
     is_safety = np.array([p.is_safety for p in prompts.records])
     world = oracle_module(prompts)
