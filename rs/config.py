@@ -38,8 +38,10 @@ class RSConfig(BaseModel):
     policy: str = Field("sft", description="Policy to sample from and fine-tune (registry ref / path / hf:<id>).")
     reward_helpfulness: str = Field("rm-helpfulness", description="Helpfulness reward model ref.")
     reward_safety: str = Field("rm-safety", description="Safety reward model ref.")
-    prompts: DataSpec = Field(default_factory=lambda: DataSpec(format="toy", split="ppo", n=1024),
-                              description="Prompts to sample for; each carries is_safety (the combined reward).")
+    prompts: DataSpec | list[DataSpec] = Field(
+        default_factory=lambda: DataSpec(format="toy", split="ppo", n=1024),
+        description="Prompts to sample for, one spec or a weighted mixture (e.g. toy prompts plus a real-wording "
+        "safety set); each carries is_safety (the combined reward).")
     k: int = Field(8, ge=1, description="Samples per prompt (Llama 2: up to tens; the K curve shows the gain).")
     temperature: float = Field(
         1.0, gt=0, description="Sampling temperature (Llama 2 raised it from round to round: more diverse samples "

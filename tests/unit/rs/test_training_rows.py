@@ -58,3 +58,18 @@ def test_below_margin_current_needs_a_margin():
     with pytest.raises(ValidationError, match="set stages.rs.margin"):
         RSConfig(below_margin="current")
     assert RSConfig(below_margin="current", margin=1.0).below_margin == "current"
+
+
+def test_prompts_may_be_a_mixture_with_real_wording_safety_prompts():
+    """Toy prompts plus the built-in real-wording safety set, tagged as safety prompts (its rows carry no
+    is_safety, so the spec's option sets it): the combined reward scores them with the safety RM."""
+    from camelid.data.load import load_records
+
+    cfg = RSConfig(prompts=[{"format": "toy", "split": "ppo", "n": 8, "weight": 8},
+                            {"format": "messages", "path": "builtin:real_safety_sft.jsonl", "weight": 8,
+                             "options": {"is_safety": True}}], margin=1.0)
+    loaded = load_records(cfg.prompts, "prompts")
+    assert len(loaded.records) == 16
+    real = [p for p in loaded.records if (p.id or "").startswith("real-safety/")]
+    assert len(real) == 8 and all(p.messages[-1]["role"] == "user" for p in loaded.records)
+    assert all(p.is_safety for p in real)
