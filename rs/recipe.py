@@ -173,11 +173,11 @@ class RejectionSampler:
                    "resumed_batches": self.resumed_batches,
                    "generate_seconds": round(self.seconds["generate"], 1),
                    "score_seconds": round(self.seconds["score"], 1)}
-        keep_current = sc.below_margin == "current"
-        kept = training_rows(rows, chosen, keep_current=keep_current, min_reward=sc.min_reward)
+        candidates = training_rows(rows, chosen, keep_current=sc.below_margin == "current")
+        kept = above_floor(candidates, sc.min_reward)
         stats["kept_current"] = sum(1 for r in kept if r["meta"]["sample"] is None)
         if sc.min_reward is not None:
-            stats["dropped_below_min_reward"] = len(training_rows(rows, chosen, keep_current=keep_current)) - len(kept)
+            stats["dropped_below_min_reward"] = len(candidates) - len(kept)
         stats["rows"] = len(kept)
         log.info("training rows: %d (%d current answers below the margin, %s under min_reward)", len(kept),
                  stats["kept_current"], stats.get("dropped_below_min_reward", "none"))
@@ -215,7 +215,12 @@ def training_rows(rows: list[dict], chosen, keep_current: bool = False, min_rewa
             out.append(_kept_row(row, int(chosen.index[i])))
         elif keep_current and chosen.below_margin[i] and (row["current"] or "").strip():
             out.append(_kept_row(row, None))
-    return out if min_reward is None else [r for r in out if r["meta"]["reward"] >= min_reward]
+    return above_floor(out, min_reward)
+
+
+def above_floor(rows: list[dict], min_reward: float | None) -> list[dict]:
+    """The rows whose answer's combined reward is at least ``min_reward`` (all of them for None)."""
+    return rows if min_reward is None else [r for r in rows if r["meta"]["reward"] >= min_reward]
 
 
 def _kept_row(row: dict, j: int | None) -> dict:
