@@ -188,6 +188,14 @@ def manifest_problem(m: Any) -> str | None:
     return file_records_problem(m["files"]) if "files" in m else None
 
 
+def _registry_input(rec: dict) -> tuple[str, str] | None:
+    """(name, version) of the registry artifact an input record names; None for a path or Hub id (or junk)."""
+    name, version = rec.get("name"), rec.get("version")
+    if rec.get("external") or not isinstance(name, str) or not isinstance(version, str):
+        return None
+    return (name, version) if NAME_RE.match(name) and VERSION_RE.match(version) else None
+
+
 class Registry:
     def __init__(self, root: str | Path):
         self.root = Path(root).expanduser()
@@ -314,7 +322,7 @@ class Registry:
             return []
         files = art.manifest.get("files")
         if files is not None:
-            return file_problems(art.path, files, full=full)
+            return file_problems(art.path, files, full=full, artifact_hash=art.hash)
         if full and art.hash and _hash_tree(art.path) != art.hash:  # published before per-file records
             return ["files differ from the published artifact_hash (no per-file records to say which)"]
         return []
@@ -345,6 +353,29 @@ class Registry:
             if art.manifest.get("config_hash") == cfg_hash and have == want:
                 return self._verified(art)
         return None
+
+    def lineage_problems(self, art: Artifact) -> list[str]:
+        """The inputs ``art`` was built from that the registry no longer holds as published (removed, or
+        another artifact now under the same version)."""
+        problems = []
+        for role, rec in sorted(art.manifest.get("inputs", {}).items()):
+            held_at = _registry_input(rec)
+            if held_at is None:
+                continue  # a local path or Hub id: not the registry's to keep
+            name, version = held_at
+            if version not in self.versions(name):
+                problems.append(f"lineage: input {role} {name}@{version} is missing (removed after {art.ref} was "
+                                "built from it)")
+                continue
+            try:
+                held = self._load(self.root / name / version, (name, version))
+            except BrokenArtifactError as e:
+                problems.append(f"lineage: input {role} {name}@{version} is unusable ({e.reason})")
+                continue
+            if rec.get("hash") and held.hash != rec["hash"]:
+                problems.append(f"lineage: input {role} {name}@{version} is not the artifact {art.ref} was built "
+                                f"from (hash {held.hash}, built from {rec['hash']})")
+        return problems
 
     def lineage(self, ref: str) -> list[tuple[int, str, Artifact]]:
         """Depth-first list of (depth, role, artifact) from ``ref`` back through its inputs."""
@@ -450,26 +481,62 @@ class Registry:
             _write_json_atomic(self.root / name / "aliases.json", al)
 
     # ---- cleaning ------------------------------------------------------------------------------
-    def gc(self, *, keep: int | None = None, dry_run: bool = False) -> GcReport:
+    def gc(self, *, keep: int | None = None, dry_run: bool = False, drop_lineage: bool = False) -> GcReport:
         """Remove staging folders whose publish is gone (never a live one); with ``keep``, also all but the
-        ``keep`` newest versions of each name, except those an alias (``latest`` included) names."""
+        ``keep`` newest versions of each name, except those an alias (``latest`` included) names and those a
+        kept version was built from, however far back (``drop_lineage``: remove those too)."""
         if keep is not None and keep < 0:
             raise RegistryError(f"gc: --keep must be 0 or more (how many newest versions to keep besides "
                                 f"aliased ones), got {keep}")
         report = GcReport()
         self._gc_staging(report, dry_run)
-        if keep is not None:
-            for name in self.names():
-                try:
-                    named = set(self.aliases(name).values())
-                except RegistryError as e:
-                    report.kept.append((self.root / name, f"not cleaned: {e}"))
-                    continue
-                vs = self.versions(name)
-                for v in vs[:max(len(vs) - keep, 0)]:
-                    if v not in named:
-                        self._gc_remove(self.root / name / v, report, dry_run)
+        if keep is None:
+            return report
+        kept: set[tuple[str, str]] = set()
+        doomed: list[tuple[str, str]] = []
+        for name in self.names():
+            try:
+                named = set(self.aliases(name).values())
+            except RegistryError as e:
+                report.kept.append((self.root / name, f"not cleaned: {e}"))
+                kept.update((name, v) for v in self.versions(name))
+                continue
+            vs = self.versions(name)
+            old = vs[:max(len(vs) - keep, 0)]
+            doomed += [(name, v) for v in old if v not in named]
+            kept.update((name, v) for v in vs if v in named or v not in old)
+        needed = self._needed_by(kept)
+        for name, v in doomed:
+            users = needed.get((name, v))
+            if users and not drop_lineage:
+                report.kept.append((self.root / name / v, f"in the lineage of {', '.join(sorted(users))} "
+                                    "(--drop-lineage removes it anyway)"))
+                continue
+            if users:
+                log.warning("gc --drop-lineage: %s %s@%s breaks the lineage of %s",
+                            "removing" if not dry_run else "(dry run) removing", name, v, ", ".join(sorted(users)))
+            self._gc_remove(self.root / name / v, report, dry_run)
         return report
+
+    def _needed_by(self, kept: set[tuple[str, str]]) -> dict[tuple[str, str], set[str]]:
+        """(name, version) -> the kept artifacts whose lineage reaches it (through inputs, however deep)."""
+        needed: dict[tuple[str, str], set[str]] = {}
+        todo = [(nv, f"{nv[0]}@{nv[1]}") for nv in sorted(kept)]
+        seen: set[tuple[tuple[str, str], str]] = set()
+        while todo:
+            (name, v), user = todo.pop()
+            try:
+                inputs = self._load(self.root / name / v, (name, v)).manifest.get("inputs", {})
+            except BrokenArtifactError:
+                continue
+            for rec in inputs.values():
+                dep = _registry_input(rec)
+                if dep is None or (dep, user) in seen:
+                    continue
+                seen.add((dep, user))
+                needed.setdefault(dep, set()).add(user)
+                todo.append((dep, user))
+        return needed
 
     def _gc_staging(self, report: GcReport, dry_run: bool) -> None:
         st = self.root / STAGING

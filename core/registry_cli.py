@@ -11,6 +11,7 @@ from camelid.cli_common import open_registry
 from camelid.config import DEFAULT_CONFIG
 from camelid.errors import RegistryError
 from camelid.registry import BrokenArtifactError, Registry
+from camelid.registry_hint import empty_registry_message
 
 
 def _fmt_metrics(m: dict, limit: int = 4) -> str:
@@ -18,11 +19,11 @@ def _fmt_metrics(m: dict, limit: int = 4) -> str:
     return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in flat[:limit])
 
 
-def _ls(reg: Registry) -> None:
+def _ls(reg: Registry, config: str | None = None) -> None:
     """Every version of every name; a broken one is listed with its reason instead of stopping the list."""
     names = reg.names()
     if not names:
-        print(f"{reg.root}: empty")
+        print(empty_registry_message(reg.root, config))
         return
     print(f"registry {reg.root}")
     for name in names:
@@ -55,7 +56,7 @@ def _verify(reg: Registry, ref: str | None) -> int:
             art = reg.resolve(r, verify=False)
             if art.external:
                 raise RegistryError(f"{r!r} is a {art.external} model, not a registry artifact: nothing to verify")
-            r, problems = art.ref, reg.check_files(art, full=True)
+            r, problems = art.ref, reg.check_files(art, full=True) + reg.lineage_problems(art)
         except BrokenArtifactError as e:
             problems = [e.reason]
         failed += bool(problems)
@@ -64,8 +65,10 @@ def _verify(reg: Registry, ref: str | None) -> int:
     return 1 if failed else 0
 
 
-def _gc(reg: Registry, keep: int | None, dry_run: bool) -> None:
-    report = reg.gc(keep=keep, dry_run=dry_run)
+def _gc(reg: Registry, keep: int | None, dry_run: bool, drop_lineage: bool) -> None:
+    if drop_lineage and keep is None:
+        raise RegistryError("gc: --drop-lineage only applies with --keep N (which versions to remove)")
+    report = reg.gc(keep=keep, dry_run=dry_run, drop_lineage=drop_lineage)
     for path in report.removed:
         print(("would remove " if dry_run else "removed ") + str(path))
     for path, why in report.kept:
@@ -73,12 +76,26 @@ def _gc(reg: Registry, keep: int | None, dry_run: bool) -> None:
     print(f"{len(report.removed)} {'to remove' if dry_run else 'removed'}, {len(report.kept)} kept")
 
 
+class _Subcommands:
+    """Subparsers that also take --registry/--config/--profile after the subcommand (`registry ls --profile
+    micro`), as every other command does; the value given there wins over one given before it."""
+
+    def __init__(self, action):
+        self.action = action
+        self.shared = argparse.ArgumentParser(add_help=False)
+        for flag in ("--registry", "--config", "--profile"):
+            self.shared.add_argument(flag, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    def add_parser(self, name: str, **kwargs):
+        return self.action.add_parser(name, parents=[self.shared], **kwargs)
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="camelid registry", description="Inspect the local artifact registry.")
     p.add_argument("--registry", default=None, help="registry folder (default: from pipelines.yaml)")
     p.add_argument("--config", default=os.environ.get("CAMELID_CONFIG", DEFAULT_CONFIG))
-    p.add_argument("--profile", default=None)
-    sub = p.add_subparsers(dest="cmd", required=True)
+    p.add_argument("--profile", default=None, help="profile whose registry to open (e.g. micro: ./registry-micro)")
+    sub = _Subcommands(p.add_subparsers(dest="cmd", required=True))
     sub.add_parser("ls", help="list artifacts, versions and aliases (broken ones marked with the reason)")
     s = sub.add_parser("show", help="print an artifact's manifest")
     s.add_argument("ref")
@@ -88,17 +105,21 @@ def main(argv: list[str]) -> int:
     s.add_argument("name")
     s.add_argument("alias")
     s.add_argument("version")
-    s = sub.add_parser("verify", help="recompute the sha256 of every file of REF (default: every artifact)")
+    s = sub.add_parser("verify", help="recompute the sha256 of every file of REF (default: every artifact) and "
+                                      "check that what it was built from is still there")
     s.add_argument("ref", nargs="?")
     s = sub.add_parser("gc", help="remove staging folders of dead publishes (and, with --keep N, old unaliased "
-                                  "versions)")
+                                  "versions no kept version was built from)")
     s.add_argument("--keep", type=int, default=None, help="keep the N newest versions of each name (N >= 0)")
+    s.add_argument("--drop-lineage", action="store_true",
+                   help="with --keep: also remove old versions that kept ones were built from (their lineage "
+                        "then shows them missing; verify reports it)")
     s.add_argument("--dry-run", action="store_true")
     args = p.parse_args(argv)
     reg = open_registry(args.registry, args.config, args.profile)
 
     if args.cmd == "ls":
-        _ls(reg)
+        _ls(reg, args.config)
     elif args.cmd == "show":
         art = reg.resolve(args.ref, verify=False)
         if art.external:
@@ -112,6 +133,9 @@ def main(argv: list[str]) -> int:
         for depth, role, art in reg.lineage(args.ref):
             label = f"{role}: " if role else ""
             what = art.external or art.kind or "?"
+            if art.external in ("missing", "broken"):  # the name already says "(missing)"
+                print(f"{'  ' * depth}{label}{art.ref}")
+                continue
             print(f"{'  ' * depth}{label}{art.ref}  ({what}{', ' + art.hash if art.hash else ''})")
     elif args.cmd == "alias":
         reg.set_alias(args.name, args.alias, args.version)
@@ -119,5 +143,5 @@ def main(argv: list[str]) -> int:
     elif args.cmd == "verify":
         return _verify(reg, args.ref)
     elif args.cmd == "gc":
-        _gc(reg, args.keep, args.dry_run)
+        _gc(reg, args.keep, args.dry_run, args.drop_lineage)
     return 0

@@ -108,8 +108,14 @@ def file_records_problem(files: Any) -> str | None:
     return None
 
 
-def file_problems(root: Path, files: dict[str, dict], *, full: bool) -> list[str]:
-    """What differs between the files under root and their published records (empty: all good)."""
+def file_problems(root: Path, files: dict[str, dict], *, full: bool, artifact_hash: str | None = None) -> list[str]:
+    """What differs between the files under root and their published records (empty: all good).
+
+    ``full`` recomputes every sha256 and, given the manifest's ``artifact_hash``, the hash over the whole tree
+    from the same read: a manifest whose per-file records match while its artifact_hash does not was changed
+    after publishing (and that hash is what later stages compare to call themselves up to date).
+    """
+    digests, tree = _full_digests(root) if full else ({}, None)
     problems = []
     for rel, rec in sorted(files.items()):
         p = root / rel
@@ -122,7 +128,13 @@ def file_problems(root: Path, files: dict[str, dict], *, full: bool) -> list[str
             problems.append(f"{rel} is {size} bytes, published as {rec['size']}")
             continue
         try:
-            same = file_sha256(p) == rec["sha256"] if full else sample_digest(p, size) == rec["sample"]
+            if full:
+                digest = digests.get(rel) or file_sha256(p)
+                if isinstance(digest, OSError):
+                    raise digest
+                same = digest == rec["sha256"]
+            else:
+                same = sample_digest(p, size) == rec["sample"]
         except OSError as e:
             problems.append(f"{rel} is unreadable ({e.strerror or e})")
             continue
@@ -131,7 +143,33 @@ def file_problems(root: Path, files: dict[str, dict], *, full: bool) -> list[str
                             else f"{rel} differs from the published file")
     extra = sorted({p.relative_to(root).as_posix() for p in tree_files(root)} - set(files))
     problems += [f"{rel} was added after publishing" for rel in extra]
+    if full and artifact_hash and not problems and tree != artifact_hash:
+        problems.append(f"manifest.json: artifact_hash {artifact_hash} does not match the files (they hash to "
+                        f"{tree}): the manifest was edited after publishing; restore it from a copy, or publish "
+                        "a new version")
     return problems
+
+
+def _full_digests(root: Path) -> tuple[dict[str, str | OSError], str | None]:
+    """({relative path: sha256 or the OSError reading it}, tree hash as `hash_tree` computes it or None),
+    reading each file once."""
+    tree = hashlib.sha256()
+    digests: dict[str, str | OSError] = {}
+    for p in tree_files(root):
+        rel = p.relative_to(root)
+        tree.update(str(rel).encode() + b"\0")
+        one = hashlib.sha256()
+        try:
+            with open(p, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    tree.update(chunk)
+                    one.update(chunk)
+        except OSError as e:
+            digests[rel.as_posix()] = e
+            continue
+        digests[rel.as_posix()] = one.hexdigest()
+    complete = not any(isinstance(d, OSError) for d in digests.values())
+    return digests, tree.hexdigest()[:16] if complete else None
 
 
 # ---- durable writes ----------------------------------------------------------------------------
