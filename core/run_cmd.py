@@ -11,9 +11,11 @@ process has finished the stage before.
 
 from __future__ import annotations
 
+import difflib
 import time
 
 from camelid.cli_common import resolve, stage_parser
+from camelid.errors import ConfigError
 from camelid.log import get_logger
 from camelid.stage import execute, up_to_date
 from camelid.stages import jobs
@@ -31,6 +33,7 @@ def main(argv: list[str]) -> int:
     cfg, registry = resolve(args)
     plan = jobs(cfg)
     if args.only:
+        check_only(cfg, plan, args.only)
         plan = [j for j in plan if j.name in args.only or j.stage in args.only]
     from camelid.models import process_state
 
@@ -59,6 +62,25 @@ def main(argv: list[str]) -> int:
         log.info("[%s] published %s in %.1fs", job.name, art.ref, time.perf_counter() - t0)
     log.info("pipeline done in %.1fs", time.perf_counter() - t_all)
     return 0
+
+
+def check_only(cfg, plan: list, only: list[str]) -> None:
+    """Every --only name is a job (or stage) of this pipeline; else one line saying what it is instead."""
+    from camelid.stages import STAGES, get_stage
+
+    scheduled = [n for j in plan for n in (j.name, j.stage)]
+    for name in only:
+        if name in scheduled:
+            continue
+        stage = next((s for s in STAGES if name == s or name in (j.name for j in get_stage(s).jobs(cfg))), None)
+        if stage is not None:
+            raise ConfigError(f"--only {name}: not in the pipeline of profile {cfg.profile} "
+                              f"({', '.join(cfg.pipeline)}); run `camelid {stage}` on its own, or add it with "
+                              f"pipeline=[{', '.join([*cfg.pipeline, stage])}]")
+        known = list(dict.fromkeys(scheduled))
+        near = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise ConfigError(f"--only {name}: no such job{hint}; the pipeline's jobs: {', '.join(known)}")
 
 
 def _sync(state, stage: int) -> None:

@@ -39,9 +39,29 @@ def latest_checkpoint(folder: Path, marker: str) -> Path | None:
 
 
 def run_settings(stage, job, inputs: dict[str, Artifact]) -> dict:
-    """What identifies a run: settings minus the resumable keys, shared settings, input hashes."""
-    return {"section": {k: v for k, v in job.section.items() if k not in stage.resume_keys},
+    """What identifies a run: settings minus the resumable keys, shared settings, input hashes.
+
+    A setting that names an input (stages.ppo.policy: sft) is left out too: the input's content hash stands
+    for it, so `sft` and `sft@v1` naming the same model are the same run.
+    """
+    section = {k: v for k, v in job.section.items() if k not in stage.resume_keys and not _names_input(job, k)}
+    return {"section": section,
             "shared": job.shared, "inputs": {role: a.hash for role, a in sorted(inputs.items())}}
+
+
+def _names_input(job, key: str) -> bool:
+    """Whether section[key] is the reference of the job's input of the same role."""
+    return key in job.inputs and job.section.get(key) == job.inputs[key]
+
+
+def _comparable(job, old: dict, new: dict) -> dict:
+    """``old`` run settings without the input references that ``new`` leaves out (job.json of older runs kept
+    them: `sft` there and `sft@v1` now are the same run when the input hashes agree)."""
+    section = old.get("section")
+    if not isinstance(section, dict):
+        return old
+    dropped = {k for k in job.inputs if k not in new["section"]}
+    return {**old, "section": {k: v for k, v in section.items() if k not in dropped}}
 
 
 def run_dir(cfg, stage, job, inputs: dict[str, Artifact]) -> Path:
@@ -98,14 +118,19 @@ def choose_run(cfg, stage, job, inputs: dict[str, Artifact], *, resume: bool, st
         log.info("[%s] --resume: continuing from %s", job.name, checkpoint)
         return folder, checkpoint
     if resume:
-        for other in other_runs(folder, marker):
-            old = json.loads((other / JOB_FILE).read_text())
-            diff = _describe_differences(job, old, settings)
-            if diff:
-                raise ConfigError(
-                    f"--resume: the checkpoints of {job.name} in {other} were made with other settings: "
-                    f"{'; '.join(diff)}. Only {', '.join(sorted(stage.resume_keys)) or 'no keys'} may change on "
-                    f"resume. Use the same settings, or drop --resume to start a fresh run.")
+        others = [(other, _describe_differences(job, _comparable(job, json.loads((other / JOB_FILE).read_text()),
+                                                                 settings), settings))
+                  for other in other_runs(folder, marker)]
+        for other, diff in others:
+            if not diff:  # the same run, in a folder named by an older camelid's key
+                checkpoint = latest_checkpoint(other, marker)
+                log.info("[%s] --resume: continuing from %s", job.name, checkpoint)
+                return other, checkpoint
+        for other, diff in others[:1]:
+            raise ConfigError(
+                f"--resume: the checkpoints of {job.name} in {other} were made with other settings: "
+                f"{'; '.join(diff)}. Only {', '.join(sorted(stage.resume_keys)) or 'no keys'} may change on "
+                f"resume. Use the same settings, or drop --resume to start a fresh run.")
         log.info("[%s] --resume: no checkpoint in %s yet, starting from the beginning", job.name, folder)
     _start_fresh(folder, settings, job, state)
     return folder, None

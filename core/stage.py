@@ -212,8 +212,34 @@ def context_for(cfg, registry: Registry, job: Job, *, resume: bool = False) -> S
 
 def execute(cfg, registry: Registry, job: Job, *, resume: bool = False) -> Artifact:
     """Run one job end to end and return its published artifact, the same on every process."""
+    if resume:
+        done = already_complete(cfg, registry, job)
+        if done is not None:
+            return done
     ctx = context_for(cfg, registry, job, resume=resume)
     return share_artifact(registry, ctx.stage.run(ctx), ctx.state)
+
+
+def already_complete(cfg, registry: Registry, job: Job) -> Artifact | None:
+    """--resume of a run that finished: its artifact (published from these settings and inputs), else None.
+
+    Resuming it would continue past its last step and publish again; a resumable key changed (more
+    max_steps or iterations) changes the config hash, so that run does continue.
+    """
+    from camelid.models import process_state
+    from camelid.registry import config_hash
+    from camelid.stages import get_stage
+
+    if get_stage(job.stage).checkpoint_marker is None:  # nothing to resume: --resume reruns it
+        return None
+    check_before_training(cfg, job)
+    inputs = resolve_inputs(cfg, registry, job, process_state(cfg.device))
+    done = registry.find_matching(job.output, config_hash(job.config), inputs)
+    if done is not None:
+        log.info("[%s] --resume: already complete: %s was published from these settings and inputs; nothing "
+                 "to resume (raise max_steps/epochs/iterations to train further, or drop --resume to train it "
+                 "again from the start)", job.name, done.ref)
+    return done
 
 
 def up_to_date(registry: Registry, job: Job) -> Artifact | None:
