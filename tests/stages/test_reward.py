@@ -89,7 +89,12 @@ def test_resume_continues_from_the_checkpoint(trained, caplog):
     cfg, registry, _ = trained
     from camelid.stage import run_job
 
-    art = run_job(cfg, registry, "reward-safety", resume=True)  # checkpoint-24 exists: nothing left to train
+    # The run finished (checkpoint-24 of 24) and published: --resume returns that artifact, trains nothing (#29).
+    assert run_job(cfg, registry, "reward-safety", resume=True).ref == "rm-safety@v1"
+    assert registry.versions("rm-safety") == ["v1"]
+    more = cfg.model_copy(deep=True)
+    more.stages.reward.safety.max_steps = 28  # a resumable key raised: continue from checkpoint-24
+    art = run_job(more, registry, "reward-safety", resume=True)
     assert art.ref == "rm-safety@v2"
     assert art.manifest["metrics"]["resumed_from"] == "checkpoint-24"
 
