@@ -25,8 +25,14 @@ Or sample new pairs from registry checkpoints, as Llama 2 did:
 A pair already in the queue (same prompt and responses) is not added twice."""
 
 
-def _db(args) -> AnnotationDB:
-    return AnnotationDB(Path(args.db))
+def _db(args, *, create: bool = False) -> AnnotationDB:
+    """The database --db names; only import and add-user create one (a typo must not serve an empty queue)."""
+    path = Path(args.db)
+    if not create and not path.exists():
+        raise CamelidError(f"annotation database {path} does not exist; create it with `camelid annotate import "
+                           f"FILE --db {path}` (pairs to label) and `camelid annotate add-user NAME --db {path}` "
+                           "(annotators)")
+    return AnnotationDB(path)
 
 
 def cmd_serve(args) -> int:
@@ -34,7 +40,7 @@ def cmd_serve(args) -> int:
 
     from camelid.eval.annotate.app import create_app
 
-    app = create_app(Path(args.db))
+    app = create_app(_db(args).path)
     try:
         loopback = ipaddress.ip_address(args.host).is_loopback
     except ValueError:
@@ -50,7 +56,7 @@ def cmd_serve(args) -> int:
 def cmd_import(args) -> int:
     from camelid.eval.annotate import importers
 
-    db = _db(args)
+    db = _db(args, create=True)
     if args.from_checkpoints:
         if args.file or not args.prompts:
             raise CamelidError("--from-checkpoints needs --prompts FILE and no positional FILE")
@@ -71,7 +77,7 @@ def cmd_import(args) -> int:
 
 
 def cmd_add_user(args) -> int:
-    db = _db(args)
+    db = _db(args, create=True)
     token = db.add_user(args.name, admin=args.admin, reset_token=args.reset_token)
     role = "admin" if db.user_for_token(token).is_admin else "annotator"
     print(f"{role} {args.name}: token (shown once, give it to them privately):", file=sys.stderr)
@@ -90,19 +96,34 @@ def cmd_export(args) -> int:
 
     if not args.out and not args.publish:
         raise CamelidError("give --out FILE and/or --publish NAME")
+    if args.min_votes is not None and args.min_votes < 1:
+        raise CamelidError(f"--min-votes must be 1 or more, got {args.min_votes}")
     db = _db(args)
     records, summary = export_records(db, args.mode, args.min_votes)
+    wanted = "the k labels it was queued with" if args.min_votes is None else f"{args.min_votes}+ labels"
+    if not records and args.mode == "per-annotator":
+        raise CamelidError(f"nothing to export from {args.db}: no labels yet")
     if not records:
-        raise CamelidError(f"nothing to export from {args.db}: no pair has {args.min_votes}+ agreeing labels yet")
+        held = summary["n_below_min_votes"]
+        raise CamelidError(f"nothing to export from {args.db}: no pair has {wanted} and a majority yet"
+                           + (f" ({held} labelled pair(s) wait for more labels; --min-votes 1 exports them now)"
+                              if held else ""))
     text = to_jsonl(records)
     if args.out:
         write_atomic(Path(args.out), text)
         print(f"wrote {len(records)} preference pair(s) to {args.out}")
     if args.publish:
-        ref = publish(text, summary, args.publish, Path(args.registry), Path(args.db), args.min_votes)
+        ref = publish(text, summary, args.publish, Path(args.registry), Path(args.db),
+                      "k" if args.min_votes is None else args.min_votes)
         print(f"published {ref}")
     if summary["n_ties_dropped"]:
         print(f"dropped {summary['n_ties_dropped']} pair(s) whose annotators tied on the preferred side")
+    if summary["n_below_min_votes"]:
+        print(f"held back {summary['n_below_min_votes']} labelled pair(s) without {wanted} yet "
+              "(--min-votes N exports pairs with N or more)")
+    if summary["n_below_k"]:
+        print(f"warning: {summary['n_below_k']} exported pair(s) have fewer labels than the k they were queued "
+              "with", file=sys.stderr)
     return 0
 
 
@@ -164,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", help="output JSONL file")
     sp.add_argument("--mode", default="majority", choices=["majority", "per-annotator"],
                     help="majority: one record per pair (ties dropped); per-annotator: one per label")
-    sp.add_argument("--min-votes", type=int, default=1, help="majority mode: skip pairs with fewer labels")
+    sp.add_argument("--min-votes", type=int, default=None,
+                    help="majority mode: skip pairs with fewer labels (default: each pair's own k, from import --k)")
     sp.add_argument("--publish", metavar="NAME", help="also publish as a dataset artifact NAME in the registry")
     sp.add_argument("--registry", default="registry", help="registry folder (default: ./registry)")
 

@@ -54,12 +54,14 @@ def _majority_bool(values: list[bool]) -> bool | None:
     return None if m is None else bool(m)
 
 
-def export_records(db: AnnotationDB, mode: str = "majority", min_votes: int = 1) -> tuple[list[AnnotatedPair], dict]:
+def export_records(db: AnnotationDB, mode: str = "majority", min_votes: int | None = 1
+                   ) -> tuple[list[AnnotatedPair], dict]:
     """Records plus a summary ``{n_pairs, n_labels, n_ties_dropped, ...}``, all from one snapshot.
 
-    majority: one record per pair with >= ``min_votes`` labels; chosen = the side most annotators
-    preferred (pairs where the vote ties are dropped), rating = median strength of the annotators who
-    picked that side, safety = majority per response (None on a tie), notes = every annotator's note.
+    majority: one record per pair with >= ``min_votes`` labels (None: the pair's own k, what its import
+    asked for); chosen = the side most annotators preferred (pairs where the vote ties are dropped),
+    rating = median strength of the annotators who picked that side, safety = majority per response (None
+    on a tie), notes = every annotator's note. ``n_below_k`` counts exported pairs short of their k.
     per-annotator: one record per label (with its own note), id ``<pair id>/<annotator>``.
     """
     if mode not in MODES:
@@ -72,26 +74,27 @@ def export_records(db: AnnotationDB, mode: str = "majority", min_votes: int = 1)
         by_pair[lab["pair_id"]].append(lab)
     rid = lambda pid: str(pairs[pid]["meta"].get("id") or f"annotate-{pid}")  # noqa: E731
 
-    records, ties, too_few = [], 0, 0
+    records, ties, too_few, below_k = [], 0, 0, 0
     for pid in sorted(by_pair):
         labs, pair = by_pair[pid], pairs[pid]
         if mode == "per-annotator":
             records += [_record(pair, lab["preferred"], lab["strength"], lab["a_safe"], lab["b_safe"],
                                 f"{rid(pid)}/{lab['annotator']}", [lab]) for lab in labs]
             continue
-        if len(labs) < min_votes:
+        if len(labs) < (pair["k"] if min_votes is None else min_votes):
             too_few += 1
             continue
         side = majority([lab["preferred"] for lab in labs])
         if side is None:
             ties += 1
             continue
+        below_k += len(labs) < pair["k"]
         strength = median_strength([lab["strength"] for lab in labs if lab["preferred"] == side])
         records.append(_record(pair, side, strength, _majority_bool([lab["a_safe"] for lab in labs]),
                                _majority_bool([lab["b_safe"] for lab in labs]), rid(pid), labs))
     summary = {"mode": mode, "n_pairs": len(records), "n_labels": len(labels),
                "n_annotators": len({lab["annotator"] for lab in labels}),
-               "n_ties_dropped": ties, "n_below_min_votes": too_few,
+               "n_ties_dropped": ties, "n_below_min_votes": too_few, "n_below_k": below_k,
                "fleiss_kappa": agreement_report(labels)["fleiss_kappa"]}
     return records, summary
 
@@ -127,7 +130,7 @@ def write_atomic(path: Path, text: str) -> None:
             os.close(fd)
 
 
-def publish(text: str, summary: dict, name: str, registry_root: Path, db_path: Path, min_votes: int) -> str:
+def publish(text: str, summary: dict, name: str, registry_root: Path, db_path: Path, min_votes: int | str) -> str:
     """Publish ``pairs.jsonl`` as a ``dataset`` artifact; returns its ref (e.g. ``prefs@v1``)."""
     try:
         from camelid.registry import Registry

@@ -134,9 +134,11 @@ def test_cli_end_to_end_with_publish(tmp_path, write_jsonl, monkeypatch, capsys)
     published = []
     _fake_registry(tmp_path, monkeypatch, published)
     out = tmp_path / "prefs.jsonl"
-    assert cli.main(["export", "--db", dbp, "--out", str(out), "--publish", "prefs",
-                     "--registry", str(tmp_path / "reg")]) == 0
-    assert "published prefs@v1" in capsys.readouterr().out
+    assert cli.main(["export", "--db", dbp, "--out", str(out), "--publish", "prefs", "--min-votes", "1",
+                     "--registry", str(tmp_path / "reg")]) == 0  # one label each of the k=2 asked for (#29)
+    captured = capsys.readouterr()
+    assert "published prefs@v1" in captured.out
+    assert "warning: 4 exported pair(s) have fewer labels than the k they were queued with" in captured.err
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["chosen"] for r in rows] == ["B0", "B1", "B2", "B3"]
     assert (tmp_path / "reg/prefs/v1/pairs.jsonl").read_text() == out.read_text()
@@ -147,6 +149,7 @@ def test_cli_end_to_end_with_publish(tmp_path, write_jsonl, monkeypatch, capsys)
 
 def test_cli_user_errors_are_camelid_errors(tmp_path, capsys):
     dbp = str(tmp_path / "e.sqlite")
+    AnnotationDB(dbp)
     with pytest.raises(CamelidError, match="nothing to export"):
         cli.main(["export", "--db", dbp, "--out", str(tmp_path / "x.jsonl")])
     with pytest.raises(CamelidError, match="--out FILE and/or --publish"):
