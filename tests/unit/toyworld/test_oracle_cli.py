@@ -74,3 +74,56 @@ def test_show_prints_prompt_and_gold(capsys):
     assert main(["show", "toy-s0-eval-000004"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["id"] == "toy-s0-eval-000004" and shown["gold"] and "meta" in shown
+
+
+def _compare_answers(tmp_path):
+    """An answers.jsonl as `camelid compare` writes it (its own row builder), two checkpoints on toy prompts."""
+    import numpy as np
+
+    from camelid.data.load import load_records
+    from camelid.data.spec import DataSpec
+    from camelid.eval.compare_judge import CheckpointResult
+    from camelid.eval.compare_summary import per_prompt_rows
+
+    prompts = load_records(DataSpec(format="toy", split="eval", n=12), "prompts")
+    w = ToyWorld(0)
+    answers = {"sft@v1": [w.reference_answer(p.id) for p in prompts.records], "base@v1": [""] * len(prompts.records)}
+    results = [CheckpointResult(ref=ref, hash="h", responses=resp, cached=False, lengths=np.ones(len(resp)),
+                                refused=np.zeros(len(resp), dtype=bool), scores={"combined": np.zeros(len(resp))})
+               for ref, resp in answers.items()]
+    path = tmp_path / "answers.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in per_prompt_rows(prompts, results)))
+    return path, prompts
+
+
+def test_score_accepts_the_answers_compare_writes(tmp_path, capsys):
+    """#29: `oracle score` refused compare's answers.jsonl ("field 'prompt_id': is missing")."""
+    path, prompts = _compare_answers(tmp_path)
+    out_file = tmp_path / "scores.jsonl"
+    assert camelid_main(["oracle", "score", str(path), "--out", str(out_file)]) == 0
+    summary = json.loads(capsys.readouterr().out)["checkpoints"]
+    assert list(summary) == ["sft@v1", "base@v1"]
+    assert summary["sft@v1"]["n"] == summary["base@v1"]["n"] == len(prompts.records)
+    assert summary["sft@v1"]["task_accuracy"] == 1.0 and summary["base@v1"]["task_accuracy"] == 0.0
+    scored = [json.loads(line) for line in out_file.read_text().splitlines()]
+    assert [(r["prompt_id"], r["checkpoint"]) for r in scored[:2]] == [(prompts.records[0].id, "sft@v1"),
+                                                                         (prompts.records[0].id, "base@v1")]
+    assert main(["score", str(path)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith(f"{prompts.records[0].id}\tsft@v1\t")
+    assert lines[-2].startswith("# sft@v1: n=12") and lines[-1].startswith("# base@v1: n=12")
+
+
+@pytest.mark.parametrize("row,message", [
+    ({"answers": {"a": {"response": "x"}}}, "field 'id': is missing"),
+    ({"id": "toy-s0-eval-000001", "answers": {"a": "x"}}, "field 'answers.a': must be an object with a 'response'"),
+    ({"id": "toy-s0-eval-000001", "answers": {"a": {"response": 3}}}, "field 'answers.a.response': must be a string"),
+    ({"id": "nope-1", "answers": {"a": {"response": "x"}}}, "field 'id': not a toy-world id"),
+    ({"id": "toy-s0-eval-000001", "responses": {"a": None}}, "field 'responses.a': must be a string"),
+])
+def test_bad_compare_row_names_file_line_and_field(tmp_path, row, message):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    with pytest.raises(DataError) as err:
+        main(["score", str(path)])
+    assert f"{path}:1: " in str(err.value) and message in str(err.value)
