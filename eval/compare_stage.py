@@ -11,6 +11,7 @@ from argparse import Namespace
 from pathlib import Path
 
 from camelid.data.spec import DataSpec
+from camelid.errors import ConfigError
 from camelid.stage import Stage
 
 MODEL_KINDS = ("base", "sft", "ppo", "rs")
@@ -68,6 +69,10 @@ class CompareStage(Stage):
         args.overrides = [o for o in args.overrides if "=" in o]
 
     def select(self, cfg, args):
+        checkpoints = args.refs or cfg.stages.compare.checkpoints
+        if len(checkpoints) < 2:  # a report of one checkpoint has nothing to compare it with
+            raise ConfigError(f"compare needs at least two checkpoints, got {len(checkpoints)} "
+                              f"({', '.join(checkpoints)}): give two or more REFs, e.g. `camelid compare base sft`")
         update: dict = {}
         if args.refs:
             update["checkpoints"] = args.refs
