@@ -201,6 +201,18 @@ def test_resume_for_more_iterations_continues_and_other_changes_are_refused(buil
     assert registry.versions("ppo") == ["v1", "v2"]  # the refused resume published nothing
 
 
+def test_resume_pinned_to_the_same_policy_continues(built, tmp_path):
+    """#29: `--resume stages.ppo.policy=base@v1` after a run from `base` (the same model) was refused as a
+    changed setting ('base' -> 'base@v1'); the run key holds the inputs' content hashes, not their spelling."""
+    cfg, registry = _setup(built, tmp_path, "stages.ppo.iterations=2", "stages.ppo.eval_prompts=null",
+                           "stages.ppo.save_every=1")
+    _run(cfg, registry)
+    pinned = cfg.model_copy(deep=True)
+    pinned.stages.ppo.iterations, pinned.stages.ppo.policy = 3, "base@v1"
+    art = _run(pinned, registry, resume=True)
+    assert art.manifest["metrics"]["resumed_from"] == "checkpoint-2" and art.manifest["metrics"]["iterations"] == 3
+
+
 def test_value_warmup_trains_the_value_model_alone_first(built, tmp_path):
     cfg, registry = _setup(built, tmp_path, "stages.ppo.value_warmup=2", "stages.ppo.eval_prompts=null")
     seen = []
