@@ -50,14 +50,15 @@ def parse_spec(text: str, args: argparse.Namespace) -> DataSpec:
             raise DataError(f"--column {item!r}: expected FIELD=COLUMN")
         columns[key] = value
     return DataSpec(format=fmt, path=path, split=args.split, n=args.n, seed=args.seed, objective=args.objective,
-                    on_error=args.on_error, options=options, columns=columns, max_chars=args.max_chars or None)
+                    on_error=args.on_error, options=options, columns=columns,
+                    max_chars=args.max_chars or None).on_command_line()
 
 
 def _load(args: argparse.Namespace) -> tuple[DataSpec, str, LoadResult]:
     spec = parse_spec(args.spec, args)
     kind = args.kind
     if kind is None:
-        fmt = resolve_format(spec)
+        fmt = resolve_format(spec, cli=True)
         kind = "sft" if fmt == "toy" else get_adapter(fmt).kinds[0]
     return spec, kind, load_records(spec, kind, allow_empty=True, cli=True)
 

@@ -88,13 +88,14 @@ def _short_reason(err: DataError) -> str:
     return "invalid: field '" + re.sub(r"\[\d+\]", "[]", m.group(1)) + "'"
 
 
-def _apply_columns(row: dict, columns: dict[str, str], where: str) -> dict:
+def _apply_columns(row: dict, columns: dict[str, str], where: str, cli: bool = False) -> dict:
     if not columns:
         return row
     out = dict(row)
     for canonical, column in columns.items():
         if column not in row:
-            raise DataError(f"{where}: column '{column}' (mapped to '{canonical}' by `columns`) is not in the row; "
+            by = f"--column {canonical}={column}" if cli else "`columns`"
+            raise DataError(f"{where}: column '{column}' (mapped to '{canonical}' by {by}) is not in the row; "
                             f"it has: {', '.join(sorted(map(str, row)))}")
         out[canonical] = row[column]
     return out
@@ -113,17 +114,22 @@ def source_name(spec: DataSpec, fmt: str) -> str:
     return f"{fmt}/{name}"
 
 
-def resolve_format(spec: DataSpec) -> str:
-    """The adapter name a spec will use (reads the first row for ``format: auto``)."""
+def resolve_format(spec: DataSpec, cli: bool = False) -> str:
+    """The adapter name a spec will use (reads the first row for ``format: auto``); ``cli`` as in load_one."""
     if spec.format == "toy":
         return "toy"
     if spec.format != "auto":
         return get_adapter(spec.format).name
     if not spec.path:
         raise DataError("format 'auto' needs a `path`")
+    first_error = None
     for where, row in read_rows(spec.path, spec.split, spec.options.get("hf_config")):
         if isinstance(row, dict):
-            return detect_format(_apply_columns(row, spec.columns, where), where)
+            return detect_format(_apply_columns(row, spec.columns, where, cli), where, cli=cli)
+        first_error = first_error or row
+    # Every row was unreadable: the first one's reason (a JSON array on line 1, bad JSON, bad UTF-8) says more.
+    if isinstance(first_error, DataError):
+        raise first_error
     raise DataError(f"{spec.path}: no readable row to detect the format from")
 
 
@@ -195,9 +201,11 @@ def load_one(spec: DataSpec, kind: str, *, cli: bool = False) -> LoadResult:
     """
     if kind not in KINDS:
         raise DataError(f"unknown record kind {kind!r}: use one of {', '.join(KINDS)}")
+    # A spec written on a command line (camelid data, compare --prompts) gets FORMAT:PATH / --column hints.
+    on_cli = cli or spec.from_cli
     if spec.format == "toy":
         return _load_toy(spec, kind)
-    fmt = resolve_format(spec)
+    fmt = resolve_format(spec, on_cli)
     adapter = get_adapter(fmt)
     if kind not in adapter.kinds:
         raise DataError(f"format '{fmt}' cannot produce {kind} records; it gives: {', '.join(adapter.kinds)}")
@@ -216,8 +224,8 @@ def load_one(spec: DataSpec, kind: str, *, cli: bool = False) -> LoadResult:
             continue
         ctx.where, ctx.index = where, index
         try:
-            _take(result, spec, fmt, adapter.convert(_apply_columns(row, spec.columns, where), ctx), items, where,
-                  cli)
+            _take(result, spec, fmt, adapter.convert(_apply_columns(row, spec.columns, where, on_cli), ctx), items,
+                  where, cli)
         except Dropped as d:
             result.drop(d.reason, where, d.detail, n=d.n)
         except DataError as e:
@@ -229,6 +237,7 @@ def load_one(spec: DataSpec, kind: str, *, cli: bool = False) -> LoadResult:
             _take(result, spec, fmt, adapter.combine(items, ctx), [], "", cli)
         except DataError as e:
             raise DataError(f"{spec.path}: {fmt} adapter: {e}") from None
+        result.notes += ctx.notes  # e.g. how many rows a joining adapter merged, so read vs kept adds up
     if spec.n is not None and len(result.records) > spec.n:
         result.drop(f"beyond n={spec.n}", spec.path or "", n=len(result.records) - spec.n)
         result.records = result.records[: spec.n]

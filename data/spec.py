@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 RecordKind = Literal["sft", "pairs", "prompts"]
 
@@ -50,3 +50,14 @@ class DataSpec(BaseModel):
         "null: no limit."
     )
     options: dict[str, Any] = Field(default_factory=dict, description="Adapter-specific options.")
+    # Not a setting (never dumped or hashed): the spec was written on a command line (FORMAT:PATH), so
+    # messages name its flags rather than pipelines.yaml keys.
+    _from_cli: bool = PrivateAttr(False)
+
+    @property
+    def from_cli(self) -> bool:
+        return self._from_cli
+
+    def on_command_line(self) -> DataSpec:
+        self._from_cli = True
+        return self

@@ -45,6 +45,7 @@ class Ctx:
     objective: str | None = None
     where: str = ""
     index: int = 0  # 0-based position of the row in its source (ids for rows that have none)
+    notes: list[str] = field(default_factory=list)  # for the load report (e.g. rows merged by a combine)
 
     def option(self, name: str, default: Any = None, choices: Iterable[Any] | None = None) -> Any:
         value = self.options.get(name, default)

@@ -96,11 +96,18 @@ def _read_jsonl(path: Path) -> Iterator[RowOrError]:
             yield where, DataError(f"{where}: malformed JSON: {e.msg} (column {e.colno})")
             continue
         if not isinstance(row, dict):
-            yield where, DataError(f"{where}: each line must be a JSON object, got {type(row).__name__}")
+            yield where, DataError(f"{where}: line {lineno} is {_json_kind(row)}, not an object: each line must be "
+                                   "one JSON object")
             continue
         yield where, row
     if not seen:
         raise DataError(f"{path}: file is empty (no rows): check the path, or that the export finished")
+
+
+def _json_kind(value) -> str:
+    """'a JSON array' / 'a JSON string' ...: what a JSONL line holds instead of an object."""
+    names = {list: "array", str: "string", bool: "boolean", int: "number", float: "number", type(None): "null"}
+    return f"a JSON {names.get(type(value), type(value).__name__)}"
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[str, dict]]:

@@ -122,7 +122,10 @@ def _pair(p: dict, ctx: Ctx, category: str, where: str):
 
 def combine(items: list[tuple[str, Any]], ctx: Ctx):
     wanted = ctx.option("prompt_label", "all", ("all", "safe", "unsafe"))
-    for p in _join(items):
+    joined = _join(items)
+    if len(joined) < len(items):  # the report's "read N" counts rows: say where the difference went
+        ctx.notes.append(f"merged {len(items)} rows into {len(joined)} prompts by id")
+    for p in joined:
         where = p["where"]
         if p["label"] is None:
             yield Dropped("no safe/unsafe label (no label, prompt_label or type)", where=where, n=p["rows"])
