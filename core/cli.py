@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS and name not in STAGES:
         print(f"camelid: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
+    from camelid.log import quiet_output
+
+    quiet_output()  # before any library import: no progress bars when stderr is redirected
     try:
         if name in STAGES:
             from camelid.stage import stage_main

@@ -28,6 +28,47 @@ def parse_prompts(text: str, n: int | None, split: str | None) -> DataSpec:
                                       column=None, max_chars=DataSpec.model_fields["max_chars"].default))
 
 
+def headline_table(art) -> str:
+    """Per checkpoint: win rate against the first one (the reference), harmful refusal, over-refusal and task
+    accuracy (toy world), from the numbers the report already holds (manifest metrics, report.json)."""
+    import json
+
+    metrics = art.manifest.get("metrics", {})
+    inputs = art.manifest.get("inputs", {})
+    ordered = [inputs[f"checkpoint{i}"].get("ref") for i in range(len(inputs)) if f"checkpoint{i}" in inputs]
+    refs = [r for r in ordered if r in metrics.get("checkpoints", {})]  # compare's order: the first is the reference
+    refs += [r for r in metrics.get("checkpoints", {}) if r not in refs]
+    try:
+        oracle = {c["ref"]: c.get("oracle") or {} for c in json.loads((art.path / "report.json").read_text())
+                  ["checkpoints"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        oracle = {}
+    judges = {j for p in metrics.get("pairs", []) for j in p.get("win_rate", {})}
+    judge = next((j for j in ("combined", "oracle", "helpfulness") if j in judges), None)
+
+    def win_rate(ref: str) -> str:
+        for p in metrics.get("pairs", []):
+            w = p.get("win_rate", {}).get(judge, {}).get("value")
+            if w is not None and (p["a"], p["b"]) == (refs[0], ref):
+                return f"{1 - w:.2f}"  # the pair's rate is A's (the reference's); ties count half either way
+            if w is not None and (p["a"], p["b"]) == (ref, refs[0]):
+                return f"{w:.2f}"
+        return "-"
+
+    def rate(value) -> str:
+        return f"{value:.2f}" if isinstance(value, (int, float)) else "-"
+
+    head = (f"win rate vs {refs[0] if refs else '-'} ({judge or 'no judge'})", "harmful refused", "over-refusal",
+            "task accuracy")
+    rows = [(ref, "(reference)" if i == 0 else win_rate(ref), rate(metrics["checkpoints"][ref].get(
+                 "harmful_refusal_rate")), rate(metrics["checkpoints"][ref].get("over_refusal_rate")),
+             rate(oracle.get(ref, {}).get("task_accuracy"))) for i, ref in enumerate(refs)]
+    width = max([len("checkpoint"), *(len(r) for r in refs)])
+    lines = [f"{'checkpoint':<{width}}  " + "  ".join(head)]
+    lines += [f"{r[0]:<{width}}  " + "  ".join(f"{v:>{len(h)}}" for v, h in zip(r[1:], head)) for r in rows]
+    return "\n".join(lines)
+
+
 class CompareStage(Stage):
     name = "compare"
     kind = "report"
@@ -52,6 +93,10 @@ class CompareStage(Stage):
         p.add_argument("--prompts", metavar="SPEC",
                        help="held-out prompts: toy (default: toy eval split), toy:SPLIT, a file, FORMAT:PATH "
                             "(e.g. mt-bench:question.jsonl) or hf:ID")
+        p.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=SPEC",
+                       help="also answer this prompt set and report refusal, over-refusal and knowledge on it "
+                            "(repeatable; SPEC as for --prompts, plus real[:SPLIT] and knowledge), e.g. "
+                            "--set xstest=xstest:xstest_prompts.csv")
         p.add_argument("--n", type=int, default=None, help="use at most N prompts")
         p.add_argument("--split", default=None, help="split for --prompts (toy: eval/ppo; hf: the split name)")
         p.add_argument("--reference", metavar="REF", help="also report KL and perplexity against this checkpoint")
@@ -80,6 +125,14 @@ class CompareStage(Stage):
             update["prompts"] = parse_prompts(args.prompts, args.n, args.split)
         elif args.n:
             update["prompts"] = cfg.stages.compare.prompts.model_copy(update={"n": args.n})
+        if args.sets:
+            sets = dict(cfg.stages.compare.sets)
+            for item in args.sets:
+                name, sep, spec = item.partition("=")
+                if not sep or not name.strip() or not spec.strip():
+                    raise ConfigError(f"--set {item!r}: write NAME=SPEC, e.g. --set xstest=xstest:prompts.csv")
+                sets[name.strip()] = parse_prompts(spec.strip(), None, None)
+            update["sets"] = sets
         if args.reference:
             update["reference"] = args.reference
         if args.no_reward_models:
@@ -94,6 +147,7 @@ class CompareStage(Stage):
         print(art.path / "report.html")
         if args.out:
             print(Path(args.out) / "report.html")
+        print(headline_table(art))
 
     def run(self, ctx):
         from camelid.eval.compare import run

@@ -173,7 +173,8 @@ class PPOTrainer:
         from tqdm.auto import tqdm
 
         return tqdm(total=self.cfg.iterations, initial=self.iteration, desc="ppo", unit="it", dynamic_ncols=True,
-                    disable=not self.acc.is_main_process or bool(os.environ.get("CAMELID_NO_PROGRESS")))
+                    # None: tqdm's own rule, no bar when stderr is not a terminal (its frames would fill a log)
+                    disable=True if not self.acc.is_main_process or os.environ.get("CAMELID_NO_PROGRESS") else None)
 
     def _log_iteration(self, metrics: dict[str, float], bar) -> None:
         self.acc.log({f"train/{k}": v for k, v in metrics.items()}, step=self.iteration)

@@ -66,6 +66,7 @@ def peft_config(rm: RewardModelConfig):
 def build_trainer(rm: RewardModelConfig, model, tokenizer, rows: list[dict], out_dir: Path, precision: str,
                   use_cpu: bool):
     from datasets import Dataset
+    from transformers.trainer_callback import PrinterCallback
     from trl import RewardConfig
 
     from camelid.batching import GPU_PAD_MULTIPLE
@@ -91,6 +92,9 @@ def build_trainer(rm: RewardModelConfig, model, tokenizer, rows: list[dict], out
                                    peft_config=peft_config(rm), aux_safety_weight=rm.aux_safety_loss,
                                    packing=use_cpu if rm.packing == "auto" else rm.packing)
     trainer.add_callback(StopOnNonFiniteLoss("reward model", "stages.reward.<objective>.learning_rate"))
+    # disable_tqdm swaps the bar for PrinterCallback, which prints every log dict ({'train_runtime': ...}) to
+    # stdout; train() logs what matters through camelid's logger.
+    trainer.remove_callback(PrinterCallback)
     return trainer
 
 

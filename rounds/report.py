@@ -264,7 +264,8 @@ def build(ctx) -> dict:
         rows.append(round_row(ctx, r, refs[r], compared, oracle.get(refs[r])))
     against = {name: versus(compare, numbers, refs[n], ref)
                for name, ref in (("last_vs_first", refs[1]), ("last_vs_start", refs[0])) if ref != refs[n]}
-    log.info("rounds report: %s", "; ".join(f"r{row['round']} combined {row['combined_reward']}" for row in rows))
+    log.info("rounds report: %s", "; ".join(f"r{row['round']} combined {three_decimals(row['combined_reward'])}"
+                                             for row in rows))
     first = against.get("last_vs_first", {}).get("combined") or {}
     if "mean_difference" in first:
         w, d = first["win_rate"], first["mean_difference"]
@@ -272,6 +273,11 @@ def build(ctx) -> dict:
                  w["value"], w["lo"], w["hi"], d["value"], d["lo"], d["hi"])
     return {"rounds": n, "judged_by": compare.ref, "per_round": rows, **against,
             "seconds_total": round(sum(row["seconds"]["total"] for row in rows[1:]), 1)}
+
+
+def three_decimals(value) -> str:
+    """-3.4509979120921344 -> '-3.451' for the log (report.json keeps full precision); None -> 'n/a'."""
+    return f"{value:.3f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "n/a"
 
 
 def round_row(ctx, r: int, ref: str, compared: dict, oracle: dict | None) -> dict:
