@@ -15,6 +15,8 @@ from camelid.cli_common import resolve, stage_parser
 from camelid.registry import Registry
 
 HELP = "commands: /reset  /system TEXT  /exit  /help"
+# What a blank answer means in practice: the micro profile's models are test-sized and mostly say nothing.
+EMPTY_ANSWER = "(empty answer: the model generated no text; test-sized models such as micro's do; try --profile tiny)"
 
 
 class ChatSession:
@@ -49,6 +51,19 @@ def _registry(args: argparse.Namespace) -> Registry:
     return resolve(args)[1]
 
 
+def _resolve(registry: Registry, args: argparse.Namespace):
+    """The checkpoint to chat with; an empty registry's error also says which profiles' registries hold models."""
+    from camelid.errors import RegistryError
+    from camelid.registry_hint import elsewhere
+
+    try:
+        return registry.resolve(args.ref)
+    except RegistryError as e:
+        if registry.names():
+            raise
+        raise RegistryError(f"{e}{elsewhere(args.config, registry.root, 'camelid chat ' + args.ref)}") from None
+
+
 def repl(session: ChatSession, stdin=None, stdout=None) -> int:
     stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
     interactive = stdin.isatty()
@@ -81,7 +96,7 @@ def repl(session: ChatSession, stdin=None, stdout=None) -> int:
             print(f"unknown command {text.split()[0]}; {HELP}", file=stdout, flush=True)
         else:
             answer = session.ask(text)
-            print(f"assistant> {answer}", file=stdout, flush=True)
+            print(f"assistant> {answer if answer.strip() else EMPTY_ANSWER}", file=stdout, flush=True)
 
 
 def main(argv: list[str]) -> int:
@@ -99,11 +114,14 @@ def main(argv: list[str]) -> int:
 
     from camelid.models import load_causal_lm
 
-    art = registry.resolve(args.ref)
+    art = _resolve(registry, args)
     model, tok = load_causal_lm(art, registry, device=args.device)
     session = ChatSession(model, tok, system=args.system, max_new_tokens=args.max_new_tokens,
                           temperature=args.temperature, top_p=args.top_p, seed=args.seed, ref=art.ref)
     if args.once is not None:
-        print(session.ask(args.once))
+        answer = session.ask(args.once)
+        print(answer)  # stdout stays the answer itself (scripts read it); the note goes to stderr
+        if not answer.strip():
+            print(EMPTY_ANSWER, file=sys.stderr)
         return 0
     return repl(session)
