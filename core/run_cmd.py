@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
         plan = [j for j in plan if j.name in args.only or j.stage in args.only]
     from camelid.models import process_state
 
-    state = process_state(cfg.device)
+    state = process_state("cpu" if args.dry_run else cfg.device)  # a dry run says what would run on any machine
     log.info("profile %s, registry %s, %d process(es): %s", cfg.profile, registry.root, state.num_processes,
              " -> ".join(j.name for j in plan))
     t_all = time.perf_counter()
@@ -53,6 +53,7 @@ def main(argv: list[str]) -> int:
                 continue
         if args.dry_run:
             log.info("[%s] would run -> %s", job.name, job.output)
+            _dry_check(cfg, job)
             would_run.add(job.output)
             continue
         log.info("[%s] running", job.name)
@@ -81,6 +82,16 @@ def check_only(cfg, plan: list, only: list[str]) -> None:
         near = difflib.get_close_matches(name, known, n=1)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
         raise ConfigError(f"--only {name}: no such job{hint}; the pipeline's jobs: {', '.join(known)}")
+
+
+def _dry_check(cfg, job) -> None:
+    """--dry-run: what would stop this job before training (a missing data file), said now as a warning."""
+    from camelid.stage import check_before_training
+
+    try:
+        check_before_training(cfg, job)
+    except ConfigError as e:
+        log.warning("[%s] would stop before training: %s", job.name, e)
 
 
 def _sync(state, stage: int) -> None:

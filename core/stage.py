@@ -152,8 +152,10 @@ def check_before_training(cfg, job: Job) -> None:
             if not path.is_absolute() and cfg.config_path is not None and not path.exists():
                 path = cfg.config_path.parent / path
             if not path.exists():
+                from camelid.data.adapters import where_to_get
+
                 raise ConfigError(f"{key}.path: {spec.path} does not exist (checked before training; fix the path "
-                                  "in pipelines.yaml or with a key=value override)")
+                                  f"in pipelines.yaml or with a key=value override){where_to_get(spec.format)}")
 
 
 def _remote(path: str) -> bool:
