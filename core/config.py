@@ -86,6 +86,9 @@ class PipelineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     registry: str = Field("./registry", description="Registry folder (relative to the config file).")
     runs_dir: str = Field("./runs", description="Where stages keep checkpoints for --resume and logs.")
+    keep_checkpoints: Literal["all", "last", "none"] = Field(
+        "last", description="After a stage publishes, which of its run's checkpoints (weights and optimizer "
+        "states) stay in runs_dir: last (what --resume continues from), all, or none.")
     profile: str | None = Field(None, description="Profile applied (set by the loader).")
     description: str = Field("", description="What this profile is for.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA if available, else CPU.")

@@ -218,8 +218,15 @@ def execute(cfg, registry: Registry, job: Job, *, resume: bool = False) -> Artif
         done = already_complete(cfg, registry, job)
         if done is not None:
             return done
-    ctx = context_for(cfg, registry, job, resume=resume)
-    return share_artifact(registry, ctx.stage.run(ctx), ctx.state)
+    from camelid.run_lock import after_publish, held_run
+
+    with held_run(cfg, registry, job) as published:  # one trainer per run folder; the others wait
+        if published is not None:
+            return published
+        ctx = context_for(cfg, registry, job, resume=resume)
+        art = share_artifact(registry, ctx.stage.run(ctx), ctx.state)
+        after_publish(ctx)  # keep_checkpoints: the last checkpoint by default
+    return art
 
 
 def already_complete(cfg, registry: Registry, job: Job) -> Artifact | None:
