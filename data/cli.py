@@ -12,15 +12,13 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import yaml
-
 from camelid.data.adapters import ADAPTERS, ALIASES, KINDS, get_adapter
 from camelid.data.adapters.sources import BUILTIN
 from camelid.data.load import LoadResult, load_records, resolve_format
 from camelid.data.mixture import content_key, prompt_key
 from camelid.data.records import PreferencePair, Prompt, SFTExample
 from camelid.data.spec import DataSpec
-from camelid.errors import DataError
+from camelid.errors import ConfigError, DataError
 
 
 def parse_spec(text: str, args: argparse.Namespace) -> DataSpec:
@@ -42,7 +40,7 @@ def parse_spec(text: str, args: argparse.Namespace) -> DataSpec:
         key, sep, value = item.partition("=")
         if not sep:
             raise DataError(f"--option {item!r}: expected key=value")
-        options[key] = yaml.safe_load(value)
+        options[key] = _option_value(key, value)
     columns = {}
     for item in args.column or []:
         key, sep, value = item.partition("=")
@@ -52,6 +50,16 @@ def parse_spec(text: str, args: argparse.Namespace) -> DataSpec:
     return DataSpec(format=fmt, path=path, split=args.split, n=args.n, seed=args.seed, objective=args.objective,
                     on_error=args.on_error, options=options, columns=columns,
                     max_chars=args.max_chars or None).on_command_line()
+
+
+def _option_value(key: str, value: str):
+    """An --option value read as safe YAML (no tags that build objects); a problem is one line naming it."""
+    from camelid.yaml_load import load_yaml
+
+    try:
+        return load_yaml(value, f"--option {key}", lines=False)
+    except ConfigError as e:
+        raise DataError(f"{e}; write a plain value (a number, true/false or text)") from None
 
 
 def _load(args: argparse.Namespace) -> tuple[DataSpec, str, LoadResult]:

@@ -69,11 +69,31 @@ def items_from_row(row: dict, where: str) -> list[dict]:
                     "see `camelid annotate import --help` for the accepted formats")
 
 
+def check_text(value, where: str, field: str = "") -> None:
+    """Refuse a string that is not valid Unicode (a lone surrogate escape such as "\\ud800", which JSON
+    lets through but no database, tokenizer or UTF-8 file accepts), naming the row and field."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            bad = value[e.start]
+            raise DataError(f"{where}: field '{field or '?'}': holds the lone surrogate \\u{ord(bad):04x} at "
+                            f"character {e.start}, which is not text; fix or drop that row") from None
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            check_text(k, where, field)
+            check_text(v, where, f"{field}.{k}" if field else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            check_text(v, where, f"{field}[{i}]")
+
+
 def items_from_file(path: Path) -> list[dict]:
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     items = []
     for where, row in iter_jsonl(path):
+        check_text(row, where)
         items += items_from_row(row, where)
     if not items:
         raise DataError(f"{path}: no pairs found (empty file?)")
@@ -86,6 +106,7 @@ def load_prompts(path: Path) -> list[Prompt]:
         raise DataError(f"{path}: no such file")
     out = []
     for where, row in iter_jsonl(path):
+        check_text(row, where)
         if "messages" not in row:
             row = dict(row, messages=_prompt(row, where))
         out.append(Prompt.from_dict(row, where))
