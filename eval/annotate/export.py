@@ -140,11 +140,15 @@ def publish(text: str, summary: dict, name: str, registry_root: Path, db_path: P
     config = {"source": "camelid annotate", "mode": summary["mode"], "min_votes": min_votes,
               "database": str(db_path)}
     fingerprint = hashlib.sha256(text.encode()).hexdigest()
-    with reg.publish(name, kind="dataset", config=config, inputs={},
-                     data_fingerprints={"pairs.jsonl": fingerprint}) as pub:
-        (Path(pub.dir) / "pairs.jsonl").write_text(text, encoding="utf-8")
-        for key in ("n_pairs", "n_labels", "n_annotators", "n_ties_dropped", "fleiss_kappa"):
-            pub.metrics[key] = summary[key]
+    try:
+        with reg.publish(name, kind="dataset", config=config, inputs={},
+                         data_fingerprints={"pairs.jsonl": fingerprint}) as pub:
+            (Path(pub.dir) / "pairs.jsonl").write_text(text, encoding="utf-8")
+            for key in ("n_pairs", "n_labels", "n_annotators", "n_ties_dropped", "fleiss_kappa"):
+                pub.metrics[key] = summary[key]
+    except OSError as e:  # a full disk, a quota, a read-only registry: the staged files are already gone
+        raise CamelidError(f"could not publish {name} to {reg.root}: {e.strerror or e}; nothing was published "
+                           f"(the registry is unchanged); free some space and run the export again") from e
     return pub.artifact.ref
 
 

@@ -385,3 +385,26 @@ def test_cli_reset_token_keeps_the_role(tmp_path, capsys):
     assert not AnnotationDB(dbp).user_for_token(out.out.strip()).is_admin and out.err.startswith("annotator lead")
     assert cli.main(["add-user", "fresh", "--db", dbp]) == 0  # a new user without --admin is an annotator
     assert not AnnotationDB(dbp).user_for_token(capsys.readouterr().out.strip()).is_admin
+
+
+def test_export_publish_on_a_full_disk_is_one_line_and_publishes_nothing(tmp_path, db, users, items, monkeypatch,
+                                                                         capsys):
+    from camelid.cli import main as camelid
+    from camelid.registry import Registry
+
+    db.add_pairs(items(4), k=1)
+    for p in db.pairs():
+        vote(db, users["ann"][0], p["id"], "a")
+    reg = tmp_path / "registry"
+    argv = ["annotate", "export", "--db", str(db.path), "--publish", "prefs", "--registry", str(reg)]
+    assert camelid(argv) == 0 and Registry(reg).versions("prefs") == ["v1"]
+    capsys.readouterr()
+    fill_disk(monkeypatch, room=100)  # less than one exported row
+    assert camelid(argv) == 2
+    monkeypatch.undo()
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("camelid annotate: error: could not publish prefs to "), err
+    assert "No space left on device; nothing was published (the registry is unchanged)" in err
+    assert Registry(reg).versions("prefs") == ["v1"]
+    assert not [p for p in (reg / ".staging").iterdir()]  # no staged leftovers
+    assert camelid(argv) == 0 and Registry(reg).versions("prefs") == ["v1", "v2"]  # with room again it works
