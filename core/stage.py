@@ -208,6 +208,10 @@ def context_for(cfg, registry: Registry, job: Job, *, resume: bool = False) -> S
     state = process_state(cfg.device)
     inputs = resolve_inputs(cfg, registry, job, state)
     run_dir, checkpoint = choose_run(cfg, stage, job, inputs, resume=resume, state=state)
+    if checkpoint is not None:  # a damaged or unsafe file is one line naming it, not torch.load's traceback
+        from camelid.run_guards import check_resume_checkpoint
+
+        check_resume_checkpoint(checkpoint)
     return StageContext(cfg=cfg, registry=registry, job=job, stage=stage, inputs=inputs, run_dir=run_dir,
                         checkpoint=checkpoint, state=state)
 
@@ -224,7 +228,10 @@ def execute(cfg, registry: Registry, job: Job, *, resume: bool = False) -> Artif
         if published is not None:
             return published
         ctx = context_for(cfg, registry, job, resume=resume)
-        art = share_artifact(registry, ctx.stage.run(ctx), ctx.state)
+        from camelid.run_guards import stopped_by_full_disk
+
+        with stopped_by_full_disk(ctx):  # a full disk: which stage stopped, what was kept, how to resume
+            art = share_artifact(registry, ctx.stage.run(ctx), ctx.state)
         after_publish(ctx)  # keep_checkpoints: the last checkpoint by default
     return art
 
