@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "oracle": ("camelid.data.toyworld.cli", "Score responses to toy-world prompts with the oracle"),
     "registry": ("camelid.registry_cli", "List, show, trace lineage of and clean registry artifacts"),
     "config": ("camelid.config_cli", "Print the resolved configuration of a profile"),
+    "init-config": ("camelid.packaged", "Copy the shipped pipelines.yaml and launch configs here to edit"),
 }
 
 

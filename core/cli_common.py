@@ -46,6 +46,8 @@ def open_registry(path: str | None, config: str, profile: str | None) -> Registr
     """For commands that only need the registry: --registry wins, then the config's, then ./registry."""
     if path:
         return Registry(path)
-    if Path(config).is_file():
+    from camelid.packaged import find_config
+
+    if find_config(config)[0].is_file():  # ./pipelines.yaml, else the packaged one (its registry: here)
         return Registry(load_config(config, profile).registry_path())
     return Registry("./registry")

@@ -288,7 +288,9 @@ def read_yaml(path: Path) -> dict:
 def load_config(path: str | Path = DEFAULT_CONFIG, profile: str | None = None,
                 overrides: list[str] | None = None) -> PipelineConfig:
     """Read, merge profile and overrides, validate. Raises ConfigError listing every problem."""
-    path = Path(path)
+    from camelid.packaged import find_config
+
+    path, packaged = find_config(path)  # outside a clone: the pipelines.yaml shipped with camelid
     raw = read_yaml(path)
     profiles = _profiles(raw, path)
     raw.pop("profiles", None)
@@ -305,7 +307,8 @@ def load_config(path: str | Path = DEFAULT_CONFIG, profile: str | None = None,
     except ValidationError as e:
         src = f"{path}" + (f" (profile {profile})" if profile else "")
         raise ConfigError(format_validation_error(e, PipelineConfig, src)) from None
-    cfg.config_path = path.resolve()
+    # The packaged file's relative paths (registry, runs, data) mean the current folder, as a copy there would.
+    cfg.config_path = (Path.cwd() / DEFAULT_CONFIG).resolve() if packaged else path.resolve()
     return cfg
 
 
@@ -325,6 +328,8 @@ def _profile_body(profiles: dict, name: str, path: Path) -> dict:
 
 def list_profiles(path: str | Path = DEFAULT_CONFIG) -> dict[str, str]:
     """Profile name -> its `description` (empty when it has none)."""
-    path = Path(path)
+    from camelid.packaged import find_config
+
+    path, _ = find_config(path)
     profiles = _profiles(read_yaml(path), path)
     return {name: _profile_body(profiles, name, path).get("description", "") for name in profiles}
