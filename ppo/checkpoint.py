@@ -1,6 +1,7 @@
 """PPO checkpoints and early stopping: what a run writes so it can resume exactly, and the best policy kept.
 
-checkpoint-<iteration>/ holds policy/ and value/ (save_pretrained folders; LoRA: adapters), both optimizers,
+checkpoint-<iteration>/ holds policy/ and value/ (save_pretrained folders; LoRA: adapters; no value/ and no value
+optimizer with a critic-free estimator), the optimizers,
 each process's RNG states, and state.json (iteration, running reward statistics, history, evals, early
 stopping) written last: a folder with state.json is complete. Only the newest checkpoint is kept.
 """
@@ -24,19 +25,25 @@ from camelid.runs import CHECKPOINT_PREFIX
 log = get_logger("ppo")
 
 CHECKPOINT_MARKER = "state.json"  # written last: a checkpoint folder holding it is complete
+OPTIMIZER_FILES = ("optimizer_policy.pt", "optimizer_value.pt")
 
 
 def save_checkpoint(acc, run_dir: Path, iteration: int, *, policy, value, optimizers: tuple, state: dict) -> Path:
-    """Write checkpoint-<iteration>/ (``policy``/``value`` unwrapped, ``value`` a ValueModel), drop older ones."""
+    """Write checkpoint-<iteration>/ (``policy``/``value`` unwrapped, ``value`` a ValueModel or None), drop older ones.
+
+    ``optimizers``: (policy's, value's); the value's is None without a value model.
+    """
     final = run_dir / f"{CHECKPOINT_PREFIX}{iteration}"
     tmp = run_dir / f".tmp-{CHECKPOINT_PREFIX}{iteration}"
     if acc.is_main_process:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         policy.save_pretrained(tmp / "policy", safe_serialization=True)
-        value.model.save_pretrained(tmp / "value", safe_serialization=True)
-        torch.save(optimizers[0].state_dict(), tmp / "optimizer_policy.pt")
-        torch.save(optimizers[1].state_dict(), tmp / "optimizer_value.pt")
+        if value is not None:
+            value.model.save_pretrained(tmp / "value", safe_serialization=True)
+        for opt, name in zip(optimizers, OPTIMIZER_FILES):
+            if opt is not None:
+                torch.save(opt.state_dict(), tmp / name)
     acc.wait_for_everyone()
     _save_rng(tmp, acc.process_index)
     acc.wait_for_everyone()
@@ -58,9 +65,11 @@ def load_checkpoint(acc, folder: Path, *, policy, value, optimizers: tuple) -> d
         raise CamelidError(f"{folder} was written by {state['world_size']} processes; resume with the same "
                            f"number (now {acc.num_processes})")
     load_weights(policy, folder / "policy")
-    load_weights(value.model, folder / "value")
-    for opt, name in zip(optimizers, ("optimizer_policy.pt", "optimizer_value.pt")):
-        opt.load_state_dict(torch.load(folder / name, map_location=acc.device, weights_only=True))
+    if value is not None:
+        load_weights(value.model, folder / "value")
+    for opt, name in zip(optimizers, OPTIMIZER_FILES):
+        if opt is not None:
+            opt.load_state_dict(torch.load(folder / name, map_location=acc.device, weights_only=True))
     _load_rng(folder, acc.process_index)
     return state
 

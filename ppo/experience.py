@@ -18,10 +18,10 @@ class Experience:
     action_mask: torch.Tensor     # (B, A) 1 on response tokens up to and including EOS
     old_logprobs: torch.Tensor    # (B, A) log pi_old(a_t | s_t) of the sampled tokens (rollout policy)
     ref_logprobs: torch.Tensor    # (B, A) log pi_ref(a_t | s_t) under the frozen reference
-    values: torch.Tensor          # (B, A) V_old(s_t) before each response token
-    rewards: torch.Tensor         # (B, A) -beta * KL_t, plus the whitened combined score on the last token
-    advantages: torch.Tensor      # (B, A) GAE advantages, whitened over the batch
-    returns: torch.Tensor         # (B, A) advantages + values (value targets)
+    values: torch.Tensor          # (B, A) V_old(s_t) before each response token (0 without a value model)
+    rewards: torch.Tensor         # (B, A) -beta * KL_t, plus the whitened combined score on the last token (grpo: no KL)
+    advantages: torch.Tensor      # (B, A) the estimator's advantages (camelid.ppo.advantages.estimate)
+    returns: torch.Tensor         # (B, A) gae: advantages + values (value targets); else the reward-to-go
     scores: torch.Tensor          # (B,) whitened combined reward R~c
     info: dict = field(default_factory=dict)  # per-sample (B,) tensors for logging: rh, rs, rc, kl, ...
 

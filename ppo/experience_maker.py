@@ -2,7 +2,8 @@
 
 Sample responses (KV cache) with their log-probs, score them with both reward models, combine the scores
 with Llama 2's rule (camelid.reward_rule), whiten with running statistics, take reference log-probs and
-values in one forward each, subtract the per-token KL penalty, then GAE. The result is an `Experience`.
+values in one forward each (no values without a value model), then the advantage estimator of
+``stages.ppo.advantage`` (camelid.ppo.advantages: GAE, GRPO, RLOO, REINFORCE++). The result is an `Experience`.
 
 B = prompts on this process, A = response length, T = prompt + response length.
 """
@@ -15,10 +16,10 @@ import time
 import torch
 
 from camelid.models import stop_token_ids
-from camelid.ppo.advantages import gae, masked_whiten
+from camelid.ppo.advantages import estimate
 from camelid.ppo.collective import ensure_finite, sum_over_processes
 from camelid.ppo.experience import Experience
-from camelid.ppo.rewards import RunningMoments, kl_penalty, token_rewards, whiten
+from camelid.ppo.rewards import RunningMoments, kl_penalty, whiten
 from camelid.ppo.rollout import (
     Rollout,
     Rows,
@@ -72,20 +73,25 @@ def score_both(rm_h, rm_s, conversations: list, texts: list[str]) -> tuple[torch
 
 
 class PromptSchedule:
-    """Which prompts each iteration samples: a pure function of (seed, iteration), so a resumed run is exact."""
+    """Which prompts each iteration samples: a pure function of (seed, iteration), so a resumed run is exact.
 
-    def __init__(self, prompts: list, *, seed: int, batch_size: int, rank: int, local_batch: int):
+    An iteration takes batch_size / samples_per_prompt distinct prompts and lists each samples_per_prompt times
+    in a row, so a prompt's responses are consecutive rows of one process (local_batch is a multiple of it).
+    """
+
+    def __init__(self, prompts: list, *, seed: int, batch_size: int, rank: int, local_batch: int,
+                 samples_per_prompt: int = 1):
         self.prompts, self.seed, self.batch_size = prompts, seed, batch_size
-        self.rank, self.local_batch = rank, local_batch
+        self.rank, self.local_batch, self.samples_per_prompt = rank, local_batch, samples_per_prompt
         self._orders: dict[int, list[int]] = {}  # one epoch's shuffle at a time
 
     def batch(self, iteration: int) -> list:
-        """This process's share of the prompts of ``iteration``."""
-        n, g = len(self.prompts), self.batch_size
+        """This process's share of the prompts of ``iteration`` (each repeated samples_per_prompt times)."""
+        n, g = len(self.prompts), self.batch_size // self.samples_per_prompt
         out = []
         for k in range(iteration * g, (iteration + 1) * g):
             epoch, pos = divmod(k, n)
-            out.append(self.prompts[self._order(epoch)[pos]])
+            out += [self.prompts[self._order(epoch)[pos]]] * self.samples_per_prompt
         return out[self.rank * self.local_batch:(self.rank + 1) * self.local_batch]
 
     def _order(self, epoch: int) -> list[int]:
@@ -105,7 +111,7 @@ class ExperienceMaker:
         self.cfg, self.acc = cfg, acc
         self.policy = policy        # unwrapped (generation and no-grad forwards skip the DDP wrapper)
         self.reference = reference  # None with LoRA: the policy with its adapter disabled
-        self.value = value          # unwrapped ValueModel
+        self.value = value          # unwrapped ValueModel; None with a critic-free estimator
         self.tokenizer = tokenizer
         self.rm_h, self.rm_s = reward_helpfulness, reward_safety
         self.safety_threshold = safety_threshold
@@ -149,11 +155,16 @@ class ExperienceMaker:
             return sequence_logprobs(model, ro.sequences, ro.attention_mask, a, temperature)
 
     def reference_and_values(self, ro: Rollout, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, A) reference log-probs and (B, A) values V(s_t), both 0 after each response's end."""
+        """(B, A) reference log-probs and (B, A) values V(s_t), both 0 after each response's end.
+
+        Without a value model (critic-free estimators) the values are 0 and no value forward runs.
+        """
         seq, attn, amask = ro.sequences, ro.attention_mask, ro.action_mask
         a = amask.shape[1]
         rows = pack_rows(seq, attn, a) if self.compact else None
         ref_logprobs = self.reference_logprobs(ro, temperature, rows) * amask
+        if self.value is None:
+            return ref_logprobs, torch.zeros_like(ref_logprobs)
         self.value.eval()
         try:
             if rows is not None:
@@ -166,8 +177,13 @@ class ExperienceMaker:
 
     @torch.no_grad()
     def make(self, prompts: list) -> tuple[Experience, dict[str, float]]:
-        """The Experience of ``prompts`` and the seconds spent generating and scoring."""
+        """The Experience of ``prompts`` and the seconds spent generating and scoring.
+
+        ``prompts``: groups of cfg.samples_per_prompt consecutive copies of a prompt (`PromptSchedule.batch`).
+        """
         cfg, acc = self.cfg, self.acc
+        if len(prompts) % cfg.samples_per_prompt:
+            raise ValueError(f"{len(prompts)} prompts are not groups of samples_per_prompt={cfg.samples_per_prompt}")
         t0 = time.perf_counter()
         conversations, ro, texts = self.generate(prompts, cfg.temperature)
         t1 = time.perf_counter()
@@ -183,14 +199,13 @@ class ExperienceMaker:
         self.moments.update(acc.gather(rc) if acc.num_processes > 1 else rc)
         scores = whiten(rc, self.moments.mean, self.moments.std)  # (B,)
         kl = kl_penalty(ro.logprobs, ref_logprobs, cfg.kl_estimator) * amask  # (B, A)
-        rewards = token_rewards(scores, kl, amask, cfg.kl_coef)  # (B, A)
-        advantages, returns = gae(rewards, values, amask, cfg.gamma, cfg.lam)  # (B, A) each
         all_reduce = (lambda t: sum_over_processes(acc, t)) if acc.num_processes > 1 else None
-        advantages = masked_whiten(advantages, amask, all_reduce=all_reduce)
+        est = estimate(cfg.advantage, scores, kl, values, amask, samples_per_prompt=cfg.samples_per_prompt,
+                       beta=cfg.kl_coef, gamma=cfg.gamma, lam=cfg.lam, all_reduce=all_reduce)
         exp = Experience(
             sequences=seq, attention_mask=attn, action_mask=amask, old_logprobs=ro.logprobs,
-            ref_logprobs=ref_logprobs, values=values, rewards=rewards, advantages=advantages, returns=returns,
-            scores=scores,
+            ref_logprobs=ref_logprobs, values=values, rewards=est.rewards, advantages=est.advantages,
+            returns=est.returns, scores=scores,
             info={"rh": rh, "rs": rs, "rc": rc, "used_safety": used_safety.float(),
                   "kl": (ro.logprobs - ref_logprobs).mul(amask).sum(-1),  # (B,) sequence KL, k1
                   "length": amask.sum(-1).float(), "truncated": ro.truncated.float()},

@@ -1,4 +1,4 @@
-"""PPO losses on response tokens: clipped policy loss, clipped value loss, entropy, approx KL.
+"""PPO losses on response tokens: clipped policy loss, clipped value loss, GRPO's KL term, entropy, approx KL.
 
 Every loss is a token-level mean over the action mask of the minibatch (OpenRLHF's default).
 """
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from camelid.ppo.advantages import masked_mean
+from camelid.ppo.rewards import kl_penalty
 
 
 @dataclass
@@ -47,6 +48,14 @@ def value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Te
     loss = 0.5 * masked_mean(torch.maximum(unclipped, clipped), action_mask)
     clip_fraction = masked_mean((clipped > unclipped).to(values.dtype), action_mask)
     return ValueLossOutput(loss, clip_fraction.detach())
+
+
+def kl_loss(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, action_mask: torch.Tensor) -> torch.Tensor:
+    """GRPO's KL term: the token mean of k3 = exp(ref - logp) - (ref - logp) - 1 (>= 0); inputs (B, A) -> ().
+
+    Shao et al. 2024 (DeepSeekMath) eq. 4; differentiable in ``logprobs`` (the current policy's).
+    """
+    return masked_mean(kl_penalty(logprobs, ref_logprobs, "k3"), action_mask)
 
 
 def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,8 @@
 """The PPO recipe: setup -> train -> evaluate -> publish ppo/vN (DESIGN.md §6).
 
 Run by the stage driver (camelid.stage.execute), which resolves and checks the roles -- policy (also the
-reference unless one is given), reward_helpfulness, reward_safety, value_init -- and picks the run folder
+reference unless one is given), reward_helpfulness, reward_safety, value_init (gae only: the critic-free
+estimators have no value model) -- and picks the run folder
 and the checkpoint to resume from. Runs under `accelerate launch` unchanged.
 """
 
@@ -70,13 +71,15 @@ def setup(ctx: StageContext, *, callbacks: list[Callable] | None = None):
         policy, reference = add_lora(policy, p.lora, task_type="CAUSAL_LM"), None
     else:
         reference = load_causal(inputs.get("reference", inputs["policy"]), precision=precision, device=device)
-    value = load_value(inputs["value_init"], precision=trainable, device=device,
-                       pad_token_id=tokenizer.pad_token_id)
-    if p.mode == "lora":
-        value.model = add_lora(value.model, p.lora, task_type="SEQ_CLS")
-    value.model.config.use_cache = False
+    value = None
+    if not p.critic_free:
+        value = load_value(inputs["value_init"], precision=trainable, device=device,
+                           pad_token_id=tokenizer.pad_token_id)
+        if p.mode == "lora":
+            value.model = add_lora(value.model, p.lora, task_type="SEQ_CLS")
+        value.model.config.use_cache = False
     if p.activation_checkpointing:  # generation runs in eval mode, where checkpointing is off and the KV cache on
-        for m in (policy, value.model):
+        for m in (policy, *([value.model] if value is not None else [])):
             m.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     rm_h = load_reward_scorer(inputs["reward_helpfulness"], registry, precision=precision, device=device)
     rm_s = load_reward_scorer(inputs["reward_safety"], registry, precision=precision, device=device)
@@ -154,11 +157,12 @@ def _log_start(ctx: StageContext, trainer) -> None:
     from camelid.models import count_parameters
 
     p, inputs = ctx.section, ctx.inputs
-    log.info("on %d process(es): policy %s (%s, %.2fM trainable), value from %s, RMs %s + %s, %d prompts, "
-             "%d iterations x %d", trainer.acc.num_processes,
-             inputs["policy"].ref, p.mode, count_parameters(trainer.unwrapped_policy, True) / 1e6,
-             inputs["value_init"].ref, inputs["reward_helpfulness"].ref, inputs["reward_safety"].ref,
-             len(trainer.prompts), p.iterations, p.rollout_batch_size)
+    value = f"value from {inputs['value_init'].ref}" if "value_init" in inputs else "no value model"
+    log.info("on %d process(es): policy %s (%s, %.2fM trainable), advantage %s (%s), RMs %s + %s, %d prompts, "
+             "%d iterations x %d (%d samples per prompt)", trainer.acc.num_processes,
+             inputs["policy"].ref, p.mode, count_parameters(trainer.unwrapped_policy, True) / 1e6, p.advantage, value,
+             inputs["reward_helpfulness"].ref, inputs["reward_safety"].ref,
+             len(trainer.prompts), p.iterations, p.rollout_batch_size, p.samples_per_prompt)
 
 
 def _fmt(metrics: dict) -> str:

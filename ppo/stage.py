@@ -20,10 +20,11 @@ class PPOStage(Stage):
 
     def jobs(self, cfg):
         p = cfg.stages.ppo
-        inputs = {"policy": p.policy, "reward_helpfulness": p.reward_helpfulness,
-                  "reward_safety": p.reward_safety, "value_init": p.value_init}
-        kinds = {"policy": POLICY_KINDS, "reward_helpfulness": ("reward",), "reward_safety": ("reward",),
-                 "value_init": ("reward", *POLICY_KINDS)}  # a causal LM gets a fresh value head
+        inputs = {"policy": p.policy, "reward_helpfulness": p.reward_helpfulness, "reward_safety": p.reward_safety}
+        kinds = {"policy": POLICY_KINDS, "reward_helpfulness": ("reward",), "reward_safety": ("reward",)}
+        if not p.critic_free:  # grpo, rloo, reinforce++ have no value model: value_init is not even resolved
+            inputs["value_init"] = p.value_init
+            kinds["value_init"] = ("reward", *POLICY_KINDS)  # a causal LM gets a fresh value head
         if p.reference:
             inputs["reference"], kinds["reference"] = p.reference, POLICY_KINDS
         return [self.make_job(cfg, p, inputs=inputs, input_kinds=kinds)]

@@ -4,10 +4,11 @@
     trainer.resume(checkpoint_dir)   # optional
     trainer.train()                  # -> TrainResult
 
-Each job has its own module: experience_maker (rollouts, scores, reference log-probs, values, GAE ->
+Each job has its own module: experience_maker (rollouts, scores, reference log-probs, values, advantages ->
 Experience), update (clipped policy + value steps), evaluation (held-out prompts), checkpoint
 (checkpoints, resume, early stopping). This one wires them together and runs the loop.
-Anything non-finite stops the run with `TrainingDiverged` before an optimizer step can write it
+With a critic-free estimator (grpo, rloo, reinforce++) ``value`` is None: nothing of a value model is built,
+prepared, trained or checkpointed. Anything non-finite stops the run with `TrainingDiverged` before an optimizer step can write it
 into the weights; checkpoints are only written from finite states.
 """
 
@@ -65,6 +66,9 @@ def local_batch_sizes(cfg: PPOConfig, world: int) -> tuple[int, int]:
     if local_batch % local_minibatch:
         raise ConfigError(f"stages.ppo.rollout_batch_size ({cfg.rollout_batch_size}) must be a multiple of "
                            f"minibatch_size ({cfg.minibatch_size})")
+    if local_batch % cfg.samples_per_prompt:  # a prompt's responses stay on one process (per-prompt baselines)
+        raise ConfigError(f"stages.ppo.rollout_batch_size ({cfg.rollout_batch_size}) must be a multiple of "
+                          f"samples_per_prompt ({cfg.samples_per_prompt}) x the {world} processes")
     return local_batch, local_minibatch
 
 
@@ -72,7 +76,8 @@ class PPOTrainer:
     def __init__(self, cfg: PPOConfig, *, accelerator, policy, reference, value, tokenizer, reward_helpfulness,
                  reward_safety, prompts: list, eval_prompts: list | None, run_dir: Path,
                  safety_threshold: float, callbacks: list[Callable] | None = None, oracle: Callable | None = None):
-        """``reference`` is None in LoRA mode (the policy with its adapter disabled is the reference)."""
+        """``reference`` is None in LoRA mode (the policy with its adapter disabled is the reference); ``value`` is
+        None with a critic-free estimator (cfg.critic_free)."""
         self.cfg, self.acc, self.tokenizer = cfg, accelerator, tokenizer
         self.prompts, self.eval_prompts = prompts, eval_prompts or []
         self.run_dir = Path(run_dir)
@@ -84,12 +89,22 @@ class PPOTrainer:
         if reference is not None:
             reference.requires_grad_(False)
         self.reference = reference.eval() if reference is not None else None
+        if (value is None) != cfg.critic_free:
+            raise ValueError(f"advantage {cfg.advantage} {'has no' if cfg.critic_free else 'needs a'} value model")
+        if cfg.critic_free and cfg.value_warmup:
+            log.info("advantage %s has no value model: value_warmup=%d is ignored, the policy trains from the first "
+                     "iteration", cfg.advantage, cfg.value_warmup)
         opt_p = adamw(policy, cfg, cfg.learning_rate)
-        opt_v = adamw(value, cfg, cfg.value_learning_rate or cfg.learning_rate)
-        self.policy, self.value, self.opt_p, self.opt_v = accelerator.prepare(policy, value, opt_p, opt_v)
+        if value is None:
+            self.value = self.opt_v = None
+            self.policy, self.opt_p = accelerator.prepare(policy, opt_p)
+        else:
+            opt_v = adamw(value, cfg, cfg.value_learning_rate or cfg.learning_rate)
+            self.policy, self.value, self.opt_p, self.opt_v = accelerator.prepare(policy, value, opt_p, opt_v)
 
         self.schedule = PromptSchedule(prompts, seed=cfg.seed, batch_size=cfg.rollout_batch_size,
-                                       rank=accelerator.process_index, local_batch=local_batch)
+                                       rank=accelerator.process_index, local_batch=local_batch,
+                                       samples_per_prompt=cfg.samples_per_prompt)
         self.experience = ExperienceMaker(
             cfg, accelerator, policy=self.unwrapped_policy, reference=self.reference, value=self.unwrapped_value,
             tokenizer=tokenizer, reward_helpfulness=reward_helpfulness, reward_safety=reward_safety,
@@ -107,7 +122,7 @@ class PPOTrainer:
 
     @property
     def unwrapped_value(self):
-        return self.acc.unwrap_model(self.value)
+        return self.acc.unwrap_model(self.value) if self.value is not None else None
 
     @property
     def rm_h(self):
@@ -144,7 +159,7 @@ class PPOTrainer:
         """One PPO iteration (experience, then updates); returns its metrics averaged over processes."""
         exp, timing = self.experience.make(self.schedule.batch(self.iteration))
         t0 = time.perf_counter()
-        stats = self.update.train_on(exp, value_only=self.iteration < self.cfg.value_warmup)
+        stats = self.update.train_on(exp, value_only=self.iteration < self.cfg.value_only_iterations)
         timing["time/training"] = time.perf_counter() - t0
         stats.update({**experience_metrics(exp), **timing})
         stats = mean_over_processes(self.acc, stats)
@@ -203,7 +218,7 @@ class PPOTrainer:
         return latest_checkpoint(run_dir, CHECKPOINT_MARKER)
 
     def save_checkpoint(self) -> Path:
-        """checkpoint-<iteration>/: policy, value, optimisers, RNG (per process), moments and history."""
+        """checkpoint-<iteration>/: policy, value (if any), optimisers, RNG (per process), moments and history."""
         state = {"iteration": self.iteration, "moments": self.experience.moments.state_dict(),
                  "history": self.history, "evals": self.evals, **self.early_stopping.state_dict()}
         return save_checkpoint(self.acc, self.run_dir, self.iteration, policy=self.unwrapped_policy,

@@ -1,5 +1,8 @@
 """The PPO update: ``ppo_epochs`` passes of clipped policy + value minibatch steps over one Experience.
 
+Without a value model (critic-free estimators) the steps train the policy alone; with ``advantage: grpo`` the
+loss adds beta x GRPO's k3 KL term to the reference.
+
 Every step checks the loss and the gradient norms on all processes before the optimizers run, so a NaN/inf
 never reaches the weights.
 """
@@ -11,7 +14,7 @@ import torch
 from camelid.ppo.advantages import masked_mean
 from camelid.ppo.collective import ensure_finite
 from camelid.ppo.experience import Experience
-from camelid.ppo.losses import entropy_from_logits, policy_loss, value_loss
+from camelid.ppo.losses import entropy_from_logits, kl_loss, policy_loss, value_loss
 from camelid.ppo.rollout import (
     action_logits,
     action_logprobs,
@@ -42,8 +45,8 @@ class PPOUpdate:
 
     def __init__(self, cfg, acc, *, policy, value, opt_policy, opt_value, minibatch_size: int):
         self.cfg, self.acc = cfg, acc
-        self.policy, self.value = policy, value  # as prepared by accelerate (DDP-wrapped with several processes)
-        self.opt_policy, self.opt_value = opt_policy, opt_value
+        self.policy, self.value = policy, value  # as prepared by accelerate (DDP-wrapped); value None: critic-free
+        self.opt_policy, self.opt_value = opt_policy, opt_value  # opt_value None without a value model
         self.minibatch_size = minibatch_size  # per process
 
     def train_on(self, exp: Experience, *, value_only: bool = False) -> dict[str, float]:
@@ -55,7 +58,8 @@ class PPOUpdate:
         sums: dict[str, float] = {}
         steps = 0
         self.policy.train()
-        self.value.train()
+        if self.value is not None:
+            self.value.train()
         for _ in range(self.cfg.ppo_epochs):
             perm = torch.randperm(len(exp))
             for start in range(0, len(exp), self.minibatch_size):
@@ -67,8 +71,8 @@ class PPOUpdate:
                 steps += 1
         return {k: v / steps for k, v in sums.items()}
 
-    def forward(self, mb: Experience) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(b, A) log-probs, entropies and values of the minibatch under the current policy and value model.
+    def forward(self, mb: Experience) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(b, A) log-probs, entropies and values (None without a value model) under the current models.
 
         The entropy joins the graph only when its coefficient is not 0 (it is then logged, not trained).
         """
@@ -84,36 +88,46 @@ class PPOUpdate:
             entropy = entropy_from_logits(logits)
         return logprobs, entropy, self.values(mb)
 
-    def values(self, mb: Experience, rows=None) -> torch.Tensor:
-        """(b, A) values V(s_t) of the minibatch: on packed ``rows`` (compact) or the padded batch."""
+    def values(self, mb: Experience, rows=None) -> torch.Tensor | None:
+        """(b, A) values V(s_t) of the minibatch: on packed ``rows`` (compact) or the padded batch; None: no model."""
+        if self.value is None:
+            return None
         a = mb.num_actions
         if self.compact:
             return action_values(self.value, rows if rows is not None else pack_rows(mb.sequences, mb.attention_mask, a))
         return self.value(mb.sequences, mb.attention_mask, position_ids(mb.attention_mask))[:, -a - 1:-1]
 
     def step(self, mb: Experience) -> dict[str, float]:
-        """One optimizer step of policy and value on minibatch ``mb``; returns its losses and diagnostics."""
+        """One optimizer step of policy (and value) on minibatch ``mb``; returns its losses and diagnostics."""
         cfg, acc = self.cfg, self.acc
         mask = mb.action_mask
         logprobs, entropy, values = self.forward(mb)  # (b, A) each
         entropy = masked_mean(entropy, mask)
         pl = policy_loss(logprobs, mb.old_logprobs, mb.advantages, mask, cfg.clip_range)
-        vl = value_loss(values, mb.values, mb.returns, mask, cfg.value_clip)
-        loss = pl.loss + cfg.vf_coef * vl.loss
+        loss = pl.loss
+        stats = {"loss/policy": pl.loss, "entropy": entropy, "clip_fraction": pl.clip_fraction,
+                 "approx_kl": pl.approx_kl}
+        if values is not None:
+            vl = value_loss(values, mb.values, mb.returns, mask, cfg.value_clip)
+            loss = loss + cfg.vf_coef * vl.loss
+            stats.update({"loss/value": vl.loss, "value_clip_fraction": vl.clip_fraction})
+        if cfg.advantage == "grpo":  # the KL to the reference is a loss term, not in the reward (advantages.estimate)
+            kl = kl_loss(logprobs, mb.ref_logprobs, mask)
+            loss = loss + cfg.kl_coef * kl
+            stats["loss/kl"] = kl
         if cfg.entropy_coef:
             loss = loss - cfg.entropy_coef * entropy
         ensure_finite(acc, "the PPO loss", loss)
         acc.backward(loss)
-        gn_p = acc.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
-        gn_v = acc.clip_grad_norm_(self.value.parameters(), cfg.max_grad_norm)
-        ensure_finite(acc, "a gradient norm", torch.as_tensor(gn_p), torch.as_tensor(gn_v))
-        self.opt_policy.step()
-        self.opt_value.step()
-        self.opt_policy.zero_grad(set_to_none=True)
-        self.opt_value.zero_grad(set_to_none=True)
-        stats = {"loss/policy": pl.loss, "loss/value": vl.loss, "entropy": entropy,
-                 "clip_fraction": pl.clip_fraction, "value_clip_fraction": vl.clip_fraction,
-                 "approx_kl": pl.approx_kl, "grad_norm/policy": gn_p, "grad_norm/value": gn_v}
+        norms = {"grad_norm/policy": acc.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)}
+        if self.value is not None:
+            norms["grad_norm/value"] = acc.clip_grad_norm_(self.value.parameters(), cfg.max_grad_norm)
+        ensure_finite(acc, "a gradient norm", *(torch.as_tensor(g) for g in norms.values()))
+        for opt in (self.opt_policy, self.opt_value):
+            if opt is not None:
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+        stats.update(norms)
         return {k: float(torch.as_tensor(v).detach()) for k, v in stats.items()}
 
     def value_step(self, mb: Experience) -> dict[str, float]:
