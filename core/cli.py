@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "registry": ("camelid.registry_cli", "List, show, trace lineage of and clean registry artifacts"),
     "config": ("camelid.config_cli", "Print the resolved configuration of a profile"),
     "init-config": ("camelid.packaged", "Copy the shipped pipelines.yaml and launch configs here to edit"),
+    "export": ("camelid.export", "Write a checkpoint as a plain Hugging Face folder with a model card"),
 }
 
 

@@ -46,7 +46,7 @@ log = get_logger("registry")
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 VERSION_RE = re.compile(r"^v([1-9][0-9]*)$")
-KINDS = ("base", "sft", "reward", "ppo", "rs", "dataset", "report")
+KINDS = ("base", "sft", "reward", "ppo", "rs", "dataset", "report", "eval")  # eval: lm-eval results
 STAGING = ".staging"
 MAX_NAME = 128  # well under the 255-byte limit on a file name, with room for the tmp/lock suffixes
 LATEST = "latest"  # derived: always the newest published version, never stored
