@@ -61,3 +61,10 @@ class DataSpec(BaseModel):
     def on_command_line(self) -> DataSpec:
         self._from_cli = True
         return self
+
+    def __eq__(self, other: object) -> bool:  # where a spec was written is no part of what it is
+        if not isinstance(other, DataSpec):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
+
+    __hash__ = None  # mutable, as pydantic models are

@@ -27,6 +27,8 @@ from camelid.errors import ConfigError
 from camelid.eval.compare_judge import CheckpointResult, judge_checkpoints
 from camelid.eval.compare_summary import export_pairs, headline, per_prompt_rows, summarize
 from camelid.eval.generations import GenerationCache
+from camelid.eval.prompt_sets import answer_sets, table_lines
+from camelid.eval.prompt_sets import headline as sets_headline
 from camelid.log import get_logger
 from camelid.registry import Artifact
 from camelid.stage import StageContext
@@ -54,9 +56,12 @@ def run(ctx: StageContext, *, cache: GenerationCache | None = None) -> Artifact 
     prompts = load_prompts(ctx)
     results = judge_checkpoints(cc, ctx.registry, ctx.inputs, prompts, threshold=ctx.job.shared["safety_threshold"],
                                 device=ctx.cfg.device, cache=cache, state=ctx.state)
+    sets = answer_sets(cc, ctx.inputs, ctx.registry, device=ctx.cfg.device, cache=cache, state=ctx.state)
     if not ctx.is_main:
         return None
-    art = publish_report(ctx, prompts, results)
+    art = publish_report(ctx, prompts, results, sets)
+    for line in table_lines(sets):
+        log.info("%s", line)
     out_dir, export = ctx.job.options.get("out_dir"), ctx.job.options.get("export")
     if out_dir is not None:
         out = Path(out_dir)
@@ -70,15 +75,29 @@ def run(ctx: StageContext, *, cache: GenerationCache | None = None) -> Artifact 
     return art
 
 
-def publish_report(ctx: StageContext, prompts: LoadResult, results: list[CheckpointResult]) -> Artifact:
-    """Work out the numbers and publish report.html + report.json + answers.jsonl as report/vN."""
+def publish_report(ctx: StageContext, prompts: LoadResult, results: list[CheckpointResult],
+                   sets: dict | None = None) -> Artifact:
+    """Work out the numbers and publish report.html + report.json + answers.jsonl (+ set_answers.jsonl) as
+    report/vN."""
     from camelid.eval.report import render_html
 
     reference = ctx.inputs["reference"].ref if "reference" in ctx.inputs else None
     numbers = summarize(ctx.section, prompts, results, reference)
+    sets = sets or {}
+    set_rows = [{"set": name, **row} for name, s in sets.items() for row in s.pop("rows", [])]
+    if sets:
+        numbers["sets"] = sets
     rows = per_prompt_rows(prompts, results)
     html = render_html(numbers)
-    with ctx.publish(data_fingerprints={"prompts": prompts.fingerprint}, metrics=headline(numbers)) as pub:
+    metrics = headline(numbers)
+    if sets:
+        metrics["sets"] = sets_headline(sets)
+    fingerprints = {"prompts": prompts.fingerprint, **{f"set:{n}": s["prompts"]["fingerprint"] for n, s in sets.items()}}
+    with ctx.publish(data_fingerprints=fingerprints, metrics=metrics) as pub:
+        if set_rows:
+            with open(pub.dir / "set_answers.jsonl", "w", encoding="utf-8") as f:
+                for row in set_rows:
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
         (pub.dir / "report.html").write_text(html, encoding="utf-8")
         (pub.dir / "report.json").write_text(json.dumps(numbers, indent=2, ensure_ascii=False) + "\n")
         with open(pub.dir / "answers.jsonl", "w", encoding="utf-8") as f:

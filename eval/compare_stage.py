@@ -21,6 +21,10 @@ def parse_prompts(text: str, n: int | None, split: str | None) -> DataSpec:
     """`toy` | `toy:SPLIT` | PATH | FORMAT:PATH | hf:ID -> DataSpec (`camelid data`'s syntax, plus toy:SPLIT)."""
     if text == "toy" or text.startswith("toy:"):
         return DataSpec(format="toy", split=text[4:] or split or "eval", n=n or 200)
+    if text == "real" or text.startswith("real:"):  # camelid's held-out real-wording split (camelid.data.realworld)
+        return DataSpec(format="real", split=text[5:] or split or "eval", n=n)
+    if text == "knowledge":
+        return DataSpec(format="knowledge", n=n)
     from camelid.data.cli import parse_spec
 
     # The data CLI's parser: it names an unknown FORMAT (listing the known ones) rather than blaming the path.

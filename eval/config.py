@@ -14,6 +14,11 @@ class CompareConfig(BaseModel):
                                    description="Checkpoints to compare (registry refs / paths / hf:<id>).")
     prompts: DataSpec = Field(default_factory=lambda: DataSpec(format="toy", split="eval", n=200),
                               description="Held-out prompts every checkpoint answers.")
+    sets: dict[str, DataSpec] = Field(
+        default_factory=dict, description="Extra prompt sets every checkpoint answers, by name (e.g. real-eval: "
+        "{format: real, split: eval}, knowledge: {format: knowledge}, xstest: {format: xstest, path: ...}): refusal "
+        "of harmful prompts, over-refusal of safe ones (string match) and answer match where prompts carry answers; "
+        "no reward model scores them (camelid.eval.prompt_sets).")
     reward_helpfulness: str | None = Field("rm-helpfulness", description="Helpfulness RM ref (null: skip).")
     reward_safety: str | None = Field("rm-safety", description="Safety RM ref (null: skip).")
     reference: str | None = Field(None, description="Reference checkpoint for KL/perplexity (null: skip).")

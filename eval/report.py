@@ -252,6 +252,37 @@ def _example(ex: dict, judges: list[str]) -> str:
             f'<div class="answers">{"".join(cards)}</div></div>')
 
 
+def _sets_section(numbers: dict) -> str:
+    """One table per extra prompt set (refusal, over-refusal, knowledge by checkpoint), then its categories."""
+    sets = numbers.get("sets") or {}
+    if not sets:
+        return ""
+    out = ['<h2>Prompt sets</h2><p class="meta">Answered with the same sampling; refusals by string match '
+           "(camelid.eval.refusal), knowledge by answer match (camelid.data.realworld.knowledge); no reward model."
+           "</p>"]
+    for name, s in sets.items():
+        p = s["prompts"]
+        groups = ", ".join(f"{v} {escape(k)}" for k, v in p["groups"].items())
+        rows = "".join(f'<tr><td class="l">{escape(c["ref"])}</td><td>{_pct(c.get("harmful_refusal_rate"))}</td>'
+                       f'<td>{_pct(c.get("over_refusal_rate"))}</td><td>{_pct(c.get("knowledge_accuracy"))}</td></tr>'
+                       for c in s["checkpoints"])
+        cats = sorted({cat for c in s["checkpoints"] for cat in c["per_category"]})
+        head = "".join(f"<th>{escape(c['ref'])}</th>" for c in s["checkpoints"])
+
+        def cell(c, cat):
+            v = c["per_category"].get(cat) or {}
+            x = v.get("accuracy") if v.get("accuracy") is not None else v.get("refusal_rate")
+            return f"<td>{_pct(x)}</td>"
+        cat_rows = "".join(f'<tr><td class="l">{escape(cat)}</td><td>{s["checkpoints"][0]["per_category"][cat]["n"]}'
+                           f'</td>{"".join(cell(c, cat) for c in s["checkpoints"])}</tr>' for cat in cats)
+        out.append(f'<h3>{escape(name)}</h3><p class="meta">{p["n"]} prompts from <b>{escape(p["source"])}</b> '
+                   f'({groups})</p><table><tr><th class="l">checkpoint</th><th>harmful refused</th>'
+                   f'<th>over-refusal</th><th>knowledge</th></tr>{rows}</table>'
+                   f'<details><summary>per category (refusal rate; accuracy for knowledge)</summary><table><tr>'
+                   f'<th class="l">category</th><th>n</th>{head}</tr>{cat_rows}</table></details>')
+    return "".join(out)
+
+
 def render_html(numbers: dict, title: str = "camelid compare") -> str:
     """The whole report page from the numbers of `camelid.eval.compare.summarize`."""
     p, s = numbers["prompts"], numbers["sampling"]
@@ -279,6 +310,7 @@ bootstrap over prompts ({numbers["bootstrap"]} resamples). Safety violations jud
 {escape(svj)}.{refusals}{ref}</p>
 <h2>Checkpoints</h2>{_checkpoint_table(numbers)}
 <h2>Refusals, length and task accuracy</h2>{_behaviour_table(numbers)}{_families_table(numbers)}
+{_sets_section(numbers)}
 <h2>Pairwise win / tie / loss</h2>{_pairs_table(numbers)}
 <h2>Ratings</h2>{_ratings_table(numbers)}
 <h2>Plots</h2>{figures}

@@ -30,8 +30,9 @@ class PPOConfig(OptimSettings):
     value_init: str = Field("rm-helpfulness", description="Value model initialisation (a reward model ref; "
                             "advantage: gae only).")
     output: str = Field("ppo", description="Registry name to publish under.")
-    prompts: DataSpec = Field(default_factory=lambda: DataSpec(format="toy", split="ppo"),
-                              description="Rollout prompts; each carries is_safety.")
+    prompts: DataSpec | list[DataSpec] = Field(default_factory=lambda: DataSpec(format="toy", split="ppo"),
+                                               description="Rollout prompts, one spec or a weighted list (mixture); "
+                                               "each carries is_safety.")
     eval_prompts: DataSpec | None = Field(default_factory=lambda: DataSpec(format="toy", split="eval", n=200),
                                           description="Held-out prompts for early stopping and the final eval.")
     mode: Literal["full", "lora"] = Field("full", description="Full or LoRA (reference = base with adapters off).")

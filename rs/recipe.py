@@ -197,9 +197,12 @@ def oracle_view(prompts: list, rows: list[dict], chosen) -> dict | None:
     from camelid.data.toyworld.oracle import score
     from camelid.rs.sampling import oracle_selection
 
-    records = [prompts[row["index"]] for row in rows]
-    if not records or not all(p.meta.get("kind") for p in records):
+    # Only the toy world's prompts have an oracle; in a mixture (toy + real wording) it sees the toy ones.
+    keep = [i for i, row in enumerate(rows) if str(prompts[row["index"]].source).startswith("toy")
+            and prompts[row["index"]].meta.get("kind")]
+    if not keep:
         return None
+    records, rows, chosen = [prompts[rows[i]["index"]] for i in keep], [rows[i] for i in keep], [chosen[i] for i in keep]
     scores = [[score(p, answer) for answer in row["answers"]] for p, row in zip(records, rows, strict=True)]
     correct = [[float(bool(s.correct)) for s in per_prompt] for per_prompt in scores]  # (N, K)
     return oracle_selection(correct, chosen, [per_prompt[0].category.split("/")[0] for per_prompt in scores])

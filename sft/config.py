@@ -27,6 +27,11 @@ class SFTConfig(TrainerSettings):
     eval_prompts: DataSpec | None = Field(
         default_factory=lambda: DataSpec(format="toy", split="eval", n=200),
         description="Held-out prompts answered greedily after training and scored (toy world: by the oracle).")
+    self_distill: DataSpec | list[DataSpec] | None = Field(
+        None, description="Prompts the starting model answers itself (greedy, its own chat template); its answers, "
+        "cleaned (refusals and empty answers dropped, cut-off ones trimmed to whole sentences), join the training "
+        "data. Keeps what the model knew on ordinary and safe prompts (camelid.sft.distill). null: none.")
+    self_distill_max_new_tokens: int = Field(64, gt=0, description="Longest self-distilled answer in tokens.")
     chat_template: str = Field("llama2", description="'llama2', 'tokenizer' (the tokenizer's own) or a jinja string.")
     mode: Literal["full", "lora"] = Field("full", description="Full fine-tune or LoRA adapters (peft).")
     lora: LoraConfig = Field(default_factory=LoraConfig, description="LoRA settings (mode: lora).")

@@ -73,6 +73,12 @@ class SFTRecipe:
             self.fingerprints["eval"] = heldout.fingerprint
 
         model, self.tokenizer = self._load_model()
+        if sc.self_distill is not None:
+            from camelid.sft.distill import self_distill_examples
+
+            own, self.metrics["self_distill"], self.fingerprints["self_distill"] = self_distill_examples(
+                model, self.tokenizer, self.base, sc.self_distill, max_new_tokens=sc.self_distill_max_new_tokens)
+            train.records = [*train.records, *own]
         self.train_data = prepare(train.records, self.tokenizer, max_length=sc.max_length,
                                   too_long=sc.too_long, what="train data")
         log.info("train examples: %s", self.train_data.summary())

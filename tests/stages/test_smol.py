@@ -23,19 +23,21 @@ END_OF_TURN = "<|im_end|>"
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
-# 16 toy rows + 4 of each built-in real-wording set, safety and general (mixture weights are shares: 16 to 4 to 4)
-SFT = ("stages.sft.data.0.n=16", "stages.sft.data.0.weight=16", "stages.sft.data.1.weight=4", "stages.sft.data.2.weight=4",
+# 16 toy rows + 4 generated real-wording rows + 4 built-in everyday ones (mixture weights are shares: 16 to 4 to 4),
+# and 4 of SmolLM2's own answers (self-distillation)
+SFT = ("stages.sft.data.0.n=16", "stages.sft.data.0.weight=16", "stages.sft.data.1.n=4", "stages.sft.data.1.weight=4",
+       "stages.sft.data.2.weight=4", "stages.sft.self_distill.n=4", "stages.sft.self_distill_max_new_tokens=16",
        "stages.sft.eval_data.n=8", "stages.sft.eval_prompts.n=4", "stages.sft.max_steps=4",
        "stages.sft.batch_size=4", "stages.sft.logging_steps=1", "stages.sft.max_new_tokens=16")
 RM = tuple(f"stages.reward.{o}.{k}" for o in ("helpfulness", "safety")
-           for k in ("eval_data.n=8", "max_steps=2", "batch_size=4", "logging_steps=1")) + (
-    "stages.reward.helpfulness.data.n=8", "stages.reward.safety.data.0.n=8",
-    "stages.reward.safety.data.0.weight=8", "stages.reward.safety.data.1.weight=2",
-    "stages.reward.safety.mix_data.n=8",)
+           for k in ("max_steps=2", "batch_size=4", "logging_steps=1", "data.0.n=8", "data.0.weight=8", "data.1.n=2",
+                     "data.1.weight=2")) + (
+    "stages.reward.helpfulness.eval_data.n=8", "stages.reward.safety.eval_data.0.n=8",
+    "stages.reward.safety.eval_data.1.n=4", "stages.reward.safety.mix_data.n=8",)
 # Two answers for each of 4 prompts; margin 0: a prompt keeps a sample that beats its greedy answer, else trains on
 # the greedy answer (the profile's below_margin: current), so both kinds of row reach the fine-tune's data; no
 # reward floor (4 steps of RM training do not put answers near the profile's 3.0).
-RS = ("stages.rs.prompts.n=4", "stages.rs.k=2", "stages.rs.batch_size=4", "stages.rs.max_new_tokens=12",
+RS = ("stages.rs.prompts.0.n=3", "stages.rs.prompts.0.weight=3", "stages.rs.prompts.1.n=1", "stages.rs.prompts.1.weight=1", "stages.rs.k=2", "stages.rs.batch_size=4", "stages.rs.max_new_tokens=12",
       "stages.rs.margin=0.0", "stages.rs.min_reward=-1000", "stages.rs.finetune.max_steps=1", "stages.rs.finetune.batch_size=4",
       "stages.rs.finetune.eval_data.n=4", "stages.rs.finetune.eval_prompts.n=2", "stages.rs.finetune.logging_steps=1",
       "stages.rs.finetune.max_new_tokens=12")
@@ -43,7 +45,7 @@ PPO = ("stages.ppo.iterations=2", "stages.ppo.value_warmup=1",  # one value-only
        "stages.ppo.rollout_batch_size=4", "stages.ppo.minibatch_size=2", "stages.ppo.eval_prompts.n=4", "stages.ppo.max_new_tokens=16")
 N_PROMPTS, MAX_NEW = 8, 24  # the first 8 eval prompts hold task, harmful and benign-but-scary ones
 COMPARE = (f"stages.compare.prompts.n={N_PROMPTS}", f"stages.compare.max_new_tokens={MAX_NEW}",
-           "stages.compare.bootstrap=100")
+           "stages.compare.bootstrap=100", "stages.compare.sets.real-eval.n=6", "stages.compare.sets.knowledge.n=4")
 
 
 def wheel_cache() -> Path:
@@ -171,3 +173,18 @@ def test_compare_reports_refusal_over_refusal_and_answers_not_cut_by_the_limit(c
     lengths = [a["answers"]["sft@v1"]["length_tokens"] for a in answers]
     assert sum(n < MAX_NEW - 1 for n in lengths) > len(lengths) / 2, lengths
     assert not any(END_OF_TURN in a["answers"][r]["response"] for a in answers for r in rows)
+
+
+def test_sft_trains_on_the_models_own_answers_and_compare_reports_the_real_wording_sets(chain):
+    """Self-distillation: SmolLM2 answered 4 prompts before training; compare measured both extra sets."""
+    distill = chain.resolve("sft").manifest["metrics"]["self_distill"]
+    assert distill["prompts"] == 4 and sum(distill["outcomes"].values()) == 4
+    assert distill["kept"] == sum(n for how, n in distill["outcomes"].items() if how in ("kept", "trimmed", "repeated"))
+    report = chain.resolve("report")
+    sets = report.manifest["metrics"]["sets"]
+    assert set(sets) == {"real-eval", "knowledge"}
+    for ref in ("smollm2@v1", "sft@v1", "ppo@v1"):
+        assert 0.0 <= sets["knowledge"][ref]["knowledge_accuracy"] <= 1.0
+        assert "harmful_refusal_rate" in sets["real-eval"][ref] or "over_refusal_rate" in sets["real-eval"][ref]
+    rows = [json.loads(line) for line in (report.path / "set_answers.jsonl").read_text().splitlines()]
+    assert len(rows) == 6 + 4 and all(set(r["answers"]) == {"smollm2@v1", "sft@v1", "ppo@v1"} for r in rows)

@@ -38,10 +38,10 @@ def test_overrides_are_typed(repo):
 
 
 def test_an_override_can_reach_into_a_mixture_by_index(repo):
-    # The smol profile's SFT data is a list (toy world + the built-in real-wording safety set).
+    # The smol profile's SFT data is a list (toy world + camelid's real-wording set + the built-in everyday rows).
     cfg = load_config(repo / "pipelines.yaml", "smol", ["stages.sft.data.0.n=16", "stages.sft.data.1.weight=4"])
-    toy, seed = cfg.stages.sft.data[:2]
-    assert (toy.format, toy.n, seed.format, seed.weight) == ("toy", 16, "messages", 4)
+    toy, real = cfg.stages.sft.data[:2]
+    assert (toy.format, toy.n, real.format, real.weight) == ("toy", 16, "real", 4)
 
 
 @pytest.mark.parametrize("bad, match", [
