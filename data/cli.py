@@ -67,7 +67,7 @@ def _load(args: argparse.Namespace) -> tuple[DataSpec, str, LoadResult]:
     kind = args.kind
     if kind is None:
         fmt = resolve_format(spec, cli=True)
-        kind = "sft" if fmt == "toy" else get_adapter(fmt).kinds[0]
+        kind = {"toy": "sft", "real": "sft", "knowledge": "prompts"}.get(fmt) or get_adapter(fmt).kinds[0]
     return spec, kind, load_records(spec, kind, allow_empty=True, cli=True)
 
 

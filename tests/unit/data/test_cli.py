@@ -137,3 +137,10 @@ def test_stats_renders_each_record_without_recompiling_the_template(capsys, fixt
     rc, out, _ = run(capsys, "stats", str(fixtures / "hh-rlhf.jsonl"), "--kind", "sft")
     assert rc == 0 and "length in whitespace words" in out
     assert len(compiled) <= 1
+
+
+def test_the_generated_real_wording_sets_load_by_name(capsys):
+    code, out, _ = run(capsys, "validate", "knowledge")
+    assert code == 0 and "read 60, kept 60" in out
+    code, out, _ = run(capsys, "preview", "real", "--n", "2")  # SFT rows by default, as for toy
+    assert code == 0 and "real-s0-sft-train-000000" in out
