@@ -1,0 +1,267 @@
+"""Critic-free RL throughput (#26): camelid grpo vs TRL GRPOTrainer, camelid rloo vs TRL RLOOTrainer, side by side.
+
+    python bench/grpo.py                                   # tiny profile, 1 + 12 iterations per run, 3 rounds
+    python bench/grpo.py --iterations 3 --repeats 1 --sft-steps 40 --rm-steps 10   # a quick look
+    python bench/grpo.py --model smol                      # SmolLM2-135M-Instruct (smol profile; long on a CPU)
+
+The four variants train the same policy (bench/ppo.py's scratch registry: a short camelid SFT of the toy base
+or SmolLM2 as imported, both reward models trained briefly from it) on the same prompts with the profile's
+rollout batch (episodes per iteration), minibatch size, max_new_tokens, temperature 1, one epoch, clip range,
+kl_coef as beta, fp32 on CPU, and --num-generations responses per prompt (rollout batch / G prompts):
+
+  camelid grpo / rloo   `camelid ppo` with stages.ppo.advantage=grpo|rloo, samples_per_prompt=G: its recipe's
+                        setup() and trainer; Llama 2's combined reward from BOTH reward models; no value model.
+  TRL GRPO / RLOO       this venv's GRPOTrainer / RLOOTrainer with a reward callable that scores with BOTH
+                        reward models (camelid.reward.scoring) and combines them by camelid's rule, as bench/ppo.py's
+                        RLOO variant does; TRL's defaults otherwise (GRPO: loss_type dapo, scale_rewards group).
+
+Runs alternate (A B C D A B C D ...), each its own process; the first iteration is an untimed warm-up. Reported:
+episodes/s, generated tokens/s, time split per iteration, peak memory (the worker's VmHWM), MFU, and
+camelid / TRL episodes/s per round for each pair. Appends to bench/RESULTS.md (--no-append: only prints).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import common
+import torch
+
+SCRIPT = Path(__file__).resolve()
+_spec = importlib.util.spec_from_file_location("bench_ppo", SCRIPT.parent / "ppo.py")
+bench_ppo = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench_ppo)  # Probe, the scratch pipeline, the shared worker plumbing
+Probe, WARMUP, PHASES = bench_ppo.Probe, bench_ppo.WARMUP, bench_ppo.PHASES
+
+VARIANTS = {"camelid grpo": "camelid-grpo", "TRL GRPO": "trl-grpo", "camelid rloo": "camelid-rloo",
+            "TRL RLOO": "trl-rloo"}
+PAIRS = {"TRL GRPO": "camelid grpo", "TRL RLOO": "camelid rloo"}  # TRL variant -> the camelid run it is compared to
+
+
+def _estimator_overrides(a: argparse.Namespace, name: str) -> list[str]:
+    return [f"stages.ppo.advantage={name}", f"stages.ppo.samples_per_prompt={a.num_generations}"]
+
+
+def worker_camelid(a: argparse.Namespace, name: str) -> dict:
+    """camelid's recipe setup() and trainer with ``advantage: name`` (no value model), as `camelid ppo` runs them."""
+    from camelid.ppo import experience_maker, recipe, update
+    from camelid.registry import Registry
+    from camelid.stage import context_for
+    from camelid.stages import job_for
+
+    cfg = bench_ppo.load_cfg(a, _estimator_overrides(a, name))
+    probe: Probe | None = None
+    ctx = context_for(cfg, Registry(a.registry), job_for(cfg, "ppo"))
+    trainer, *_ = recipe.setup(ctx, callbacks=[lambda trainer, metrics: probe.mark()])
+    assert trainer.value is None, "a critic-free estimator built a value model"
+    probe = Probe(trainer.eos_id, cfg.stages.ppo.rollout_batch_size)
+    policy = trainer.unwrapped_policy
+    probe.packing(experience_maker)
+    probe.packing(update)
+    probe.generation(policy)
+    for rm in (trainer.rm_h, trainer.rm_s):  # score = encode (render + tokenize) + score_ids (forward)
+        for method in ("score", "encode", "score_ids"):
+            probe.phase(rm, method, "rewards")
+    probe.phase(trainer.reference, "forward", "ref_value")
+    probe.phase(policy, "forward", "training", when="grad")
+    probe.training_steps()
+    probe.count_forward(policy, "policy")
+    probe.count_forward(trainer.reference, "reference")
+    probe.count_forward(trainer.rm_h.model, "rm_helpfulness")
+    probe.count_forward(trainer.rm_s.model, "rm_safety")
+    trainer.train()
+    last = trainer.history[-1]
+    return {"probe": probe, "policy_params": bench_ppo._n_params(policy), "reward_last": last["reward/combined"],
+            "kl_last": last["kl"]}
+
+
+def worker_trl(a: argparse.Namespace, kind: str) -> dict:
+    """TRL's GRPOTrainer or RLOOTrainer (this venv's trl) with camelid's combined reward as a callable."""
+    from datasets import Dataset
+    from transformers import AutoTokenizer, TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
+
+    from camelid.reward.scoring import load_reward_model
+    from camelid.reward_rule import combined_reward
+
+    config_cls, trainer_cls = (GRPOConfig, GRPOTrainer) if kind == "grpo" else (RLOOConfig, RLOOTrainer)
+    cfg = bench_ppo.load_cfg(a)
+    pc = cfg.stages.ppo
+    models = bench_ppo._models(cfg)
+    if pc.rollout_batch_size % a.num_generations or pc.minibatch_size % a.num_generations:
+        raise SystemExit(f"--num-generations {a.num_generations} must divide rollout_batch_size "
+                         f"{pc.rollout_batch_size} and minibatch_size {pc.minibatch_size}")
+    torch.manual_seed(pc.seed)
+    tokenizer = AutoTokenizer.from_pretrained(models["policy"].model_path)
+    tokenizer.padding_side = "left"
+    records = bench_ppo._prompt_records(cfg)
+    train = Dataset.from_dict({"prompt": [r.messages for r in records], "is_safety": [bool(r.is_safety) for r in records]})
+    device = common.bench_device()
+    rm_h = load_reward_model(models["reward_helpfulness"], device=device.type, precision="auto")
+    rm_s = load_reward_model(models["reward_safety"], device=device.type, precision="auto")
+    for rm in (rm_h, rm_s):
+        rm.model.requires_grad_(False)
+    probe = Probe(tokenizer.eos_token_id, pc.rollout_batch_size)
+
+    def combined(prompts, completions, completion_ids, is_safety, **_) -> list[float]:
+        """Llama 2's rule on both RMs' calibrated scores, exactly as camelid's trainer scores (decoded, stripped)."""
+        texts = [(c[-1]["content"] if isinstance(c, list) else c).strip() for c in completions]
+        rh, rs = rm_h.score(prompts, texts), rm_s.score(prompts, texts)
+        rc, _ = combined_reward(rh, rs, torch.tensor(is_safety, dtype=torch.bool), cfg.shared.safety_threshold)
+        return rc.tolist()
+
+    args = config_cls(
+        output_dir=str(Path(a.runs) / f"trl-{kind}"), report_to="none", save_strategy="no", logging_steps=1,
+        disable_tqdm=True, seed=pc.seed, bf16=common.bench_dtype(device) == torch.bfloat16,
+        use_cpu=device.type == "cpu", gradient_checkpointing=False, dataloader_num_workers=0, log_completions=False,
+        model_init_kwargs={"dtype": "float32"},
+        # per iteration: rollout_batch_size completions (prompts x num_generations), then
+        # rollout/minibatch optimizer steps of minibatch_size completions each, ppo_epochs passes
+        per_device_train_batch_size=pc.minibatch_size, gradient_accumulation_steps=1,
+        steps_per_generation=pc.rollout_batch_size // pc.minibatch_size, num_iterations=pc.ppo_epochs,
+        num_generations=a.num_generations,
+        max_steps=a.total_iterations * pc.rollout_batch_size // pc.minibatch_size * pc.ppo_epochs,
+        max_completion_length=pc.max_new_tokens, temperature=pc.temperature, top_p=pc.top_p, top_k=0,
+        beta=pc.kl_coef, epsilon=pc.clip_range,
+        learning_rate=pc.learning_rate, lr_scheduler_type="constant", weight_decay=pc.weight_decay,
+        adam_beta1=pc.adam_betas[0], adam_beta2=pc.adam_betas[1], adam_epsilon=pc.adam_eps,
+        max_grad_norm=pc.max_grad_norm,
+    )
+    steps_per_iteration = args.steps_per_generation * args.num_iterations
+
+    class Clock(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):  # an iteration = one generation + its steps
+            if state.global_step % steps_per_iteration == 0:
+                probe.mark()
+
+    trainer = trainer_cls(model=models["policy"].model_path, reward_funcs=[combined], args=args, train_dataset=train,
+                          processing_class=tokenizer, callbacks=[Clock()])
+    policy, reference = trainer.model, trainer.ref_model
+    probe.generation(policy)
+    trainer.reward_funcs[0] = probe.timed(trainer.reward_funcs[0], "rewards")
+    if reference is not None:
+        probe.phase(reference, "forward", "ref_value")
+        probe.count_forward(reference, "reference")
+    probe.phase(policy, "forward", "ref_value", when="no_grad")  # the old-logprob forward (outside generate)
+    probe.phase(policy, "forward", "training", when="grad")
+    probe.training_steps()
+    probe.count_forward(policy, "policy")
+    probe.count_forward(rm_h.model, "rm_helpfulness")
+    probe.count_forward(rm_s.model, "rm_safety")
+    trainer.train()
+    rewards = [h["reward"] for h in trainer.state.log_history if "reward" in h]
+    kls = [h["kl"] for h in trainer.state.log_history if "kl" in h]
+    return {"probe": probe, "policy_params": bench_ppo._n_params(policy), "reward_last": rewards[-1] if rewards else None,
+            "kl_last": kls[-1] if kls else None}
+
+
+WORKERS = {"camelid-grpo": lambda a: worker_camelid(a, "grpo"), "camelid-rloo": lambda a: worker_camelid(a, "rloo"),
+           "trl-grpo": lambda a: worker_trl(a, "grpo"), "trl-rloo": lambda a: worker_trl(a, "rloo")}
+
+
+def run_worker(a: argparse.Namespace) -> None:
+    extra = WORKERS[a.worker](a)
+    probe: Probe = extra.pop("probe")
+    res = probe.summary()
+    flops = common.matmul_flops()
+    res.update(extra, peak_mb=common.peak_rss_mb(), machine_flops=flops, mfu=res["model_flops_per_s"] / flops)
+    common.emit(res)
+
+
+def report(results: dict[str, list[dict]]) -> list[dict]:
+    rows = []
+    for name, runs in results.items():
+        split = {k: statistics.median(r["time_split"][k] for r in runs) for k in runs[0]["time_split"]}
+        total = sum(split.values())
+        base = results.get(PAIRS.get(name, ""))
+        ratio = ("-" if base is None else
+                 common.spread([b["episodes_per_s"] / r["episodes_per_s"] for b, r in zip(base, runs)]))
+        rows.append({
+            "variant": name,
+            "episodes/s": common.spread([r["episodes_per_s"] for r in runs]),
+            "camelid / this": ratio if name in PAIRS else "1",
+            "gen tok/s": common.spread([r["gen_tokens_per_s"] for r in runs]),
+            "mean len": f"{statistics.median(r['mean_response_tokens'] for r in runs):.1f}",
+            "s/iteration: gen / rm / ref / train / other": " / ".join(f"{split[k]:.2f}" for k in PHASES),
+            "train share": f"{split['training'] / total:.0%}",
+            "peak MB": f"{statistics.median(r['peak_mb'] for r in runs):.0f}",
+            "MFU": f"{statistics.median(r['mfu'] for r in runs):.2%}",
+        })
+    print()
+    print(common.markdown_table(rows))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common.add_model_arg(p)
+    p.add_argument("--iterations", type=int, default=12, help="timed iterations per run (after 1 warm-up)")
+    p.add_argument("--repeats", type=int, default=3, help="rounds of alternating runs")
+    p.add_argument("--sft-steps", type=int, default=150, help="steps of the short SFT that makes the policy")
+    p.add_argument("--rm-steps", type=int, default=30, help="steps of each short reward-model run")
+    p.add_argument("--num-generations", type=int, default=4, help="responses per prompt (G) for all four variants")
+    p.add_argument("--only", action="append", choices=sorted(VARIANTS.values()), help="run only these variants")
+    p.add_argument("--no-append", dest="append", action="store_false", help="do not append to bench/RESULTS.md")
+    p.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
+    for name in ("--registry", "--runs"):
+        p.add_argument(name, help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    common.default_profile(a)
+    a.total_iterations = a.iterations + WARMUP
+    info = common.worker_or_machine(a, run_worker)
+    if info is None:
+        return 0
+
+    wanted = {name: w for name, w in VARIANTS.items() if w in (a.only or VARIANTS.values())}
+    with tempfile.TemporaryDirectory(prefix="camelid-bench-grpo-") as tmp:
+        a.registry, a.runs = str(Path(tmp) / "registry"), str(Path(tmp) / "runs")
+        t0 = time.perf_counter()
+        os.environ.setdefault("CAMELID_NO_PROGRESS", "1")
+        os.environ.setdefault("TQDM_DISABLE", "1")
+        times = bench_ppo.build_models(a)
+        print(f"scratch pipeline in {time.perf_counter() - t0:.0f}s: "
+              + ", ".join(f"{k} {v:.0f}s" for k, v in times.items()), flush=True)
+        pc = bench_ppo.load_cfg(a).stages.ppo
+        shared = ["--model", a.model, "--profile", a.profile, "--registry", a.registry, "--runs", a.runs, "--iterations",
+                  str(a.iterations), "--sft-steps", str(a.sft_steps), "--rm-steps", str(a.rm_steps),
+                  "--num-generations", str(a.num_generations)]
+        variants = {name: ["--worker", w, *shared] for name, w in wanted.items()}
+        print(f"{a.profile} profile: rollout batch {pc.rollout_batch_size} episodes = "
+              f"{pc.rollout_batch_size // a.num_generations} prompts x {a.num_generations}, minibatch "
+              f"{pc.minibatch_size}, max_new_tokens {pc.max_new_tokens}; {WARMUP} + {a.iterations} iterations per run, "
+              f"{a.repeats} rounds of {len(variants)} runs", flush=True)
+        results = common.alternate(variants, SCRIPT, a.repeats, describe=bench_ppo.describe)
+
+    rows = report(results)
+    if a.append:
+        notes = [
+            f"profile {a.profile}; policy = " + ("SmolLM2-135M-Instruct as imported (no SFT)" if a.model == "smol" else
+                                                 f"camelid SFT of the toy base for {a.sft_steps} steps") +
+            f", RMs {a.rm_steps} steps each from it (scratch registry, bench/ppo.py's); rollout batch "
+            f"{pc.rollout_batch_size} episodes per iteration = {pc.rollout_batch_size // a.num_generations} prompts x "
+            f"{a.num_generations} generations, minibatch {pc.minibatch_size}, {pc.ppo_epochs} epoch, max_new_tokens "
+            f"{pc.max_new_tokens}, temperature {pc.temperature}, beta = kl_coef {pc.kl_coef}, fp32, {WARMUP} untimed + "
+            f"{a.iterations} timed iterations per run, {a.repeats} alternating rounds, one process per run",
+            "camelid grpo / rloo: `camelid ppo` stages.ppo.advantage=grpo|rloo (no value model), both RMs combined by "
+            "Llama 2's rule, reward whitening, KL k3 as a loss term (grpo) or k1 in the sequence reward (rloo). TRL "
+            "GRPO / RLOO: this venv's trainers with a reward callable = camelid.reward.scoring both RMs + "
+            "camelid.reward_rule.combined_reward; TRL's defaults otherwise",
+            "episodes/s = completions trained on per second of the timed iterations; camelid / this = the camelid "
+            "run's episodes/s over the TRL run's of the same round (median [min-max]); time split as bench/ppo.py's "
+            "(ref = reference forward + TRL's old-logprob forward); peak = the worker's own VmHWM",
+        ]
+        path = common.append_results(f"Critic-free RL: camelid grpo/rloo vs TRL GRPOTrainer/RLOOTrainer ({a.profile})",
+                                     rows, info=info, notes=notes)
+        print(f"appended to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
