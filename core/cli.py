@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("camelid.config_cli", "Print the resolved configuration of a profile"),
     "init-config": ("camelid.packaged", "Copy the shipped pipelines.yaml and launch configs here to edit"),
     "export": ("camelid.export", "Write a checkpoint as a plain Hugging Face folder with a model card"),
+    "eval": ("camelid.eval.lm_eval_cmd", "Standard benchmarks (lm-eval tasks) on a model, published as an eval artifact"),
     "push": ("camelid.push", "Export a checkpoint and upload it to the Hugging Face Hub (private by default)"),
 }
 
