@@ -24,6 +24,7 @@ from pathlib import Path
 
 from camelid.data.load import LoadResult, load_records
 from camelid.errors import ConfigError
+from camelid.eval.compare_extras import add_extras
 from camelid.eval.compare_judge import CheckpointResult, judge_checkpoints
 from camelid.eval.compare_summary import export_pairs, headline, per_prompt_rows, summarize
 from camelid.eval.generations import GenerationCache
@@ -83,6 +84,7 @@ def publish_report(ctx: StageContext, prompts: LoadResult, results: list[Checkpo
 
     reference = ctx.inputs["reference"].ref if "reference" in ctx.inputs else None
     numbers = summarize(ctx.section, prompts, results, reference)
+    add_extras(numbers, prompts, results, ctx.registry, ctx.inputs)  # exact match, lm-eval results (#28)
     sets = sets or {}
     set_rows = [{"set": name, **row} for name, s in sets.items() for row in s.pop("rows", [])]
     if sets:
@@ -90,6 +92,8 @@ def publish_report(ctx: StageContext, prompts: LoadResult, results: list[Checkpo
     rows = per_prompt_rows(prompts, results)
     html = render_html(numbers)
     metrics = headline(numbers)
+    if numbers.get("benchmarks"):
+        metrics["benchmarks"] = numbers["benchmarks"]
     if sets:
         metrics["sets"] = sets_headline(sets)
     fingerprints = {"prompts": prompts.fingerprint, **{f"set:{n}": s["prompts"]["fingerprint"] for n, s in sets.items()}}

@@ -152,6 +152,10 @@ class CompareStage(Stage):
         if args.out:
             print(Path(args.out) / "report.html")
         print(headline_table(art))
+        from camelid.eval.compare_extras import headline_lines
+
+        for line in headline_lines(art):  # exact match and lm-eval results, when there are any
+            print(line)
 
     def run(self, ctx):
         from camelid.eval.compare import run

@@ -234,7 +234,8 @@ def export_pairs(path: Path, prompts: LoadResult, results: list[CheckpointResult
 
 
 HEADLINE_KEYS = ("mean_length_words", "refusal_rate", "over_refusal_rate", "safety_violation_rate", "mean_score",
-                 "harmful_refusal_rate", "mean_length_tokens", "task_accuracy_per_family", "kl_to_reference")
+                 "harmful_refusal_rate", "mean_length_tokens", "task_accuracy_per_family", "kl_to_reference",
+                 "exact_match")
 
 
 def headline(numbers: dict) -> dict:

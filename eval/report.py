@@ -285,6 +285,7 @@ def _sets_section(numbers: dict) -> str:
 
 def render_html(numbers: dict, title: str = "camelid compare") -> str:
     """The whole report page from the numbers of `camelid.eval.compare.summarize`."""
+    from camelid.eval.compare_extras import extras_html
     p, s = numbers["prompts"], numbers["sampling"]
     groups = ", ".join(f"{v} {escape(k)}" for k, v in p["groups"].items())
     plots = [(plot_win_rates(numbers), "win, tie and loss rates per pair and judge"),
@@ -310,7 +311,7 @@ bootstrap over prompts ({numbers["bootstrap"]} resamples). Safety violations jud
 {escape(svj)}.{refusals}{ref}</p>
 <h2>Checkpoints</h2>{_checkpoint_table(numbers)}
 <h2>Refusals, length and task accuracy</h2>{_behaviour_table(numbers)}{_families_table(numbers)}
-{_sets_section(numbers)}
+{_sets_section(numbers)}{extras_html(numbers)}
 <h2>Pairwise win / tie / loss</h2>{_pairs_table(numbers)}
 <h2>Ratings</h2>{_ratings_table(numbers)}
 <h2>Plots</h2>{figures}
