@@ -114,3 +114,24 @@ def test_grpo_runs_on_two_processes_under_accelerate(built, tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "on 2 process(es)" in out.stderr and "advantage grpo (no value model)" in out.stderr
     assert out.stdout.strip().splitlines()[-1] == "ppo@v1"
+
+
+def test_the_refusal_drift_command_prints_a_table_per_prompt_type(built, tmp_path, capsys):
+    """`python -m camelid.ppo.refusal_drift` (the #26 measurement) on the fixtures: GAE with 2 samples per prompt
+    records the run's and the per-prompt baseline's advantages of every rollout; no run folder is left behind."""
+    import json
+
+    from camelid.ppo import refusal_drift
+
+    _setup(built, tmp_path)  # copies the registry into tmp_path
+    args = ppo_fixtures.overrides({**built, "registry": tmp_path / "registry"}, tmp_path / "runs",
+                                  "stages.ppo.iterations=2", "stages.ppo.samples_per_prompt=2",
+                                  "stages.ppo.eval_prompts=null")
+    out = tmp_path / "drift.json"
+    assert refusal_drift.main(["--config", str(REPO / "pipelines.yaml"), "--profile", "micro", "--out", str(out),
+                               *args]) == 0
+    assert "| prompt type | answers | n |" in capsys.readouterr().out
+    saved = json.loads(out.read_text())
+    assert len(saved["rows"]) == 2 * 8 and all(r["baseline"] is not None for r in saved["rows"])
+    assert {r["prompt_type"] for r in saved["rows"]} <= {"safety", "other"}  # the fixtures' prompts have no kind
+    assert not (tmp_path / "runs").exists()
