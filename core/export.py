@@ -52,6 +52,8 @@ def generation_config(model_dir: Path, tokenizer) -> dict:
     stops = stop_token_ids(tokenizer, SimpleNamespace(generation_config=gen))
     out = gen.to_diff_dict()
     out.pop("transformers_version", None)
+    # _from_model_config lets generate() rebuild the config from config.json, dropping the eos list
+    out.pop("_from_model_config", None)
     out["eos_token_id"] = stops if len(stops) > 1 else stops[0]
     if tokenizer.pad_token_id is not None:
         out["pad_token_id"] = tokenizer.pad_token_id
