@@ -106,6 +106,7 @@ def test_generation_config_lists_every_end_of_turn_token(micro_base_registry):
     gen = generation_config(registry.resolve("base").path / "model", tok)
     assert gen["eos_token_id"] == [tok.eos_token_id, tok.convert_tokens_to_ids("[/INST]")]
     assert gen["pad_token_id"] == tok.pad_token_id
+    assert "_from_model_config" not in gen  # else generate() may rebuild it from config.json's single eos
 
 
 def test_export_refuses_a_non_empty_folder_unless_forced(micro_base_registry, tmp_path):
