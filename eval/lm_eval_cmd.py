@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -122,6 +123,21 @@ def headline(results: dict) -> dict:
     return out
 
 
+class _DropModelObjectWarnings(logging.Filter):
+    """HFLM warns that a model object (not a path) skips its loading options: camelid loaded it on purpose."""
+
+    NEEDLES = ("is not of type `str`", "already-initialized model")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(n in record.getMessage() for n in self.NEEDLES)
+
+
+def _quiet_model_object_warnings() -> None:
+    lg = logging.getLogger("lm_eval.models.huggingface")
+    if not any(isinstance(f, _DropModelObjectWarnings) for f in lg.filters):
+        lg.addFilter(_DropModelObjectWarnings())
+
+
 def run_lm_eval(model, tokenizer, tasks: list[TaskSpec], *, limit: float | None, num_fewshot: int | None,
                 batch_size: int, chat_template: bool, samples: bool, seed: int = 0) -> dict:
     """lm-eval's simple_evaluate on an already-loaded model (its HFLM wrapper); returns what it returns."""
@@ -129,6 +145,7 @@ def run_lm_eval(model, tokenizer, tasks: list[TaskSpec], *, limit: float | None,
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
+    _quiet_model_object_warnings()
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
     named = [t.text for t in tasks if t.path is None]
     specs = [t.text if t.path is None else local_task_config(t.path) for t in tasks]

@@ -4,6 +4,7 @@ as an eval artifact with the model as its input; the model card and compare find
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ def test_eval_publishes_lm_eval_results_with_lineage(registry, one_torch_thread,
     assert art.manifest["inputs"]["model"]["hash"] == base.hash  # lineage: the model it scored
     tasks = art.manifest["metrics"]["tasks"]
     assert set(tasks) == {"camelid_toy_mc", "camelid_toy_gen"}
-    assert set(tasks["camelid_toy_mc"]) == {"acc"} and set(tasks["camelid_toy_gen"]) == {"exact_match (first-number)"}
+    assert set(tasks["camelid_toy_mc"]) == {"acc"} and set(tasks["camelid_toy_gen"]) == {"exact_match (last-number)"}
     assert art.manifest["metrics"]["n_samples"] == {"camelid_toy_mc": 6, "camelid_toy_gen": 6}
     results = json.loads((art.path / "results.json").read_text())
     assert results["configs"]["camelid_toy_mc"]["output_type"] == "multiple_choice"
@@ -44,9 +45,13 @@ def test_eval_publishes_lm_eval_results_with_lineage(registry, one_torch_thread,
     assert "[INST]" in mc[0]["arguments"][0][0]  # the model's own chat template (llama2) framed the prompt
     # lm-eval's numbers are the mean of its per-document scores: the metric is what the samples say
     assert tasks["camelid_toy_mc"]["acc"] == pytest.approx(sum(r["acc"] for r in mc) / 6)
-    assert tasks["camelid_toy_gen"]["exact_match (first-number)"] == pytest.approx(
+    assert tasks["camelid_toy_gen"]["exact_match (last-number)"] == pytest.approx(
         sum(r["exact_match"] for r in gen) / 6)
     assert sorted(r["target"] for r in gen) == sorted(["5", "9", "8", "12", "12", "10"])
+    for r in gen:  # the task's filter scores the answer's last number ("2 + 3 = 5" -> 5)
+        numbers = re.findall(r"-?[0-9]+", r["resps"][0][0])
+        if numbers:
+            assert r["filtered_resps"][0] == numbers[-1]
 
     # the same tasks on the same model again: the published results, no second run
     assert evaluate("base", [MC, GEN], registry, samples=True, device="cpu").ref == "eval-base@v1"
@@ -66,7 +71,7 @@ def test_eval_publishes_lm_eval_results_with_lineage(registry, one_torch_thread,
     from camelid.model_card import eval_section
 
     card = "\n".join(eval_section(registry, base))
-    assert "| camelid_toy_gen | exact_match (first-number) |" in card and "`eval-base@v2`" in card
+    assert "| camelid_toy_gen | exact_match (last-number) |" in card and "`eval-base@v2`" in card
 
 
 def test_eval_cli_errors_are_one_line(registry, capsys):
