@@ -262,8 +262,10 @@ def generation_batch_size(model: PreTrainedModel, n: int, max_tokens: int, *, bu
 @torch.no_grad()
 def generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, conversations: list[list[dict]], *,
              max_new_tokens: int = 64, temperature: float = 0.0, top_p: float = 1.0, seed: int = 0,
-             batch_size: int | None = 32) -> list[str]:
+             batch_size: int | None = 32, progress: str | None = None) -> list[str]:
     """Answer each conversation (ending with a user turn); greedy when temperature == 0.
+
+    ``progress``: a label for a progress bar over the answers (shown on a terminal only, as tqdm decides).
 
     Batched with left padding and the KV cache; prompts are sorted by length so batches pad little. An answer
     ends at any of `stop_token_ids` (the template's end-of-turn token even where it is not the eos).
@@ -283,6 +285,11 @@ def generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, convers
         batch_size = generation_batch_size(model, len(texts), longest + max_new_tokens)
     out: list[str] = [""] * len(texts)
     gen = torch.Generator(device="cpu").manual_seed(seed)
+    bar = None
+    if progress is not None:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(texts), desc=progress, unit="answer", disable=None, leave=False)
     try:
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
@@ -298,7 +305,11 @@ def generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, convers
             new = ids[:, enc["input_ids"].shape[1]:]
             for j, i in enumerate(idx):
                 out[i] = tokenizer.decode(new[j], skip_special_tokens=True).strip()
+            if bar is not None:
+                bar.update(len(idx))
     finally:
+        if bar is not None:
+            bar.close()
         tokenizer.padding_side = old_side
         model.train(was_training)
     return out

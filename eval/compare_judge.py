@@ -117,7 +117,8 @@ def answer(art: Artifact, convs: list[list[dict]], sampling: Sampling, registry:
                  f" (process {share.rank}: prompts {share.indices.start}-{share.indices.stop - 1} of {share.n})"
                  if share.world > 1 else "")
         # batch size chosen by generation_batch_size from the model, the prompts and the memory, not the user
-        part, cached = models.generate(model, tok, mine, **sampling.to_dict(), batch_size=None), False
+        part, cached = models.generate(model, tok, mine, **sampling.to_dict(), batch_size=None,
+                                       progress=f"{art.ref} answers"), False
         del model
     else:  # more processes than prompts
         part, cached = [], False

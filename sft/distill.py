@@ -69,7 +69,8 @@ def self_distill_examples(model, tokenizer, base, spec, *, max_new_tokens: int, 
     from_cache = answers is not None
     if answers is None:
         log.info("self-distillation: %s answers %d prompts (%s)", base.ref, len(convs), prompts.name)
-        answers = generate(model, tokenizer, convs, **sampling.to_dict(), batch_size=None)
+        answers = generate(model, tokenizer, convs, **sampling.to_dict(), batch_size=None,
+                           progress=f"{base.ref} self-distillation")
         cache.put(key, answers, {"checkpoint": base.ref, "checkpoint_hash": base.hash, "use": "self_distill",
                                  **sampling.to_dict()})
     examples, counts = [], {}

@@ -49,3 +49,34 @@ def test_generate_without_a_batch_size_picks_one_and_answers_as_one_batch_of_32(
     auto = generate(model, tok, CONVS, max_new_tokens=6, batch_size=None)
     assert sum(calls) == len(CONVS) and max(calls) <= 3 and len(calls) >= 3
     assert auto == fixed  # greedy answers do not depend on how the prompts were batched
+
+
+class _Terminal:
+    """A stderr that says it is a terminal (tqdm shows bars only there)."""
+
+    def __init__(self):
+        self.text = ""
+
+    def write(self, s):
+        self.text += s
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+def test_a_progress_bar_counts_answers_on_a_terminal_and_stays_silent_elsewhere(micro_model, monkeypatch, capsys):
+    import sys
+
+    model, tok = micro_model
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    term = _Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    answers = generate(model, tok, CONVS, max_new_tokens=2, batch_size=4, progress="base answers")
+    assert "base answers" in term.text and f"/{len(CONVS)} " in term.text  # counts answers of all prompts
+    assert answers == generate(model, tok, CONVS, max_new_tokens=2, batch_size=4)  # the bar changes nothing
+    monkeypatch.undo()
+    generate(model, tok, CONVS, max_new_tokens=2, batch_size=4, progress="base answers")
+    assert "base answers" not in capsys.readouterr().err  # not a terminal: no bar (compare's log stays readable)
