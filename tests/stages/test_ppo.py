@@ -104,7 +104,7 @@ def test_resume_matches_the_uninterrupted_run(uninterrupted, built, tmp_path):
     with pytest.raises(StopTraining):
         _run(cfg, registry, callbacks=[kill_after_3])
     assert registry.versions("ppo") == []
-    runs = list((tmp_path / "runs" / "ppo").iterdir())
+    runs = [p for p in (tmp_path / "runs" / "ppo").iterdir() if p.is_dir()]  # not the run's <key>.lock beside it
     assert [p.name for p in runs[0].glob("checkpoint-*")] == ["checkpoint-2"]
 
     resumed = _run(cfg, registry, resume=True)
@@ -134,7 +134,7 @@ def test_nan_stops_with_a_message_and_publishes_nothing(built, tmp_path):
     with pytest.raises(TrainingDiverged, match=r"iteration 2: a reward model score is NaN or inf.*checkpoint-1"):
         _run(cfg, registry, callbacks=[poison_after_1])
     assert registry.versions("ppo") == []
-    run_dir = next((tmp_path / "runs" / "ppo").iterdir())
+    run_dir = next(p for p in (tmp_path / "runs" / "ppo").iterdir() if p.is_dir())  # not <key>.lock
     assert [p.name for p in run_dir.glob("checkpoint-*")] == ["checkpoint-1"]
 
 
