@@ -33,8 +33,8 @@ def measure_set(prompts, responses: list[str]) -> dict:
     by_group: dict[str, list[bool]] = {}
     correct: list[bool] = []
     per_category: dict[str, dict[str, list[bool]]] = {}
-    for p, r in zip(prompts, responses):
-        refused = is_refusal(r)
+    refusals = [is_refusal(r) for r in responses]
+    for p, r, refused in zip(prompts, responses, refusals):
         cat = per_category.setdefault(_category(p), {"refused": [], "correct": []})
         cat["refused"].append(refused)
         if p.meta.get("answers"):
@@ -45,7 +45,7 @@ def measure_set(prompts, responses: list[str]) -> dict:
             by_group.setdefault(prompt_group(p), []).append(refused)
     out = {key: _rate(by_group.get(group, [])) for group, key in GROUP_KEYS.items()}
     out["knowledge_accuracy"] = _rate(correct)
-    out["refusal_rate"] = _rate([is_refusal(r) for r in responses])
+    out["refusal_rate"] = _rate(refusals)
     out["per_category"] = {c: {"n": len(v["refused"]), "refusal_rate": _rate(v["refused"]),
                                "accuracy": _rate(v["correct"])} for c, v in sorted(per_category.items())}
     return out

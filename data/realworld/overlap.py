@@ -50,8 +50,9 @@ def report(generated: Iterable[str], reference: Iterable[str], max_n: int = 12) 
             continue
         s = set(ws)
         jac = max((len(s & g) / len(s | g) for g in gen_sets), default=0.0)
-        rows.append({"prompt": text, "words": len(ws), "longest_shared": longest_shared(ws, grams),
-                     "shared_share": longest_shared(ws, grams) / len(ws), "nearest_jaccard": round(jac, 3)})
+        run = longest_shared(ws, grams)
+        rows.append({"prompt": text, "words": len(ws), "longest_shared": run, "shared_share": run / len(ws),
+                     "nearest_jaccard": round(jac, 3)})
     rows.sort(key=lambda r: (-r["shared_share"], -r["nearest_jaccard"]))
     n = len(rows)
     return {"reference_prompts": n, "generated_prompts": len(gen),
