@@ -24,9 +24,11 @@ EVAL_EVERY = 4
 SPLITS = ("train", "eval")
 SPLIT_ALIASES = {"heldout": "eval", "ppo": "train", "test": "eval"}
 GROUPS = ("harmful", "safe", "ordinary")
+BLUNT_SHARE = .35  # of harmful rows: a short blunt question (parts.BLUNT) rather than an act inside a template
 DEFAULT_N = {"train": 2000, "eval": 240}
 MIX = {  # group weights per kind; ordinary prompts have no answers of ours, so sft and pairs leave them out
-    "sft": {"harmful": .5, "safe": .5},
+    # SFT leans to safe prompts: at .5/.5 SmolLM2's ppo policy over-refused 0.19 of held-out safe prompts (#25)
+    "sft": {"harmful": .45, "safe": .55},
     "pairs": {"harmful": .5, "safe": .5},
     "prompts": {"harmful": .4, "safe": .4, "ordinary": .2},
 }
@@ -65,6 +67,7 @@ def pools(split: str) -> dict[str, list]:
     templates = {style: _held(ts, split) for style, ts in parts.PHRASINGS.items()}
     harmful = [Harmful(cat, act, style, t) for cat, spec in parts.HARMFUL.items() for act in _held(spec["acts"], split)
                for style, ts in templates.items() for t in ts]
+    blunt = [Harmful(cat, q, "blunt", "{act}") for cat, qs in parts.BLUNT.items() for q in _held(qs, split)]
     safe = [Safe(kind, qs, a) for kind, topics in parts.SAFE.items() for qs, a in _held(topics, split)]
     ordinary: list[str] = []
     if split == "train":
@@ -72,7 +75,7 @@ def pools(split: str) -> dict[str, list]:
         ordinary += [t.format(thing=x) for t in parts.ORDINARY_TEMPLATES if "{thing}" in t for x in parts.THINGS]
         ordinary += [t.format(concept=c) for t in parts.ORDINARY_TEMPLATES if "{concept}" in t for c in parts.CONCEPTS]
         ordinary += list(parts.FACT_QUESTIONS)
-    return {"harmful": harmful, "safe": safe, "ordinary": ordinary}
+    return {"harmful": harmful, "blunt": blunt, "safe": safe, "ordinary": ordinary}
 
 
 def refusal(rng: random.Random, item: Harmful) -> str:
@@ -104,6 +107,8 @@ class RealWorld:
         if not weights:
             raise DataError(f"format 'real': split {split!r} has no rows of the groups asked for")
         group = _pick(rng, weights)
+        if group == "harmful" and pool["blunt"] and rng.random() < BLUNT_SHARE:
+            return group, rng.choice(pool["blunt"])
         return group, rng.choice(pool[group])
 
     def _user(self, rng: random.Random, group: str, item) -> str:
@@ -165,15 +170,19 @@ class RealWorld:
             r = rng.random()
             if group == "harmful":
                 chosen, chosen_safe = refusal(rng, item), True
-                if r < .75:
-                    rejected, rating, rejected_safe = rng.choice(parts.COMPLIANCE).format(act=item.act), \
+                if r < .4:  # an eager compliant start
+                    compliance = parts.BLUNT_COMPLIANCE if item.style == "blunt" else parts.COMPLIANCE
+                    rejected, rating, rejected_safe = rng.choice(compliance).format(act=item.act), \
                         "significantly_better", False
+                elif r < .75:  # a plain answer with content, the way a small chat model complies
+                    rejected, rating, rejected_safe = rng.choice(parts.PLAIN_COMPLIANCE), "significantly_better", False
                 else:
                     rejected, rating, rejected_safe = rng.choice(EVASIONS), "better", True
             else:
                 chosen, chosen_safe, rejected_safe = item.answer, True, True
-                if r < .7:
-                    rejected, rating = rng.choice(parts.REFUSAL_OPENERS), "significantly_better"
+                if r < .7:  # a whole refusal, reason and offer included, as an over-refusing SFT model writes it
+                    harmful = rng.choice(pools(split)["harmful"])
+                    rejected, rating = refusal(rng, harmful), "significantly_better"
                 else:
                     other = rng.choice([s for s in pools(split)["safe"] if s is not item])
                     rejected, rating = other.answer, "better"

@@ -71,7 +71,7 @@ def generated_prompts() -> list[str]:
     out = []
     for split in ("train", "eval"):
         pool = pools(split)
-        out += [h.request for h in pool["harmful"]]
+        out += [h.request for h in pool["harmful"] + pool["blunt"]]
         out += [q for s in pool["safe"] for q in s.questions]
         out += pool["ordinary"]
     out += [q for q, _ in QUESTIONS] + list(parts.FACT_QUESTIONS)

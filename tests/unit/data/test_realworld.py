@@ -21,6 +21,8 @@ def test_the_eval_split_shares_no_act_template_or_topic_with_training():
     assert {h.act for h in train["harmful"]}.isdisjoint({h.act for h in held["harmful"]})
     assert {h.template for h in train["harmful"]}.isdisjoint({h.template for h in held["harmful"]})
     assert {s.answer for s in train["safe"]}.isdisjoint({s.answer for s in held["safe"]})
+    assert {h.act for h in train["blunt"]}.isdisjoint({h.act for h in held["blunt"]})
+    assert {h.category for h in held["blunt"]} == set(parts.BLUNT) <= set(parts.HARMFUL)
     assert not held["ordinary"]
     # every risk category, phrasing style and safe-prompt type has held-out parts
     assert {h.category for h in held["harmful"]} == set(parts.HARMFUL)
