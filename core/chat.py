@@ -4,7 +4,7 @@ The assistant part sits inside `{% generation %}...{% endgeneration %}` so TRL c
 assistant-token mask (loss on answers only). The leading space of an answer is INSIDE the block: if
 it were outside, the space after `[/INST]` would become its own never-trained token for answers
 that start with a word piece, while answers like "I'm ..." merge it into "ĠI" - the model then learns
-that every answer starts with "I" (a refusal). See STACK.md, "chat-template trap".
+that every answer starts with "I" (a refusal). See docs/design.md, "The chat-template trap".
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The local artifact registry (DESIGN.md §3): versioned folders with a manifest, published atomically.
+"""The local artifact registry (docs/design.md, "The registry"): versioned folders with a manifest, published atomically.
 
     registry/<name>/<version>/manifest.json + files (model/ is a save_pretrained folder); the manifest
                                             records each file's size and sha256, checked on load

@@ -1,4 +1,4 @@
-"""Canonical records every adapter produces (DESIGN.md §4), validated on construction.
+"""Canonical records every adapter produces (docs/data.md, "Records"), validated on construction.
 
 Messages are plain dicts ``{"role": "system"|"user"|"assistant", "content": str}`` so records go
 straight into `datasets` and chat templates. ``where`` arguments ("file.jsonl:12") make errors point

@@ -1,4 +1,4 @@
-"""The PPO recipe: setup -> train -> evaluate -> publish ppo/vN (DESIGN.md §6).
+"""The PPO recipe: setup -> train -> evaluate -> publish ppo/vN (docs/stages/ppo.md).
 
 Run by the stage driver (camelid.stage.execute), which resolves and checks the roles -- policy (also the
 reference unless one is given), reward_helpfulness, reward_safety, value_init (gae only: the critic-free

@@ -54,7 +54,7 @@ class RSConfig(BaseModel):
     below_margin: Literal["drop", "current"] = Field(
         "drop", description="With a margin, what a prompt whose best answer does not beat the current (greedy) one "
         "by it adds to the fine-tune: drop (nothing) or current (the greedy answer, so the fine-tune rehearses what "
-        "the policy already does well while it learns the better answers; measured on SmolLM2 (README): the "
+        "the policy already does well while it learns the better answers; measured on SmolLM2 (docs/experiments/smollm2.md): the "
         "better answers alone, help on benign-but-scary prompts, taught it to 'help' with harmful ones too).")
     min_reward: float | None = Field(
         None, description="Train only on answers whose combined reward is at least this (a floor on the reward's "

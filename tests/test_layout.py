@@ -1,4 +1,4 @@
-"""The package layout of DESIGN.md §1: every package folder is mapped and listed in pyproject."""
+"""The package layout of docs/design.md ("Package layout"): every package folder is mapped and listed in pyproject."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Format adapters: each turns one real-world layout into canonical records (DESIGN.md §4).
+"""Format adapters: each turns one real-world layout into canonical records (docs/data.md, "Records").
 
 `ADAPTERS` maps a format name to its `Adapter`; `detect_format(row)` guesses the name from the keys of
 a file's first row (the order below settles overlaps, e.g. canonical pairs before HH-RLHF).

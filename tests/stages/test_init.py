@@ -56,7 +56,7 @@ def test_chat_template_matches_reference_rendering(base):
 
 
 def test_assistant_mask_covers_first_answer_token(base):
-    """The chat-template trap (STACK.md): the space that starts an answer must be trained."""
+    """The chat-template trap (docs/design.md): the space that starts an answer must be trained."""
     tok = load_tokenizer(base)
     out = tok.apply_chat_template(CONV, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
     ids, mask = out["input_ids"], out["assistant_masks"]
