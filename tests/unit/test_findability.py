@@ -112,12 +112,12 @@ def test_readme_names_import_qlora_mt_bench_and_arena_hard(repo):
     readme = (repo / "README.md").read_text()
     commands = readme.split("## The commands", 1)[1].split("```", 2)[1]
     assert "camelid import" in commands
-    docs = repo / "docs"  # the README links them; the reference material lives there (#27)
-    sft = (docs / "stages" / "sft.md").read_text()
+    # The README links them; the reference material lives in docs/ (#27).
+    sft = (repo / "docs/stages/sft.md").read_text()
     assert "quantize_4bit" in sft and "QLoRA" in sft
-    profiles = (docs / "configuration.md").read_text().split("## Profiles", 1)[1].split("\n## ", 1)[0]
+    profiles = (repo / "docs/configuration.md").read_text().split("## Profiles", 1)[1].split("\n## ", 1)[0]
     assert "./mt_bench/question.jsonl" in profiles
-    assert "`arena-hard`" in (docs / "data.md").read_text().split("Formats: ", 1)[1].split("\n\n", 1)[0]
+    assert "`arena-hard`" in (repo / "docs/data.md").read_text().split("Formats: ", 1)[1].split("\n\n", 1)[0]
     assert "93 MB" in readme.split("## The commands", 1)[0]
 
 
