@@ -107,7 +107,7 @@ def run(args) -> None:
     from camelid.registry import Registry, set_default_root
     from camelid.rounds.cmd import ensure
     from camelid.rounds.plan import sample_job
-    from camelid.rounds.stages import register_stages
+    from camelid.rounds.pairs import register_stages
 
     root = args.root.resolve()
     if not (root / "registry").exists():

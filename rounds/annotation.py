@@ -28,7 +28,7 @@ def open_db(path: Path, *, fresh: bool = False) -> AnnotationDB:
 
 def read_items(answers: Artifact) -> list[dict]:
     """The A/B rows of a round's answers artifact."""
-    from camelid.rounds.stages import ANSWERS_FILE
+    from camelid.rounds.pairs import ANSWERS_FILE
 
     file = answers.path / ANSWERS_FILE
     if not file.is_file():

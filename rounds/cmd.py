@@ -111,7 +111,7 @@ def run_round(cfg, registry: Registry, r: int, progress: Progress, *, resume: bo
 
 def run_rounds(cfg, registry: Registry, *, cont: bool = False, resume: bool = False) -> Progress | None:
     """Every round of cfg.rounds; the progress when all finished, None when one stopped for labels."""
-    from camelid.rounds.stages import register_stages
+    from camelid.rounds.pairs import register_stages
 
     register_stages()
     try:

@@ -189,7 +189,7 @@ def register_stages() -> None:
     """Make the round jobs runnable by the stage driver (camelid.stage.execute looks stages up by name)."""
     from camelid.stages import STAGES, register
 
-    for name, target in (("round-sample", "camelid.rounds.stages:SAMPLE"), ("round-label", "camelid.rounds.stages:LABEL"),
+    for name, target in (("round-sample", "camelid.rounds.pairs:SAMPLE"), ("round-label", "camelid.rounds.pairs:LABEL"),
                          ("rounds-report", "camelid.rounds.report:STAGE")):
         if name not in STAGES:
             register(name, target)

@@ -19,7 +19,7 @@ from camelid.config import deep_merge, format_validation_error
 from camelid.data.spec import DataSpec
 from camelid.errors import ConfigError
 from camelid.registry import Artifact
-from camelid.rounds.stages import LABEL, SAMPLE, LabelSettings, SampleSettings
+from camelid.rounds.pairs import LABEL, SAMPLE, LabelSettings, SampleSettings
 from camelid.stage import Job
 from camelid.stages import get_stage
 

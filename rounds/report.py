@@ -93,7 +93,7 @@ def round_prompts(pairs, registry) -> dict:
 def read_pairs(pairs) -> list:
     from camelid.data.load import load_records
     from camelid.data.spec import DataSpec
-    from camelid.rounds.stages import PAIRS_FILE
+    from camelid.rounds.pairs import PAIRS_FILE
 
     return load_records(DataSpec(format="preference", path=str(pairs.path / PAIRS_FILE)), "pairs").records
 

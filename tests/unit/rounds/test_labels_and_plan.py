@@ -121,7 +121,7 @@ def test_human_databases_live_under_runs_dir(tmp_path):
 def test_prompts_whose_answers_match_are_sampled_again_with_another_seed(monkeypatch, tmp_path):
     """A fake sampler: prompt i gives two equal answers until seed >= i * 1000 (prompt 3 never differs)."""
     from camelid.eval.annotate import importers
-    from camelid.rounds.stages import sample_items
+    from camelid.rounds.pairs import sample_items
 
     prompts = world(0).prompts("ppo", n=4)
     calls = []
