@@ -13,7 +13,7 @@ else:  # pragma: no cover
 REPO = Path(__file__).resolve().parents[1]
 TOP = {"core": "camelid", "sft": "camelid.sft", "reward": "camelid.reward", "ppo": "camelid.ppo",
        "data": "camelid.data", "eval": "camelid.eval", "rs": "camelid.rs",
-       "rounds": "camelid.rounds"}
+       "rounds": "camelid.rounds", "dpo": "camelid.dpo"}
 
 
 def _pyproject() -> dict:

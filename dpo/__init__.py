@@ -1,0 +1,1 @@
+"""Direct Preference Optimization (Rafailov et al. 2023) from a policy, on the reward models' preference pairs."""
