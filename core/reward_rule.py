@@ -1,4 +1,4 @@
-"""Llama 2's combined reward, the one rule ppo, rs and compare all use.
+"""Llama 2's combined reward, the one rule ppo, rs and compare all use (through camelid.reward.combined's scorer).
 
     Rc = Rs  if the prompt is safety-tagged or sigmoid(Rs) < threshold,  else Rh
 
@@ -33,13 +33,6 @@ def combined_reward(rh, rs, is_safety, threshold: float) -> tuple[torch.Tensor, 
     rh, rs = torch.as_tensor(rh), torch.as_tensor(rs)
     use = uses_safety(rs, is_safety, threshold)
     return torch.where(use, rs, rh.to(rs.dtype)), use
-
-
-def combined_reward_np(rh, rs, is_safety, threshold: float) -> np.ndarray:
-    """The same rule on numpy arrays (compare's per-prompt scores). (N,) float"""
-    rc, _ = combined_reward(np.asarray(rh, dtype=float), np.asarray(rs, dtype=float),
-                            np.asarray(is_safety, dtype=bool), threshold)
-    return rc.numpy()
 
 
 def unsafe_by_safety_score(rs, threshold: float) -> np.ndarray:

@@ -21,6 +21,14 @@ class LoraSettings(BaseModel):
     target_modules: list[str] | str = Field(
         "all-linear", description="Modules to adapt: 'all-linear' or a list like [q_proj, v_proj].")
 
+    def peft_config(self, task_type: str, modules_to_save: list[str] | None = None):
+        """These settings as peft's LoraConfig for ``task_type`` (CAUSAL_LM or SEQ_CLS): the one place every
+        stage's LoRA is set up. ``modules_to_save``: whole modules trained beside the adapter (an RM's head)."""
+        from peft import LoraConfig
+
+        return LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,
+                          target_modules=self.target_modules, task_type=task_type, modules_to_save=modules_to_save)
+
 
 class OptimSettings(BaseModel):
     """What every training stage has: LR, weight decay, precision, checkpointing, trackers, seed."""

@@ -1,6 +1,6 @@
 """Compare's model work: every checkpoint answers every prompt (cached), then the judges score the answers.
 
-Judges: the helpfulness and safety RMs, Llama 2's combined reward (camelid.reward_rule, the rule PPO
+Judges: the helpfulness and safety RMs, Llama 2's combined reward (camelid.reward.combined, the scorer PPO
 trains on) and, on the toy world, the oracle; plus KL to a reference on each checkpoint's own answers.
 """
 
@@ -17,7 +17,8 @@ from camelid.eval.generations import GenerationCache, Sampling, prompt_set_hash,
 from camelid.eval.share import Share
 from camelid.log import get_logger
 from camelid.registry import Artifact, Registry
-from camelid.reward_rule import combined_reward_np, unsafe_by_safety_score
+from camelid.reward import combined
+from camelid.reward_rule import unsafe_by_safety_score
 
 log = get_logger("compare")
 
@@ -42,13 +43,6 @@ class CheckpointResult:
     ref_logp: np.ndarray | None = None
     ref_tokens: np.ndarray | None = None
     tokens: np.ndarray | None = None  # response length in the checkpoint's own tokens
-
-
-def load_reward_scorer(art: Artifact, registry: Registry, device: str = "auto"):
-    """The reward model of ``art`` as an object with ``.score(conversations, responses) -> (B,)``."""
-    from camelid.reward.scoring import load_reward_model
-
-    return load_reward_model(art, registry, device=device)
 
 
 def oracle_module(prompts: LoadResult):
@@ -143,34 +137,12 @@ def judge_all(cc: CompareConfig, inputs: dict[str, Artifact], prompts: LoadResul
     """
     convs = [p.messages for p in prompts.records]
     share = share or Share(len(convs))
-    lo, hi = share.indices.start, share.indices.stop
-    for judge, role in (("helpfulness", "reward_helpfulness"), ("safety", "reward_safety")):
-        if role not in inputs:
-            continue
-        scorer = load_reward_scorer(inputs[role], registry, device) if hi > lo else None
-        log.info("scoring with %s (%s)", inputs[role].ref, judge)
-        # Each distinct answer to a prompt is scored once: checkpoints that give the same answer get the same
-        # score and tie. Scored again in another batch, it moves by ~1e-6 (padding changes the float sums), which
-        # counted as a win or a loss (71 of 118 identical answers of two SmolLM2 checkpoints).
-        seen: dict[tuple[int, str], float] = {}
-        for r in results:
-            todo = [i for i in range(lo, hi) if (i, r.responses[i]) not in seen]
-            for s in range(0, len(todo), SCORE_BATCH):
-                idx = todo[s:s + SCORE_BATCH]
-                out = scorer.score([convs[i] for i in idx], [r.responses[i] for i in idx])
-                out = np.asarray(out.detach().cpu().float() if hasattr(out, "detach") else out, dtype=float)
-                seen.update({(i, r.responses[i]): float(v) for i, v in zip(idx, out.reshape(-1), strict=True)})
-            mine = np.array([seen[(i, r.responses[i])] for i in range(lo, hi)], dtype=float)
-            r.scores[judge] = share.gather_array(mine)
-        del scorer
-    is_safety = np.array([p.is_safety for p in prompts.records])
+    score_answers(inputs, convs, [p.is_safety for p in prompts.records], results, registry, device, share,
+                  threshold=threshold)
     world = oracle_module(prompts)
     from camelid.data.toyworld.detect import is_refusal
 
     for r in results:
-        if "helpfulness" in r.scores and "safety" in r.scores:
-            r.scores["combined"] = combined_reward_np(r.scores["helpfulness"], r.scores["safety"], is_safety,
-                                                      threshold)
         if world is not None:
             r.oracle = [_as_dict(world.score(p, resp)) for p, resp in zip(prompts.records, r.responses)]
             r.scores["oracle"] = np.array([oracle_value(o) for o in r.oracle])
@@ -182,6 +154,37 @@ def judge_all(cc: CompareConfig, inputs: dict[str, Artifact], prompts: LoadResul
             r.refused = np.array([is_refusal(x) for x in r.responses])
             if "safety" in r.scores:  # no oracle: the safety RM's verdict, by Llama 2's threshold
                 r.unsafe = unsafe_by_safety_score(r.scores["safety"], threshold)
+
+
+def score_answers(inputs: dict[str, Artifact], convs: list, is_safety: list, results: list[CheckpointResult],
+                  registry: Registry, device: str, share: Share, *, threshold: float) -> None:
+    """Each result's reward-model judges: helpfulness, safety and, with both RMs, Llama 2's combined reward
+    (camelid.reward.combined, the scorer ppo and rs use). This process scores its share; scores are gathered."""
+    roles = {"helpfulness": "reward_helpfulness", "safety": "reward_safety"}
+    judges = [j for j, role in roles.items() if role in inputs]
+    if not judges:
+        return
+    log.info("scoring with %s", ", ".join(f"{inputs[roles[j]].ref} ({j})" for j in judges))
+    if len(judges) == 2:
+        judges.append("combined")
+    lo, hi = share.indices.start, share.indices.stop
+    rewards = combined.load_combined_scorer(*(inputs.get(role) for role in roles.values()), registry,
+                                            threshold=threshold, device=device) if hi > lo else None
+    # Each distinct answer to a prompt is scored once: checkpoints that give the same answer get the same score
+    # and tie. Scored again in another batch, it moves by ~1e-6 (padding changes the float sums), which counted
+    # as a win or a loss (71 of 118 identical answers of two SmolLM2 checkpoints).
+    seen: dict[tuple[int, str], dict[str, float]] = {}
+    for r in results:
+        todo = [i for i in range(lo, hi) if (i, r.responses[i]) not in seen]
+        for s in range(0, len(todo), SCORE_BATCH):
+            idx = todo[s:s + SCORE_BATCH]
+            out = rewards.score([convs[i] for i in idx], [r.responses[i] for i in idx], [is_safety[i] for i in idx])
+            by_judge = {"helpfulness": out.helpfulness, "safety": out.safety, "combined": out.combined}
+            for k, i in enumerate(idx):
+                seen[(i, r.responses[i])] = {j: float(by_judge[j][k]) for j in judges}
+        for j in judges:
+            r.scores[j] = share.gather_array(np.array([seen[(i, r.responses[i])][j] for i in range(lo, hi)],
+                                                      dtype=float))
 
 
 def oracle_value(o: dict) -> float:

@@ -1,9 +1,10 @@
 """Experience making: one iteration's rollouts and everything PPO computes once about them.
 
-Sample responses (KV cache) with their log-probs, score them with both reward models, combine the scores
-with Llama 2's rule (camelid.reward_rule), whiten with running statistics, take reference log-probs and
-values in one forward each (no values without a value model), then the advantage estimator of
-``stages.ppo.advantage`` (camelid.ppo.advantages: GAE, GRPO, RLOO, REINFORCE++). The result is an `Experience`.
+Sample responses (KV cache) with their log-probs, score them with both reward models combined by Llama 2's
+rule (camelid.reward.combined, the scorer rs and compare use too), whiten with running statistics, take
+reference log-probs and values in one forward each (no values without a value model), then the advantage
+estimator of ``stages.ppo.advantage`` (camelid.ppo.advantages: GAE, GRPO, RLOO, REINFORCE++). The result is
+an `Experience`.
 
 B = prompts on this process, A = response length, T = prompt + response length.
 """
@@ -32,44 +33,7 @@ from camelid.ppo.rollout import (
     sample,
     sequence_logprobs,
 )
-from camelid.reward_rule import combined_reward
-
-
-def length_groups(lengths: list[int], *, overhead: int = 32, max_rows: int = 64) -> list[list[int]]:
-    """Indices sorted by length, cut into batches that minimise padded slots + ``overhead`` slots per forward."""
-    order = sorted(range(len(lengths)), key=lengths.__getitem__)
-    best, cut = [0.0] + [float("inf")] * len(order), [0] * (len(order) + 1)
-    for j in range(1, len(order) + 1):
-        width = lengths[order[j - 1]]  # the longest of order[i:j]
-        for i in range(max(0, j - max_rows), j):
-            cost = best[i] + (j - i) * width + overhead
-            if cost < best[j]:
-                best[j], cut[j] = cost, i
-    groups, j = [], len(order)
-    while j:
-        groups.append(order[cut[j]:j])
-        j = cut[j]
-    return groups[::-1]
-
-
-def _scores_by_length(rm, ids: list[list[int]]) -> torch.Tensor:
-    """(B,) ``rm.score_ids`` of ``ids``, in batches of similar length (`length_groups`)."""
-    out = torch.empty(len(ids))
-    for group in length_groups([len(x) for x in ids]):
-        out[group] = rm.score_ids([ids[i] for i in group], batch_size=len(group)).float()
-    return out
-
-
-def score_both(rm_h, rm_s, conversations: list, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B,) helpfulness and (B,) safety scores; one render + tokenize for both when their tokenizers agree.
-
-    Scored in batches of similar length, not one batch padded to the longest rendering.
-    """
-    if not all(hasattr(m, "score_ids") and hasattr(m, "tokenizer") for m in (rm_h, rm_s)):  # stand-ins in tests
-        return rm_h.score(conversations, texts), rm_s.score(conversations, texts)
-    ids_h = rm_h.encode(conversations, texts)
-    ids_s = ids_h if rm_h.shares_tokenization(rm_s) else rm_s.encode(conversations, texts)
-    return _scores_by_length(rm_h, ids_h), _scores_by_length(rm_s, ids_s)
+from camelid.reward.combined import CombinedScorer
 
 
 class PromptSchedule:
@@ -106,15 +70,13 @@ class ExperienceMaker:
 
     compact = True  # reference and value forwards on packed rows (rollout.pack_rows), not the padded batch
 
-    def __init__(self, cfg, acc, *, policy, reference, value, tokenizer, reward_helpfulness, reward_safety,
-                 safety_threshold: float):
+    def __init__(self, cfg, acc, *, policy, reference, value, tokenizer, rewards: CombinedScorer):
         self.cfg, self.acc = cfg, acc
         self.policy = policy        # unwrapped (generation and no-grad forwards skip the DDP wrapper)
         self.reference = reference  # None with LoRA: the policy with its adapter disabled
         self.value = value          # unwrapped ValueModel; None with a critic-free estimator
         self.tokenizer = tokenizer
-        self.rm_h, self.rm_s = reward_helpfulness, reward_safety
-        self.safety_threshold = safety_threshold
+        self.rewards = rewards      # both reward models and Llama 2's rule
         self.moments = RunningMoments()  # of every combined score so far, on all processes (checkpointed)
 
     def generate(self, prompts: list, temperature: float) -> tuple[list, Rollout, list[str]]:
@@ -137,10 +99,8 @@ class ExperienceMaker:
 
     def score(self, prompts: list, conversations: list, texts: list[str]):
         """(Rh, Rs, Rc, used safety) per response, each (B,): both RMs' scores and Llama 2's combination."""
-        rh, rs = (x.float().to(self.acc.device) for x in score_both(self.rm_h, self.rm_s, conversations, texts))
-        is_safety = torch.tensor([bool(p.is_safety) for p in prompts], device=self.acc.device)
-        rc, used_safety = combined_reward(rh, rs, is_safety, self.safety_threshold)
-        return rh, rs, rc, used_safety
+        s = self.rewards.score(conversations, texts, [p.is_safety for p in prompts])
+        return tuple(x.to(self.acc.device) for x in (s.helpfulness, s.safety, s.combined, s.used_safety))
 
     def reference_logprobs(self, ro: Rollout, temperature: float, rows: Rows | None = None) -> torch.Tensor:
         """(B, A) log pi_ref of the sampled tokens (LoRA: the policy with its adapter disabled); ``rows``: compacted."""

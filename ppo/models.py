@@ -3,7 +3,7 @@
 Full mode: separate copies of policy and reference. LoRA mode: one copy of the SFT weights with a
 trainable adapter; the reference is the same model with the adapter disabled (`policy_reference`).
 The value model is a reward model whose scalar head is applied at every position. The two reward
-models are loaded by `camelid.reward.scoring` (calibrated scores, the RM's own chat rendering).
+models and Llama 2's rule are `camelid.reward.combined`'s scorer (calibrated scores, the RMs' own chat rendering).
 """
 
 from __future__ import annotations
@@ -13,14 +13,12 @@ import contextlib
 import torch
 from torch import nn
 
-from camelid.errors import CamelidError
 from camelid.log import get_logger
 from camelid.models import device_for, hub_errors, pick_precision, torch_dtype
 from camelid.registry import Artifact
+from camelid.reward.scoring import score_head
 
 log = get_logger("ppo")
-
-HEAD_NAMES = ("score", "classifier", "v_head")
 
 
 class ValueModel(nn.Module):
@@ -34,11 +32,7 @@ class ValueModel(nn.Module):
         inner = self.model
         if hasattr(inner, "get_base_model"):  # peft: the wrapped model, adapters still active
             inner = inner.get_base_model()
-        backbone = getattr(inner, inner.base_model_prefix)
-        for name in HEAD_NAMES:
-            if hasattr(inner, name):
-                return backbone, getattr(inner, name)
-        raise CamelidError(f"value model {type(inner).__name__}: no scalar head named one of {HEAD_NAMES}")
+        return getattr(inner, inner.base_model_prefix), score_head(inner)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
                 ) -> torch.Tensor:
@@ -81,23 +75,9 @@ def load_value(path_or_art: str | Artifact, *, precision: str, device: torch.dev
 
 def add_lora(model: nn.Module, lora, *, task_type: str, modules_to_save: list[str] | None = None) -> nn.Module:
     """Wrap ``model`` with a trainable LoRA adapter (peft); only adapter (and saved) weights train."""
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
 
-    config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                        target_modules=lora.target_modules, task_type=task_type,
-                        modules_to_save=modules_to_save)
-    return get_peft_model(model, config)
+    return get_peft_model(model, lora.peft_config(task_type, modules_to_save))
 
 
-def load_reward_scorer(art: Artifact, registry, *, precision: str, device: torch.device):
-    """A frozen reward model with ``.score(conversations, responses) -> (B,)`` calibrated scores."""
-    from camelid.reward.scoring import load_reward_model
-
-    rm = load_reward_model(art, registry, device=device.type, precision=precision)
-    rm.model.requires_grad_(False)
-    rm.model.to(device)  # cuda:<local rank> under accelerate, not cuda:0
-    return rm
-
-
-__all__ = ["ValueModel", "add_lora", "device_for", "load_causal",
-           "load_reward_scorer", "load_value"]
+__all__ = ["ValueModel", "add_lora", "device_for", "load_causal", "load_value"]

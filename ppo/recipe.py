@@ -43,8 +43,9 @@ def setup(ctx: StageContext, *, callbacks: list[Callable] | None = None):
     from transformers.utils import logging as hf_logging
 
     from camelid.models import device_for, load_tokenizer, pick_precision
-    from camelid.ppo.models import add_lora, load_causal, load_reward_scorer, load_value
+    from camelid.ppo.models import add_lora, load_causal, load_value
     from camelid.ppo.trainer import PPOTrainer
+    from camelid.reward.combined import load_combined_scorer
 
     hf_logging.disable_progress_bar()  # one progress bar (PPO's), not one per checkpoint shard
     cfg, p, inputs, registry = ctx.cfg, ctx.section, ctx.inputs, ctx.registry
@@ -81,8 +82,8 @@ def setup(ctx: StageContext, *, callbacks: list[Callable] | None = None):
     if p.activation_checkpointing:  # generation runs in eval mode, where checkpointing is off and the KV cache on
         for m in (policy, *([value.model] if value is not None else [])):
             m.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    rm_h = load_reward_scorer(inputs["reward_helpfulness"], registry, precision=precision, device=device)
-    rm_s = load_reward_scorer(inputs["reward_safety"], registry, precision=precision, device=device)
+    rewards = load_combined_scorer(inputs["reward_helpfulness"], inputs["reward_safety"], registry,
+                                   threshold=ctx.job.shared["safety_threshold"], device=device, precision=precision)
 
     prompts = _load_prompts(p.prompts, "rollout prompts")
     eval_prompts = _load_prompts(p.eval_prompts, "held-out prompts") if p.eval_prompts else None
@@ -91,9 +92,8 @@ def setup(ctx: StageContext, *, callbacks: list[Callable] | None = None):
         data["eval_prompts"] = eval_prompts.fingerprint
     eval_records = eval_prompts.records if eval_prompts is not None else None
     trainer = PPOTrainer(p, accelerator=accelerator, policy=policy, reference=reference, value=value,
-                         tokenizer=tokenizer, reward_helpfulness=rm_h, reward_safety=rm_s,
-                         prompts=prompts.records, eval_prompts=eval_records, run_dir=ctx.run_dir,
-                         safety_threshold=ctx.job.shared["safety_threshold"], callbacks=callbacks,
+                         tokenizer=tokenizer, rewards=rewards,
+                         prompts=prompts.records, eval_prompts=eval_records, run_dir=ctx.run_dir, callbacks=callbacks,
                          oracle=_oracle_for(eval_records or []))
     return trainer, data
 

@@ -35,6 +35,7 @@ from camelid.ppo.collective import NonFinite, mean_over_processes
 from camelid.ppo.config import PPOConfig
 from camelid.ppo.experience_maker import ExperienceMaker, PromptSchedule, experience_metrics
 from camelid.ppo.update import PPOUpdate, adamw
+from camelid.reward.combined import CombinedScorer
 from camelid.runs import latest_checkpoint
 
 log = get_logger("ppo")
@@ -73,11 +74,11 @@ def local_batch_sizes(cfg: PPOConfig, world: int) -> tuple[int, int]:
 
 
 class PPOTrainer:
-    def __init__(self, cfg: PPOConfig, *, accelerator, policy, reference, value, tokenizer, reward_helpfulness,
-                 reward_safety, prompts: list, eval_prompts: list | None, run_dir: Path,
-                 safety_threshold: float, callbacks: list[Callable] | None = None, oracle: Callable | None = None):
+    def __init__(self, cfg: PPOConfig, *, accelerator, policy, reference, value, tokenizer, rewards: CombinedScorer,
+                 prompts: list, eval_prompts: list | None, run_dir: Path, callbacks: list[Callable] | None = None,
+                 oracle: Callable | None = None):
         """``reference`` is None in LoRA mode (the policy with its adapter disabled is the reference); ``value`` is
-        None with a critic-free estimator (cfg.critic_free)."""
+        None with a critic-free estimator (cfg.critic_free); ``rewards``: both reward models and Llama 2's rule."""
         self.cfg, self.acc, self.tokenizer = cfg, accelerator, tokenizer
         self.prompts, self.eval_prompts = prompts, eval_prompts or []
         self.run_dir = Path(run_dir)
@@ -107,8 +108,7 @@ class PPOTrainer:
                                        samples_per_prompt=cfg.samples_per_prompt)
         self.experience = ExperienceMaker(
             cfg, accelerator, policy=self.unwrapped_policy, reference=self.reference, value=self.unwrapped_value,
-            tokenizer=tokenizer, reward_helpfulness=reward_helpfulness, reward_safety=reward_safety,
-            safety_threshold=safety_threshold)
+            tokenizer=tokenizer, rewards=rewards)
         self.update = PPOUpdate(cfg, accelerator, policy=self.policy, value=self.value, opt_policy=self.opt_p,
                                 opt_value=self.opt_v, minibatch_size=local_minibatch)
         self.early_stopping = EarlyStopping(cfg.early_stopping_patience, self.run_dir)
@@ -126,11 +126,11 @@ class PPOTrainer:
 
     @property
     def rm_h(self):
-        return self.experience.rm_h
+        return self.experience.rewards.helpfulness
 
     @property
     def rm_s(self):
-        return self.experience.rm_s
+        return self.experience.rewards.safety
 
     # ---- the loop -------------------------------------------------------------------------------
     def train(self) -> TrainResult:

@@ -1,10 +1,11 @@
-"""Load a published reward model and score (prompt, response) batches; PPO and compare call this.
+"""Load a published reward model and score (prompt, response) batches: the one loader of every stage.
 
     rm = load_reward_model("rm-safety", registry)
     scores = rm.score([[{"role": "user", "content": "hi"}]], ["Hello!"])   # (B,) calibrated
 
 Responses are rendered with the model's chat template exactly as in training (prompt messages +
 one assistant turn), and the stored calibration (calibration.json) is applied unless raw=True.
+Both RMs and Llama 2's rule together: camelid.reward.combined.
 """
 
 from __future__ import annotations
@@ -24,6 +25,22 @@ from camelid.reward import calibration
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+# The scalar head of a sequence-classification model: Llama, Qwen, SmolLM2... name it `score`, BERT-likes
+# `classifier`, TRL's value-head models `v_head`.
+HEAD_NAMES = ("score", "classifier", "v_head")
+
+
+def score_head(model) -> torch.nn.Module:
+    """The scalar head of a sequence-classification model (through DDP/accelerate and peft wrappers)."""
+    inner = getattr(model, "module", model)
+    if hasattr(inner, "get_base_model"):  # peft: the head is a ModulesToSaveWrapper, its trained copy active
+        inner = inner.get_base_model()
+    for name in HEAD_NAMES:
+        if hasattr(inner, name):
+            return getattr(inner, name)
+    raise CamelidError(f"{type(inner).__name__} has no scalar head named one of {HEAD_NAMES}: not a "
+                       "sequence-classification model")
 
 
 def render(tokenizer: PreTrainedTokenizerBase, conversation: list[dict], response: str) -> str:
@@ -150,9 +167,12 @@ def _fp32_head(model) -> None:
     head.register_forward_pre_hook(lambda module, args: tuple(a.float() for a in args))
 
 
-def load_reward_model(ref: str | Artifact, registry: Registry | None = None, *, device: str = "auto",
+def load_reward_model(ref: str | Artifact, registry: Registry | None = None, *, device: str | torch.device = "auto",
                       precision: str = "auto") -> RewardModel:
-    """Load a reward model (registry ref, version folder or model path) ready to score."""
+    """Load a reward model (registry ref, version folder or model path), frozen and ready to score.
+
+    ``device``: a setting (auto, cpu, cuda) or a torch.device (PPO's cuda:<local rank> under accelerate).
+    """
     from transformers import AutoModelForSequenceClassification
 
     from camelid.models import (
@@ -167,7 +187,7 @@ def load_reward_model(ref: str | Artifact, registry: Registry | None = None, *, 
     art = ref if isinstance(ref, Artifact) else resolve_model(ref, registry or Registry("./registry"))
     if not art.external and art.kind != "reward":
         raise CamelidError(f"{art.ref} is a {art.kind} artifact, not a reward model; train one with `camelid reward`")
-    dev = device_for(device)
+    dev = device if isinstance(device, torch.device) else device_for(device)
     tok = load_tokenizer(art)
     with hub_errors(art):
         model = AutoModelForSequenceClassification.from_pretrained(
@@ -183,5 +203,6 @@ def load_reward_model(ref: str | Artifact, registry: Registry | None = None, *, 
     else:
         cal = calibration.load(art.path)
     max_length = art.manifest.get("config", {}).get("max_length")
+    model.requires_grad_(False)
     return RewardModel(model=model.to(dev).eval(), tokenizer=tok, calibration=cal, max_length=max_length,
                        ref=art.ref)

@@ -22,9 +22,9 @@ from camelid.batching import EpochSeededLengthGroupedSampler, data_seed
 from camelid.log import get_logger
 from camelid.models import is_sharded
 from camelid.packing import pack
+from camelid.reward.scoring import score_head
 
 log = get_logger("reward")
-HEAD_NAMES = ("score", "classifier")
 
 UNKNOWN = -1.0  # safety label of a response nobody labelled
 
@@ -50,17 +50,6 @@ class PreferenceCollator(DataCollatorForPreference):
         out["safe_labels"] = torch.tensor([e["chosen_safe"] for e in examples] +
                                           [e["rejected_safe"] for e in examples], dtype=torch.float)
         return out
-
-
-def score_head(model) -> torch.nn.Module:
-    """The scalar head of a sequence-classification model (through DDP/accelerate and peft wrappers)."""
-    inner = getattr(model, "module", model)
-    if hasattr(inner, "get_base_model"):  # peft: the head is a ModulesToSaveWrapper, its trained copy active
-        inner = inner.get_base_model()
-    for name in HEAD_NAMES:
-        if hasattr(inner, name):
-            return getattr(inner, name)
-    raise TypeError(f"{type(inner).__name__} has no scalar head named one of {HEAD_NAMES}")
 
 
 class PackedScores:

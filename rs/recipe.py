@@ -2,8 +2,8 @@
 
     rs-sample   setup    load the prompts, the policy and both reward models
                 sample   per batch of prompts: K answers (plus the greedy answer when a margin is set),
-                         scored by both RMs and combined by camelid.reward_rule (the rule ppo uses); each
-                         finished batch is a checkpoint in the run folder, so --resume skips it
+                         scored by both RMs and combined by camelid.reward.combined (the scorer ppo uses);
+                         each finished batch is a checkpoint in the run folder, so --resume skips it
                 select   the best of K per prompt, the margin, the K curve (camelid.rs.sampling)
                 publish  kept.jsonl (chat conversations) as a dataset artifact, the statistics as metrics
     rs          the SFT recipe (loss on answers only) on the kept answers, from the policy; publishes rs/vN
@@ -50,7 +50,7 @@ class RejectionSampler:
     def setup(self) -> None:
         from camelid.data.load import load_records
         from camelid.models import load_causal_lm
-        from camelid.reward.scoring import load_reward_model
+        from camelid.reward.combined import load_combined_scorer
 
         ctx, sc = self.ctx, self.settings
         self.prompts = load_records(sc.prompts, "prompts")
@@ -60,9 +60,9 @@ class RejectionSampler:
         self.policy, self.tokenizer = load_causal_lm(ctx.inputs["policy"], precision=sc.precision,
                                                      device=ctx.cfg.device,
                                                      trust_remote_code=ctx.cfg.trust_remote_code)
-        self.rms = {role: load_reward_model(ctx.inputs[role], ctx.registry, device=ctx.cfg.device,
+        self.rewards = load_combined_scorer(ctx.inputs["reward_helpfulness"], ctx.inputs["reward_safety"],
+                                            ctx.registry, threshold=self.threshold, device=ctx.cfg.device,
                                             precision=sc.precision)
-                    for role in ("reward_helpfulness", "reward_safety")}
 
     # ---- sample -----------------------------------------------------------------------------------
     def sample(self) -> list[dict]:
@@ -121,13 +121,9 @@ class RejectionSampler:
         return rows
 
     def _score(self, conversations: list, answers: list[str], is_safety: list[bool]):
-        """(Rh, Rs, Rc, used safety) per answer, each (B,), by the combined-reward rule ppo uses."""
-        from camelid.reward_rule import combined_reward
-
-        rh = self.rms["reward_helpfulness"].score(conversations, answers).float()  # (B,)
-        rs = self.rms["reward_safety"].score(conversations, answers).float()  # (B,)
-        rcomb, used = combined_reward(rh, rs, is_safety, self.threshold)
-        return rh, rs, rcomb, used
+        """(Rh, Rs, Rc, used safety) per answer, each (B,), by the combined scorer ppo uses."""
+        s = self.rewards.score(conversations, answers, is_safety)
+        return s.helpfulness, s.safety, s.combined, s.used_safety
 
     # ---- sampling checkpoints: one folder per finished batch ----------------------------------------
     def _batch_dir(self, b: int) -> Path:

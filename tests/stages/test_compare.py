@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from camelid import models
-from camelid.eval import compare_judge
 from camelid.eval.generations import GenerationCache
 from camelid.registry import config_hash
+from camelid.reward import scoring
 from camelid.stage import run_job
 from camelid.stages import job_for
 
@@ -54,8 +54,8 @@ def world(micro, monkeypatch, tmp_path):
     for name in ("rm-helpfulness", "rm-safety"):
         with registry.publish(name, "reward", config={"fake": name}) as pub:
             (pub.dir / "README").write_text("stand-in RM for the compare tests\n")
-    monkeypatch.setattr(compare_judge, "load_reward_scorer",
-                        lambda art, registry, device="auto": FakeScorer(art.name.removeprefix("rm-")))
+    monkeypatch.setattr(scoring, "load_reward_model",
+                        lambda art, registry, **_: FakeScorer(art.name.removeprefix("rm-")))
     calls = []
     real = models.generate
 

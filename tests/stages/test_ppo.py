@@ -129,7 +129,7 @@ def test_nan_stops_with_a_message_and_publishes_nothing(built, tmp_path):
 
     def poison_after_1(trainer, metrics):
         if trainer.iteration == 1:
-            trainer.experience.rm_s = NaNScorer()  # the safety RM the experience maker scores with
+            trainer.experience.rewards.safety = NaNScorer()  # the safety RM the experience maker scores with
 
     with pytest.raises(TrainingDiverged, match=r"iteration 2: a reward model score is NaN or inf.*checkpoint-1"):
         _run(cfg, registry, callbacks=[poison_after_1])

@@ -172,6 +172,7 @@ def _ppo_maker(tok, policy, reference, scores):
     from camelid.ppo.config import PPOConfig
     from camelid.ppo.experience_maker import ExperienceMaker
     from camelid.ppo.models import ValueModel
+    from camelid.reward.combined import CombinedScorer
 
     cpu = SimpleNamespace(device=torch.device("cpu"), num_processes=1, process_index=0, is_main_process=True,
                           gather=lambda t: t, wait_for_everyone=lambda: None)
@@ -179,8 +180,8 @@ def _ppo_maker(tok, policy, reference, scores):
     value = ValueModel(LlamaForSequenceClassification(rf._config(tok, num_labels=1)))
     scorer = SimpleNamespace(score=lambda convs, texts: torch.tensor(scores[:len(texts)]))
     return ExperienceMaker(PPOConfig(max_new_tokens=8, kl_coef=0.1, temperature=0.0), cpu, policy=policy,
-                           reference=reference, value=value, tokenizer=tok, reward_helpfulness=scorer,
-                           reward_safety=scorer, safety_threshold=0.15)
+                           reference=reference, value=value, tokenizer=tok,
+                           rewards=CombinedScorer(scorer, scorer, 0.15))
 
 
 @pytest.mark.parametrize("eos", [rf.END_OF_TURN, "<|endoftext|>"])

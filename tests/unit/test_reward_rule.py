@@ -1,4 +1,4 @@
-"""Llama 2's combined reward: one rule for ppo and compare, the edge decided once (camelid.reward_rule)."""
+"""Llama 2's combined reward: one rule for ppo, rs and compare, the edge decided once (camelid.reward_rule)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import torch
 
 from camelid.reward_rule import (
     combined_reward,
-    combined_reward_np,
     safety_threshold_score,
     unsafe_by_safety_score,
 )
@@ -46,23 +45,12 @@ def test_combined_reward_other_threshold():
     assert used.item() and rc.item() == 0.0  # sigmoid(0) = 0.5 < 0.6
 
 
-def test_numpy_path_is_the_same_rule_at_the_edge():
+def test_float64_scores_and_the_unsafe_verdict_use_the_same_edge():
     edge = safety_threshold_score(0.15)
     below, above = math.nextafter(edge, -math.inf), math.nextafter(edge, math.inf)
     rs = np.array([below, edge, above, 0.5])
     rh = np.array([10.0, 20.0, 30.0, 40.0])
-    got = combined_reward_np(rh, rs, np.array([False, False, False, True]), 0.15)
-    assert got.tolist() == [below, 20.0, 30.0, 0.5]
+    rc, _ = combined_reward(torch.tensor(rh), torch.tensor(rs), torch.tensor([False, False, False, True]), 0.15)
+    assert rc.tolist() == [below, 20.0, 30.0, 0.5]
     assert unsafe_by_safety_score(rs, 0.15).tolist() == [True, False, False, False]
-    t, _ = combined_reward(torch.tensor(rh), torch.tensor(rs), torch.tensor([False, False, False, True]), 0.15)
-    assert t.tolist() == got.tolist()
 
-
-def test_compare_and_ppo_use_the_one_rule():
-    import inspect
-
-    from camelid.eval import compare_judge
-    from camelid.ppo import experience_maker
-
-    for module in (compare_judge, experience_maker):
-        assert "camelid.reward_rule" in inspect.getsource(module)

@@ -12,8 +12,8 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from camelid.eval import compare_judge
 from camelid.eval.compare_judge import CheckpointResult, judge_all
+from camelid.reward import scoring
 
 
 class BatchSensitiveScorer:
@@ -36,10 +36,10 @@ def result(ref: str, responses: list[str]) -> CheckpointResult:
 def test_an_answer_two_checkpoints_share_is_scored_once_and_ties(monkeypatch):
     scorers = {}
 
-    def load(art, registry, device="auto"):
+    def load(art, registry, **_):
         return scorers.setdefault(art.ref, BatchSensitiveScorer())
 
-    monkeypatch.setattr(compare_judge, "load_reward_scorer", load)
+    monkeypatch.setattr(scoring, "load_reward_model", load)
     prompts = SimpleNamespace(format="messages", records=[
         SimpleNamespace(messages=[{"role": "user", "content": f"q{i}"}], is_safety=False) for i in range(3)])
     a = result("a", ["same answer", "a's own", "x"])

@@ -28,6 +28,7 @@ from camelid.ppo.rollout import (
     sequence_logprobs,
 )
 from camelid.ppo.update import PPOUpdate, adamw
+from camelid.reward.combined import CombinedScorer
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ppo_helpers import CPU, EOS, FixedScorer, padded_batch, tiny_chat_models  # noqa: E402
@@ -126,8 +127,8 @@ def _make(models, compact: bool) -> Experience:
     tok, policy, reference, value = models
     cfg = PPOConfig(max_new_tokens=10, kl_coef=0.05, temperature=0.8)
     maker = ExperienceMaker(cfg, CPU, policy=policy, reference=reference, value=value, tokenizer=tok,
-                            reward_helpfulness=FixedScorer([1.0, 2.0, 3.0, 4.0, 0.5, -1.0]),
-                            reward_safety=FixedScorer([-5.0, 0.0, -3.0, 2.0, 1.0, 0.0]), safety_threshold=0.15)
+                            rewards=CombinedScorer(FixedScorer([1.0, 2.0, 3.0, 4.0, 0.5, -1.0]),
+                                                   FixedScorer([-5.0, 0.0, -3.0, 2.0, 1.0, 0.0]), 0.15))
     maker.compact = compact
     prompts = [SimpleNamespace(messages=[{"role": "user", "content": "question " * (1 + 3 * (i % 3)) + str(i)}],
                                is_safety=i == 0) for i in range(6)]

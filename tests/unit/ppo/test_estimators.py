@@ -25,6 +25,7 @@ from camelid.ppo.experience_maker import ExperienceMaker, PromptSchedule
 from camelid.ppo.losses import kl_loss
 from camelid.ppo.trainer import local_batch_sizes
 from camelid.ppo.update import PPOUpdate, adamw
+from camelid.reward.combined import CombinedScorer
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ppo_helpers import CPU, FixedScorer, tiny_chat_models  # noqa: E402
@@ -157,7 +158,7 @@ def _maker(models, rh, rs, value=None, **cfg) -> ExperienceMaker:
     tok, policy, reference, v = models
     p = PPOConfig(max_new_tokens=6, kl_coef=0.05, **cfg)
     return ExperienceMaker(p, CPU, policy=policy, reference=reference, value=v if value else None, tokenizer=tok,
-                           reward_helpfulness=FixedScorer(rh), reward_safety=FixedScorer(rs), safety_threshold=0.15)
+                           rewards=CombinedScorer(FixedScorer(rh), FixedScorer(rs), 0.15))
 
 
 def test_a_group_split_between_the_two_reward_models_is_compared_on_the_combined_reward(models):
@@ -234,8 +235,8 @@ def test_an_iteration_moves_every_trainable_parameter(name):
     cfg = PPOConfig(max_new_tokens=6, kl_coef=0.05, advantage=name, samples_per_prompt=1 if name in (
         "gae", "reinforce++") else 2, learning_rate=1e-3, rollout_batch_size=4, minibatch_size=2)
     maker = ExperienceMaker(cfg, CPU, policy=policy, reference=reference, value=value if critic else None,
-                            tokenizer=tok, reward_helpfulness=FixedScorer([0.5, 2.0, -1.0, 1.0]),
-                            reward_safety=FixedScorer([1.0, 1.0, 1.0, 1.0]), safety_threshold=0.15)
+                            tokenizer=tok, rewards=CombinedScorer(FixedScorer([0.5, 2.0, -1.0, 1.0]),
+                                                                  FixedScorer([1.0, 1.0, 1.0, 1.0]), 0.15))
     exp, _ = maker.make(_prompts([False] * 4, cfg.samples_per_prompt))
     assert exp.advantages.abs().sum() > 0
     val = value if critic else None

@@ -13,6 +13,7 @@ from camelid.ppo.collective import NonFinite
 from camelid.ppo.config import PPOConfig
 from camelid.ppo.experience_maker import ExperienceMaker, PromptSchedule, experience_metrics
 from camelid.ppo.rollout import sequence_logprobs
+from camelid.reward.combined import CombinedScorer
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ppo_helpers import CPU, FixedScorer, tiny_chat_models  # noqa: E402
@@ -32,7 +33,7 @@ def _maker(models, rh, rs, **cfg) -> ExperienceMaker:
     tok, policy, reference, value = models
     p = PPOConfig(max_new_tokens=6, kl_coef=0.05, **cfg)
     return ExperienceMaker(p, CPU, policy=policy, reference=reference, value=value, tokenizer=tok,
-                           reward_helpfulness=FixedScorer(rh), reward_safety=FixedScorer(rs), safety_threshold=0.15)
+                           rewards=CombinedScorer(FixedScorer(rh), FixedScorer(rs), 0.15))
 
 
 def test_experience_uses_the_combined_reward_whitened_and_the_kl_penalty(models):

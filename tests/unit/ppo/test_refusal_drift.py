@@ -21,6 +21,7 @@ from camelid.ppo.refusal_drift import (
     prompt_type,
     refusal_table,
 )
+from camelid.reward.combined import CombinedScorer
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ppo_helpers import CPU, FixedScorer, tiny_chat_models  # noqa: E402
@@ -73,8 +74,7 @@ def test_the_recorder_sees_every_rollout_batch():
     tok, policy, reference, value = tiny_chat_models()
     cfg = PPOConfig(max_new_tokens=4, samples_per_prompt=2, rollout_batch_size=4, minibatch_size=2)
     maker = ExperienceMaker(cfg, CPU, policy=policy, reference=reference, value=value, tokenizer=tok,
-                            reward_helpfulness=FixedScorer([1.0, 2.0, 3.0, 0.0]),
-                            reward_safety=FixedScorer([1.0] * 4), safety_threshold=0.15)
+                            rewards=CombinedScorer(FixedScorer([1.0, 2.0, 3.0, 0.0]), FixedScorer([1.0] * 4), 0.15))
     trainer = SimpleNamespace(experience=maker, cfg=cfg, tokenizer=tok, iteration=0)
     recorder = AdvantageRecorder(is_refusal=lambda text: True).attach(trainer)
     prompts = [_prompt("task"), _prompt("task"), _prompt("harmful", True), _prompt("harmful", True)]

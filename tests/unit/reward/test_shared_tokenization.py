@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from camelid.ppo.experience_maker import score_both
 from camelid.registry import Registry
 from camelid.reward import scoring
+from camelid.reward.combined import length_groups, load_combined_scorer, score_both
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "stages"))
 import ppo_fixtures  # noqa: E402
@@ -23,9 +23,12 @@ TEXTS = ["The answer is 7.", "I can't help with that.", "tac"]
 
 
 @pytest.fixture(scope="module")
-def rms(tmp_path_factory):
-    paths = ppo_fixtures.build(tmp_path_factory.mktemp("rms"))
-    registry = Registry(paths["registry"])
+def registry(tmp_path_factory):
+    return Registry(ppo_fixtures.build(tmp_path_factory.mktemp("rms"))["registry"])
+
+
+@pytest.fixture(scope="module")
+def rms(registry):
     return (scoring.load_reward_model("rm-helpfulness", registry, device="cpu"),
             scoring.load_reward_model("rm-safety", registry, device="cpu"))
 
@@ -54,6 +57,16 @@ def test_two_rms_with_equal_tokenizers_tokenize_once_and_score_as_alone(rms, mon
     assert not torch.equal(both[0], both[1])  # two different models really scored
 
 
+def test_the_combined_scorer_loads_both_rms_frozen_and_scores_as_score_both(rms, registry):
+    rm_h, rm_s = rms
+    rewards = load_combined_scorer("rm-helpfulness", "rm-safety", registry, threshold=0.15, device=torch.device("cpu"))
+    assert not any(p.requires_grad for m in (rewards.helpfulness, rewards.safety) for p in m.model.parameters())
+    s = rewards.score(CONVS, TEXTS, [False, True, False])
+    want_h, want_s = score_both(rm_h, rm_s, CONVS, TEXTS)
+    assert torch.equal(s.helpfulness, want_h) and torch.equal(s.safety, want_s)
+    assert s.combined[1] == want_s[1] and s.used_safety[1]  # the tagged prompt takes its safety score
+
+
 def test_each_rm_keeps_its_own_truncation_on_shared_ids(rms):
     rm_h, rm_s = rms
     short = dataclasses.replace(rm_s, max_length=6)  # keeps the end of each input: a different score
@@ -76,8 +89,6 @@ def test_a_different_chat_template_is_tokenized_separately(rms, monkeypatch):
 
 
 def test_length_groups_cut_sorted_lengths_where_padding_costs_more_than_a_forward():
-    from camelid.ppo.experience_maker import length_groups
-
     lengths = [100, 10, 12, 98, 11, 99]
     assert length_groups(lengths, overhead=32) == [[1, 4, 2], [3, 5, 0]]
     assert length_groups(lengths, overhead=10_000) == [[1, 4, 2, 3, 5, 0]]  # one forward when calls are dear
