@@ -12,8 +12,9 @@ kl_coef as beta, fp32 on CPU, and --num-generations responses per prompt (rollou
   camelid grpo / rloo   `camelid ppo` with stages.ppo.advantage=grpo|rloo, samples_per_prompt=G: its recipe's
                         setup() and trainer; Llama 2's combined reward from BOTH reward models; no value model.
   TRL GRPO / RLOO       this venv's GRPOTrainer / RLOOTrainer with a reward callable that scores with BOTH
-                        reward models (camelid.reward.scoring) and combines them by camelid's rule, as bench/ppo.py's
-                        RLOO variant does; TRL's defaults otherwise (GRPO: loss_type dapo, scale_rewards group).
+                        reward models combined by camelid's rule (camelid.reward.combined), run by bench/ppo.py's
+                        TRL runner (its RLOO variant's); TRL's defaults otherwise (GRPO: loss_type dapo,
+                        scale_rewards group).
 
 Runs alternate (A B C D A B C D ...), each its own process; the first iteration is an untimed warm-up. Reported:
 episodes/s, generated tokens/s, time split per iteration, peak memory (the worker's VmHWM), MFU, and
@@ -32,12 +33,11 @@ import time
 from pathlib import Path
 
 import common
-import torch
 
 SCRIPT = Path(__file__).resolve()
 _spec = importlib.util.spec_from_file_location("bench_ppo", SCRIPT.parent / "ppo.py")
 bench_ppo = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench_ppo)  # Probe, the scratch pipeline, the shared worker plumbing
+_spec.loader.exec_module(bench_ppo)  # Probe, the scratch pipeline, the TRL runner, the shared worker plumbing
 Probe, WARMUP, PHASES = bench_ppo.Probe, bench_ppo.WARMUP, bench_ppo.PHASES
 
 VARIANTS = {"camelid grpo": "camelid-grpo", "TRL GRPO": "trl-grpo", "camelid rloo": "camelid-rloo",
@@ -82,88 +82,9 @@ def worker_camelid(a: argparse.Namespace, name: str) -> dict:
             "kl_last": last["kl"]}
 
 
-def worker_trl(a: argparse.Namespace, kind: str) -> dict:
-    """TRL's GRPOTrainer or RLOOTrainer (this venv's trl) with camelid's combined reward as a callable."""
-    from datasets import Dataset
-    from transformers import AutoTokenizer, TrainerCallback
-    from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
-
-    from camelid.reward.scoring import load_reward_model
-    from camelid.reward_rule import combined_reward
-
-    config_cls, trainer_cls = (GRPOConfig, GRPOTrainer) if kind == "grpo" else (RLOOConfig, RLOOTrainer)
-    cfg = bench_ppo.load_cfg(a)
-    pc = cfg.stages.ppo
-    models = bench_ppo._models(cfg)
-    if pc.rollout_batch_size % a.num_generations or pc.minibatch_size % a.num_generations:
-        raise SystemExit(f"--num-generations {a.num_generations} must divide rollout_batch_size "
-                         f"{pc.rollout_batch_size} and minibatch_size {pc.minibatch_size}")
-    torch.manual_seed(pc.seed)
-    tokenizer = AutoTokenizer.from_pretrained(models["policy"].model_path)
-    tokenizer.padding_side = "left"
-    records = bench_ppo._prompt_records(cfg)
-    train = Dataset.from_dict({"prompt": [r.messages for r in records], "is_safety": [bool(r.is_safety) for r in records]})
-    device = common.bench_device()
-    rm_h = load_reward_model(models["reward_helpfulness"], device=device.type, precision="auto")
-    rm_s = load_reward_model(models["reward_safety"], device=device.type, precision="auto")
-    for rm in (rm_h, rm_s):
-        rm.model.requires_grad_(False)
-    probe = Probe(tokenizer.eos_token_id, pc.rollout_batch_size)
-
-    def combined(prompts, completions, completion_ids, is_safety, **_) -> list[float]:
-        """Llama 2's rule on both RMs' calibrated scores, exactly as camelid's trainer scores (decoded, stripped)."""
-        texts = [(c[-1]["content"] if isinstance(c, list) else c).strip() for c in completions]
-        rh, rs = rm_h.score(prompts, texts), rm_s.score(prompts, texts)
-        rc, _ = combined_reward(rh, rs, torch.tensor(is_safety, dtype=torch.bool), cfg.shared.safety_threshold)
-        return rc.tolist()
-
-    args = config_cls(
-        output_dir=str(Path(a.runs) / f"trl-{kind}"), report_to="none", save_strategy="no", logging_steps=1,
-        disable_tqdm=True, seed=pc.seed, bf16=common.bench_dtype(device) == torch.bfloat16,
-        use_cpu=device.type == "cpu", gradient_checkpointing=False, dataloader_num_workers=0, log_completions=False,
-        model_init_kwargs={"dtype": "float32"},
-        # per iteration: rollout_batch_size completions (prompts x num_generations), then
-        # rollout/minibatch optimizer steps of minibatch_size completions each, ppo_epochs passes
-        per_device_train_batch_size=pc.minibatch_size, gradient_accumulation_steps=1,
-        steps_per_generation=pc.rollout_batch_size // pc.minibatch_size, num_iterations=pc.ppo_epochs,
-        num_generations=a.num_generations,
-        max_steps=a.total_iterations * pc.rollout_batch_size // pc.minibatch_size * pc.ppo_epochs,
-        max_completion_length=pc.max_new_tokens, temperature=pc.temperature, top_p=pc.top_p, top_k=0,
-        beta=pc.kl_coef, epsilon=pc.clip_range,
-        learning_rate=pc.learning_rate, lr_scheduler_type="constant", weight_decay=pc.weight_decay,
-        adam_beta1=pc.adam_betas[0], adam_beta2=pc.adam_betas[1], adam_epsilon=pc.adam_eps,
-        max_grad_norm=pc.max_grad_norm,
-    )
-    steps_per_iteration = args.steps_per_generation * args.num_iterations
-
-    class Clock(TrainerCallback):
-        def on_step_end(self, args, state, control, **kwargs):  # an iteration = one generation + its steps
-            if state.global_step % steps_per_iteration == 0:
-                probe.mark()
-
-    trainer = trainer_cls(model=models["policy"].model_path, reward_funcs=[combined], args=args, train_dataset=train,
-                          processing_class=tokenizer, callbacks=[Clock()])
-    policy, reference = trainer.model, trainer.ref_model
-    probe.generation(policy)
-    trainer.reward_funcs[0] = probe.timed(trainer.reward_funcs[0], "rewards")
-    if reference is not None:
-        probe.phase(reference, "forward", "ref_value")
-        probe.count_forward(reference, "reference")
-    probe.phase(policy, "forward", "ref_value", when="no_grad")  # the old-logprob forward (outside generate)
-    probe.phase(policy, "forward", "training", when="grad")
-    probe.training_steps()
-    probe.count_forward(policy, "policy")
-    probe.count_forward(rm_h.model, "rm_helpfulness")
-    probe.count_forward(rm_s.model, "rm_safety")
-    trainer.train()
-    rewards = [h["reward"] for h in trainer.state.log_history if "reward" in h]
-    kls = [h["kl"] for h in trainer.state.log_history if "kl" in h]
-    return {"probe": probe, "policy_params": bench_ppo._n_params(policy), "reward_last": rewards[-1] if rewards else None,
-            "kl_last": kls[-1] if kls else None}
-
-
 WORKERS = {"camelid-grpo": lambda a: worker_camelid(a, "grpo"), "camelid-rloo": lambda a: worker_camelid(a, "rloo"),
-           "trl-grpo": lambda a: worker_trl(a, "grpo"), "trl-rloo": lambda a: worker_trl(a, "rloo")}
+           "trl-grpo": lambda a: bench_ppo.worker_trl_critic_free(a, "grpo"),
+           "trl-rloo": lambda a: bench_ppo.worker_trl_critic_free(a, "rloo")}
 
 
 def run_worker(a: argparse.Namespace) -> None:
@@ -251,8 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{a.iterations} timed iterations per run, {a.repeats} alternating rounds, one process per run",
             "camelid grpo / rloo: `camelid ppo` stages.ppo.advantage=grpo|rloo (no value model), both RMs combined by "
             "Llama 2's rule, reward whitening, KL k3 as a loss term (grpo) or k1 in the sequence reward (rloo). TRL "
-            "GRPO / RLOO: this venv's trainers with a reward callable = camelid.reward.scoring both RMs + "
-            "camelid.reward_rule.combined_reward; TRL's defaults otherwise",
+            "GRPO / RLOO: this venv's trainers with a reward callable = camelid.reward.combined's scorer (both RMs, "
+            "Llama 2's rule); TRL's defaults otherwise",
             "episodes/s = completions trained on per second of the timed iterations; camelid / this = the camelid "
             "run's episodes/s over the TRL run's of the same round (median [min-max]); time split as bench/ppo.py's "
             "(ref = reference forward + TRL's old-logprob forward); peak = the worker's own VmHWM",

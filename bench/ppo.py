@@ -460,15 +460,16 @@ def worker_trl_ppo(a: argparse.Namespace) -> dict:
             "kl_last": kls[-1] if kls else None}
 
 
-def worker_rloo(a: argparse.Namespace) -> dict:
-    """trl's RLOOTrainer with a reward callable: camelid's combined reward from both RMs."""
+def worker_trl_critic_free(a: argparse.Namespace, kind: str) -> dict:
+    """TRL's RLOOTrainer (kind "rloo") or GRPOTrainer ("grpo"), this venv's trl, with a reward callable: camelid's
+    combined reward from both RMs (bench/grpo.py runs both kinds, this file's TRL RLOO variant the first)."""
     from datasets import Dataset
     from transformers import AutoTokenizer, TrainerCallback
-    from trl import RLOOConfig, RLOOTrainer
+    from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 
-    from camelid.reward.scoring import load_reward_model
-    from camelid.reward_rule import combined_reward
+    from camelid.reward.combined import load_combined_scorer
 
+    config_cls, trainer_cls = {"grpo": (GRPOConfig, GRPOTrainer), "rloo": (RLOOConfig, RLOOTrainer)}[kind]
     cfg = load_cfg(a)
     pc = cfg.stages.ppo
     models = _models(cfg)
@@ -481,24 +482,19 @@ def worker_rloo(a: argparse.Namespace) -> dict:
     records = _prompt_records(cfg)
     train = Dataset.from_dict({"prompt": [r.messages for r in records], "is_safety": [bool(r.is_safety) for r in records]})
     device = common.bench_device()  # the RMs where camelid's PPO puts them: fp32 on CPU, bf16 on a GPU
-    rm_h = load_reward_model(models["reward_helpfulness"], device=device.type, precision="auto")
-    rm_s = load_reward_model(models["reward_safety"], device=device.type, precision="auto")
-    for rm in (rm_h, rm_s):
-        rm.model.requires_grad_(False)
+    rewards = load_combined_scorer(models["reward_helpfulness"], models["reward_safety"], None,
+                                   threshold=cfg.shared.safety_threshold, device=device)
     probe = Probe(tokenizer.eos_token_id, pc.rollout_batch_size)
 
     def combined(prompts, completions, completion_ids, is_safety, **_) -> list[float]:
         """Llama 2's rule on both RMs' calibrated scores, exactly as camelid's trainer scores (decoded, stripped)."""
         texts = [(c[-1]["content"] if isinstance(c, list) else c).strip() for c in completions]
-        rh, rs = rm_h.score(prompts, texts), rm_s.score(prompts, texts)
-        rc, _ = combined_reward(rh, rs, torch.tensor(is_safety, dtype=torch.bool), cfg.shared.safety_threshold)
-        return rc.tolist()
+        return rewards.score(prompts, texts, is_safety).combined.tolist()
 
-    args = RLOOConfig(
-        output_dir=str(Path(a.runs) / "trl-rloo"), report_to="none", save_strategy="no", logging_steps=1,
+    args = config_cls(
+        output_dir=str(Path(a.runs) / f"trl-{kind}"), report_to="none", save_strategy="no", logging_steps=1,
         disable_tqdm=True, seed=pc.seed, bf16=common.bench_dtype(device) == torch.bfloat16,
-        use_cpu=device.type == "cpu", gradient_checkpointing=False,
-        dataloader_num_workers=0, log_completions=False,
+        use_cpu=device.type == "cpu", gradient_checkpointing=False, dataloader_num_workers=0, log_completions=False,
         model_init_kwargs={"dtype": "float32"},
         # per iteration: rollout_batch_size completions (prompts x num_generations), then
         # rollout/minibatch optimizer steps of minibatch_size completions each, ppo_epochs passes
@@ -519,28 +515,29 @@ def worker_rloo(a: argparse.Namespace) -> dict:
             if state.global_step % steps_per_iteration == 0:
                 probe.mark()
 
-    trainer = RLOOTrainer(model=models["policy"].model_path, reward_funcs=[combined], args=args, train_dataset=train,
+    trainer = trainer_cls(model=models["policy"].model_path, reward_funcs=[combined], args=args, train_dataset=train,
                           processing_class=tokenizer, callbacks=[Clock()])
     policy, reference = trainer.model, trainer.ref_model
     probe.generation(policy)
     trainer.reward_funcs[0] = probe.timed(trainer.reward_funcs[0], "rewards")
-    probe.phase(reference, "forward", "ref_value")
+    if reference is not None:  # GRPO with beta 0 keeps no reference
+        probe.phase(reference, "forward", "ref_value")
+        probe.count_forward(reference, "reference")
     probe.phase(policy, "forward", "ref_value", when="no_grad")  # the old-logprob forward (outside generate)
     probe.phase(policy, "forward", "training", when="grad")
     probe.training_steps()
     probe.count_forward(policy, "policy")
-    probe.count_forward(reference, "reference")
-    probe.count_forward(rm_h.model, "rm_helpfulness")
-    probe.count_forward(rm_s.model, "rm_safety")
+    probe.count_forward(rewards.helpfulness.model, "rm_helpfulness")
+    probe.count_forward(rewards.safety.model, "rm_safety")
     trainer.train()
-    rewards = [h["reward"] for h in trainer.state.log_history if "reward" in h]
+    rewards_logged = [h["reward"] for h in trainer.state.log_history if "reward" in h]
     kls = [h["kl"] for h in trainer.state.log_history if "kl" in h]
-    return {"probe": probe, "policy_params": _n_params(policy), "reward_last": rewards[-1] if rewards else None,
-            "kl_last": kls[-1] if kls else None}
+    return {"probe": probe, "policy_params": _n_params(policy),
+            "reward_last": rewards_logged[-1] if rewards_logged else None, "kl_last": kls[-1] if kls else None}
 
 
 WORKERS = {"camelid": worker_camelid, "camelid-padded": worker_camelid_padded, "trl-ppo": worker_trl_ppo,
-           "rloo": worker_rloo}
+           "rloo": lambda a: worker_trl_critic_free(a, "rloo")}
 
 
 def run_worker(a: argparse.Namespace) -> None:
@@ -656,7 +653,7 @@ def main(argv: list[str] | None = None) -> int:
             f"bench/.trl-1.12 (trl {TRL_PPO_VERSION}, --no-deps, on this venv's transformers), helpfulness RM only, "
             "value from it, no reward whitening, constant LR. TRL RLOO: this venv's RLOOTrainer, "
             f"{pc.rollout_batch_size // a.num_generations} prompts x {a.num_generations} generations per iteration, "
-            "reward callable = camelid.reward.scoring both RMs + camelid.reward_rule.combined_reward, beta = kl_coef",
+            "reward callable = camelid.reward.combined's scorer (both RMs, Llama 2's rule), beta = kl_coef",
             "episodes/s = completions trained on per second of the timed iterations; gen tok/s = generated tokens "
             "(up to and including EOS) per second of the same loop; mean len = generated tokens per episode. All "
             "start from the same policy, but each trainer moves it its own way (TRL 1.12 PPO clips no gradients "
@@ -664,7 +661,8 @@ def main(argv: list[str] | None = None) -> int:
             "is the length-neutral comparison",
             "time split in seconds per iteration (median over runs), measured in the worker by wrapping the "
             "models' methods (see Probe): gen = policy.generate; rm = reward scoring (camelid and RLOO: "
-            "camelid's RewardModel.score = chat rendering + tokenizing + forward, twice; TRL PPO: the RM backbone "
+            "camelid.reward.combined's scorer = chat rendering + tokenizing, once when the RMs' tokenizers agree, "
+            "+ a forward per RM; TRL PPO: the RM backbone "
             "on the rollout's token ids); ref+val = reference forward + value forward without grad (RLOO: "
             "reference + its old-logprob policy forward, no value model); train = policy/value forwards with "
             "grad + backward + optimizer steps; other = the rest of the loop (decoding, advantages, grad "

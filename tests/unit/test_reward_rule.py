@@ -54,3 +54,14 @@ def test_float64_scores_and_the_unsafe_verdict_use_the_same_edge():
     assert rc.tolist() == [below, 20.0, 30.0, 0.5]
     assert unsafe_by_safety_score(rs, 0.15).tolist() == [True, False, False, False]
 
+
+def test_only_the_combined_scorer_applies_the_rule():
+    """ppo, rs, compare and the benchmarks reach the rule through camelid.reward.combined, not each on its own."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    tops = [d for d in repo.iterdir() if (d / "__init__.py").is_file()] + [repo / "bench"]  # the product code
+    callers = sorted(str(f.relative_to(repo)) for top in tops for f in top.rglob("*.py")
+                     if "combined_reward(" in (text := f.read_text(encoding="utf-8"))
+                     and "def combined_reward(" not in text)
+    assert callers == ["reward/combined.py"]
