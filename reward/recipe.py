@@ -52,13 +52,8 @@ def load_init_model(init: Artifact, rm: RewardModelConfig, precision: str):
 
 
 def peft_config(rm: RewardModelConfig):
-    if rm.mode != "lora":
-        return None
-    from peft import LoraConfig, TaskType
-
-    return LoraConfig(task_type=TaskType.SEQ_CLS, r=rm.lora.r, lora_alpha=rm.lora.alpha,
-                      lora_dropout=rm.lora.dropout, target_modules=rm.lora.target_modules,
-                      modules_to_save=["score"])
+    """LoRA on the backbone; the score head trains whole (modules_to_save)."""
+    return rm.lora.peft_config("SEQ_CLS", modules_to_save=["score"]) if rm.mode == "lora" else None
 
 
 # ---- train --------------------------------------------------------------------------------------------

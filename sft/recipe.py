@@ -213,13 +213,7 @@ class SFTRecipe:
         )
 
     def _peft_config(self):
-        if self.sc.mode != "lora":
-            return None
-        from peft import LoraConfig
-
-        lc = self.sc.lora
-        return LoraConfig(r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout, target_modules=lc.target_modules,
-                          task_type="CAUSAL_LM")
+        return self.sc.lora.peft_config("CAUSAL_LM") if self.sc.mode == "lora" else None
 
     def _build_trainer(self, model):
         from transformers.trainer_callback import ProgressCallback
