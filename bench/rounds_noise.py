@@ -95,7 +95,7 @@ def one_run(root: Path, registry, answers, ev, noise: str, seed: int, base_data:
     _, records, truth = ev
     for o in OBJECTIVES:
         t0 = time.perf_counter()
-        rm = ensure(*reward_job(cfg, 1, o, [pairs], sizes), registry=registry)
+        rm = ensure(cfg, reward_job(cfg, 1, o, [pairs], sizes), registry=registry)
         right, levels = right_vs_oracle(registry, rm, records, truth, o)
         out["rms"][o] = {"ref": rm.ref, "right": right, "accuracy": levels["overall"], "levels": levels["levels"],
                          "heldout": rm.manifest["metrics"].get("eval", {}).get("accuracy", {}).get(o),
@@ -107,12 +107,10 @@ def run(args) -> None:
     from camelid.registry import Registry, set_default_root
     from camelid.rounds.cmd import ensure
     from camelid.rounds.plan import sample_job
-    from camelid.rounds.pairs import register_stages
 
     root = args.root.resolve()
     if not (root / "registry").exists():
         shutil.copytree(args.start, root / "registry")
-    register_stages()
     set_default_root(root / "registry")  # where the RMs' `registry:pairs-r1@vN` data resolves (as the CLI sets it)
     registry = Registry(root / "registry")
     if args.train_offset < EVAL_OFFSET + args.eval_prompts and EVAL_OFFSET < args.train_offset + args.train_prompts:

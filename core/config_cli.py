@@ -19,12 +19,9 @@ def explained(model: BaseModel, prefix: str = "", help_: str = "") -> Iterator[t
     """(dotted key, value, help text) for every setting under ``model``; list items are keyed by index
     (``stages.sft.data.0.path``), as overrides name them."""
     fields = type(model).model_fields
-    extra = {k: v for k, v in (model.__pydantic_extra__ or {}).items()} if model.model_config.get("extra") else {}
-    for name, value in [*((n, getattr(model, n)) for n in fields if not fields[n].exclude), *extra.items()]:
-        key = f"{prefix}{name}"
-        field = fields.get(name)
-        desc = field.description if field is not None and field.description else _extra_help(name)
-        yield from _explain_value(value, key, desc)
+    for name, field in fields.items():
+        if not field.exclude:
+            yield from _explain_value(getattr(model, name), f"{prefix}{name}", field.description or "")
 
 
 def _explain_value(value, key: str, desc: str) -> Iterator[tuple[str, object, str]]:
@@ -35,12 +32,6 @@ def _explain_value(value, key: str, desc: str) -> Iterator[tuple[str, object, st
             yield from explained(item, f"{key}.{i}.", desc)
     else:
         yield key, value, desc or ""
-
-
-def _extra_help(name: str) -> str:
-    from camelid.stages import STAGES, get_stage
-
-    return get_stage(name).help if name in STAGES else ""
 
 
 def _show(value) -> str:

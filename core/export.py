@@ -27,7 +27,6 @@ from camelid.registry import Registry
 
 log = get_logger("export")
 
-MODEL_KINDS = ("base", "sft", "ppo", "rs")
 
 
 def check_target(out: Path, force: bool) -> None:
@@ -102,8 +101,10 @@ def export(ref: str, out: str | Path, registry: Registry, *, force: bool = False
     if art.external:
         raise CamelidError(f"{ref!r} is not a registry artifact ({art.external}); export takes a registry ref "
                            "such as ppo or sft@v2")
-    if art.kind not in MODEL_KINDS:
-        raise CamelidError(f"{art.ref} is a {art.kind} artifact; export writes chat models ({', '.join(MODEL_KINDS)})")
+    from camelid.stages import policy_kinds
+
+    if art.kind not in (kinds := policy_kinds()):
+        raise CamelidError(f"{art.ref} is a {art.kind} artifact; export writes chat models ({', '.join(kinds)})")
     model_dir = art.path / "model"
     if not model_dir.is_dir():
         raise CamelidError(f"{art.ref} has no model/ folder ({art.path}); it cannot be exported")

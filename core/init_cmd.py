@@ -7,11 +7,15 @@ must beat. Stages call `ensure_base` so a fresh registry works without running i
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from camelid.config import PipelineConfig
 from camelid.log import get_logger
 from camelid.registry import Artifact, Registry, config_hash
-from camelid.stage import Job, Stage, StageContext
+from camelid.stage import Job, JobSpec, Runtime, Stage, StageContext
+
+if TYPE_CHECKING:  # the config is built from the stage declarations, this one included
+    from camelid.config import PipelineConfig, ToyBaseConfig
 
 log = get_logger("init")
 
@@ -27,12 +31,12 @@ def run_init(cfg: PipelineConfig, registry: Registry, *, force: bool = False) ->
     return execute(cfg, registry, STAGE.job(cfg, force=force))
 
 
-def build_base(cfg: PipelineConfig, registry: Registry, *, force: bool = False, world_size: int = 1) -> Artifact:
-    """Build and publish base/vN in this process alone (or return the up-to-date one unless ``force``)."""
+def build_base(tb: ToyBaseConfig, registry: Registry, *, force: bool = False, world_size: int = 1) -> Artifact:
+    """Build and publish base/vN of ``tb`` (the config's toy_base) in this process alone (or return the
+    up-to-date one unless ``force``)."""
     from camelid.data.toyworld import ToyWorld, evaluate
     from camelid.models import build_tiny_llama, count_parameters, generate, save_model, train_tokenizer
 
-    tb = cfg.toy_base
     section = tb.model_dump(mode="json")
     if not force:
         existing = registry.find_matching(tb.output, config_hash(section), {})
@@ -61,16 +65,22 @@ def build_base(cfg: PipelineConfig, registry: Registry, *, force: bool = False, 
     return pub.artifact
 
 
+@dataclass(frozen=True)
+class InitOptions:
+    force: bool = False  # publish a new version even if one is up to date
+
+
 class InitStage(Stage):
     name = "init"
-    kind = "base"
     help = "Train the toy tokenizer, build the tiny base model, publish base/vN"
     description = "Build the toy tokenizer + tiny Llama base model and publish it."
+    job_specs = (JobSpec("init", kind="base", policy=True),)  # an untrained chat model is still a policy
 
     def job(self, cfg: PipelineConfig, *, force: bool = False) -> Job:
-        tb = cfg.toy_base
-        return Job(stage=self.name, name=self.name, output=tb.output, section=tb.model_dump(mode="json"),
-                   inputs={}, options={"force": force})
+        tb = cfg.toy_base  # a core section (toy_base), not a stage's
+        return Job(stage=self.name, spec=self.spec(), name=self.name, output=tb.output,
+                   settings=tb.model_copy(deep=True), section=tb.model_dump(mode="json"), inputs={},
+                   runtime=Runtime.of(cfg), options=InitOptions(force=force), where="toy_base")
 
     def jobs(self, cfg: PipelineConfig) -> list[Job]:
         # Only when SFT starts from the toy base; real profiles start from an imported or Hub model.
@@ -81,14 +91,13 @@ class InitStage(Stage):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--force", action="store_true", help="publish a new version even if one is up to date")
 
-    def select(self, cfg: PipelineConfig, args) -> tuple[PipelineConfig, list[Job]]:
-        return cfg, [self.job(cfg, force=args.force)]
+    def select(self, cfg: PipelineConfig, args) -> list[Job]:
+        return [self.job(cfg, force=args.force)]
 
     def run(self, ctx: StageContext) -> Artifact | None:
         if not ctx.is_main:
             return None
-        return build_base(ctx.cfg, ctx.registry, force=bool(ctx.job.options.get("force")),
-                          world_size=ctx.state.num_processes)
+        return build_base(ctx.section, ctx.registry, force=ctx.job.options.force, world_size=ctx.state.num_processes)
 
 
 STAGE = InitStage()
@@ -104,6 +113,6 @@ def ensure_base(cfg: PipelineConfig, registry: Registry, ref: str) -> None:
         log.info("%s not in the registry yet: running `camelid init` first", name)
         from camelid.models import process_state
 
-        build_base(cfg, registry, world_size=process_state(cfg.device).num_processes)
+        build_base(cfg.toy_base, registry, world_size=process_state(cfg.device).num_processes)
 
 

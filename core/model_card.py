@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import yaml
 
 from camelid.registry import Artifact, Registry
+from camelid.stages import policy_kinds
 
 # Base models camelid knows the origin of, by where `camelid import` got them: Hub id and license.
 KNOWN_BASES = {
@@ -209,7 +210,7 @@ def render_card(registry: Registry, art: Artifact, *, adapter: bool = False) -> 
     header = {
         "library_name": "transformers",
         "pipeline_tag": "text-generation",
-        "tags": ["camelid", "rlhf", *[s for s in stages if s in ("sft", "ppo", "rs")]],
+        "tags": ["camelid", "rlhf", *[s for s in stages if s in policy_kinds() and s != "base"]],  # trained how
     }
     if origin["license"]:
         header["license"] = origin["license"]

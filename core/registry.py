@@ -46,7 +46,6 @@ log = get_logger("registry")
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 VERSION_RE = re.compile(r"^v([1-9][0-9]*)$")
-KINDS = ("base", "sft", "reward", "ppo", "rs", "dataset", "report", "eval")  # eval: lm-eval results
 STAGING = ".staging"
 MAX_NAME = 128  # well under the 255-byte limit on a file name, with room for the tmp/lock suffixes
 LATEST = "latest"  # derived: always the newest published version, never stored
@@ -409,8 +408,10 @@ class Registry:
         ``latest`` needs no writing: it is derived from the published versions.
         """
         validate_name(name)
-        if kind not in KINDS:
-            raise RegistryError(f"invalid artifact kind {kind!r}: one of {', '.join(KINDS)}")
+        from camelid.stages import artifact_kinds  # the kinds the registered stages declare
+
+        if kind not in (kinds := artifact_kinds()):
+            raise RegistryError(f"invalid artifact kind {kind!r}: one of {', '.join(kinds)}")
         for alias in aliases:
             validate_name(alias, "alias")
         with staging_folder(self.root / STAGING) as staging:

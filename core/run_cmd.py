@@ -17,7 +17,7 @@ import time
 from camelid.cli_common import resolve, stage_parser
 from camelid.errors import ConfigError
 from camelid.log import get_logger
-from camelid.stage import execute, up_to_date
+from camelid.stage import ensure, up_to_date
 from camelid.stages import jobs
 
 log = get_logger("run")
@@ -27,7 +27,7 @@ def main(argv: list[str]) -> int:
     p = stage_parser("camelid run", "Run the pipeline stages in order, skipping up-to-date ones.", resume=True)
     p.add_argument("--force", action="store_true", help="rebuild every stage even if up to date")
     p.add_argument("--only", action="append", default=None, metavar="JOB",
-                   help="run only these jobs (init, sft, reward-helpfulness, reward-safety, ppo, compare)")
+                   help="run only these jobs or stages of the pipeline (e.g. sft, reward-safety); repeatable")
     p.add_argument("--dry-run", action="store_true", help="say what would run, run nothing")
     args = p.parse_intermixed_args(argv)
     cfg, registry = resolve(args)
@@ -44,23 +44,10 @@ def main(argv: list[str]) -> int:
     would_run: set[str] = set()  # --dry-run: outputs a real run would (re)build; jobs reading them run too
     for i, job in enumerate(plan):
         _sync(state, i)
-        stale_input = any(ref.split("@")[0] in would_run for ref in job.inputs.values())
-        if not args.force and not stale_input:
-            done = up_to_date(registry, job)
-            if done is not None:
-                registry.pin(job.output, done.version)
-                log.info("[%s] up to date: %s", job.name, done.ref)
-                continue
         if args.dry_run:
-            log.info("[%s] would run -> %s", job.name, job.output)
-            _dry_check(cfg, job)
-            would_run.add(job.output)
-            continue
-        log.info("[%s] running", job.name)
-        t0 = time.perf_counter()
-        art = execute(cfg, registry, job, resume=args.resume)
-        registry.pin(job.output, art.version)
-        log.info("[%s] published %s in %.1fs", job.name, art.ref, time.perf_counter() - t0)
+            dry_run(cfg, registry, job, force=args.force, would_run=would_run)
+        else:
+            ensure(cfg, job, registry=registry, resume=args.resume, force=args.force)
     log.info("pipeline done in %.1fs", time.perf_counter() - t_all)
     return 0
 
@@ -84,14 +71,24 @@ def check_only(cfg, plan: list, only: list[str]) -> None:
         raise ConfigError(f"--only {name}: no such job{hint}; the pipeline's jobs: {', '.join(known)}")
 
 
-def _dry_check(cfg, job) -> None:
-    """--dry-run: what would stop this job before training (a missing data file), said now as a warning."""
+def dry_run(cfg, registry, job, *, force: bool, would_run: set[str]) -> None:
+    """--dry-run: say whether ``job`` is up to date or would run, and what would stop it before training (a
+    missing data file), as a warning. ``would_run``: the outputs a real run would rebuild; jobs reading them
+    would run too."""
     from camelid.stage import check_before_training
 
+    stale_input = any(ref.split("@")[0] in would_run for ref in job.inputs.values())
+    done = None if force or stale_input else up_to_date(registry, job)
+    if done is not None:
+        registry.pin(job.output, done.version)
+        log.info("[%s] up to date: %s", job.name, done.ref)
+        return
+    log.info("[%s] would run -> %s", job.name, job.output)
     try:
         check_before_training(cfg, job)
     except ConfigError as e:
         log.warning("[%s] would stop before training: %s", job.name, e)
+    would_run.add(job.output)
 
 
 def _sync(state, stage: int) -> None:

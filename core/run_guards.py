@@ -140,7 +140,7 @@ def _remove_half_written(ctx) -> list[str]:
     """Checkpoint folders in the run folder that never finished saving (no marker), and temporary ones."""
     from camelid.runs import CHECKPOINT_PREFIX
 
-    marker = ctx.stage.checkpoint_marker
+    marker = ctx.job.spec.checkpoint_marker
     removed = []
     if ctx.run_dir.is_dir():
         for p in sorted(ctx.run_dir.iterdir()):
@@ -157,7 +157,7 @@ def _remove_half_written(ctx) -> list[str]:
 def _kept_checkpoints(ctx) -> str:
     from camelid.runs import latest_checkpoint
 
-    marker = ctx.stage.checkpoint_marker
+    marker = ctx.job.spec.checkpoint_marker
     if marker is None:
         return f"{ctx.job.name} keeps no checkpoints, so it runs again from the start"
     last = latest_checkpoint(ctx.run_dir, marker)

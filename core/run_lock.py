@@ -117,7 +117,6 @@ def held_run(cfg, registry, job) -> Iterator:
     from camelid.registry import config_hash
     from camelid.runs import run_dir
     from camelid.stage import check_before_training, resolve_inputs
-    from camelid.stages import get_stage
 
     check_before_training(cfg, job)  # a missing data file is still the first thing said
     state = process_state(cfg.device)
@@ -125,7 +124,7 @@ def held_run(cfg, registry, job) -> Iterator:
     if not state.is_main_process:
         yield None
         return
-    with hold_run_folder(run_dir(cfg, get_stage(job.stage), job, inputs), job.name) as waited:
+    with hold_run_folder(run_dir(cfg, job, inputs), job.name) as waited:
         done = None
         if waited and state.num_processes == 1:
             done = registry.find_matching(job.output, config_hash(job.config), inputs)
@@ -140,7 +139,7 @@ def after_publish(ctx) -> None:
     if not ctx.is_main:
         return
     keep = getattr(ctx.cfg, "keep_checkpoints", "last")
-    removed = prune_checkpoints(ctx.run_dir, keep, ctx.stage.checkpoint_marker)
+    removed = prune_checkpoints(ctx.run_dir, keep, ctx.job.spec.checkpoint_marker)
     if removed:
         log.info("[%s] removed %d checkpoint(s) from %s (keep_checkpoints: %s)", ctx.job.name, len(removed),
                  ctx.run_dir, keep)

@@ -1,7 +1,7 @@
 """Run folders and the fresh-or-resume policy, the same for every stage.
 
 A job's run folder is ``runs/<job name>/<key>``, where the key hashes its settings and its inputs' content
-hashes, *leaving out* the keys a stage declares may change on --resume (iterations, max_steps, epochs,
+hashes, *leaving out* the keys its job declares may change on --resume (iterations, max_steps, epochs,
 eval/save cadence, logging). So `camelid ppo --resume stages.ppo.iterations=300` finds the run it
 continues. The folder keeps ``job.json`` (the settings it was started with).
 
@@ -38,13 +38,14 @@ def latest_checkpoint(folder: Path, marker: str) -> Path | None:
     return max(done, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]), default=None)
 
 
-def run_settings(stage, job, inputs: dict[str, Artifact]) -> dict:
+def run_settings(job, inputs: dict[str, Artifact]) -> dict:
     """What identifies a run: settings minus the resumable keys, shared settings, input hashes.
 
     A setting that names an input (stages.ppo.policy: sft) is left out too: the input's content hash stands
     for it, so `sft` and `sft@v1` naming the same model are the same run.
     """
-    section = {k: v for k, v in job.section.items() if k not in stage.resume_keys and not _names_input(job, k)}
+    resume_keys = job.spec.resume_keys
+    section = {k: v for k, v in job.section.items() if k not in resume_keys and not _names_input(job, k)}
     return {"section": section,
             "shared": job.shared, "inputs": {role: a.hash for role, a in sorted(inputs.items())}}
 
@@ -64,9 +65,9 @@ def _comparable(job, old: dict, new: dict) -> dict:
     return {**old, "section": {k: v for k, v in section.items() if k not in dropped}}
 
 
-def run_dir(cfg, stage, job, inputs: dict[str, Artifact]) -> Path:
+def run_dir(cfg, job, inputs: dict[str, Artifact]) -> Path:
     """The job's checkpoint folder: the same settings and inputs give the same folder."""
-    return cfg.runs_path() / job.name / config_hash(run_settings(stage, job, inputs))
+    return cfg.runs_path() / job.name / config_hash(run_settings(job, inputs))
 
 
 def changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
@@ -104,11 +105,11 @@ def other_runs(folder: Path, marker: str) -> list[Path]:
     return sorted(found, key=lambda p: (p / JOB_FILE).stat().st_mtime, reverse=True)
 
 
-def choose_run(cfg, stage, job, inputs: dict[str, Artifact], *, resume: bool, state) -> tuple[Path, Path | None]:
+def choose_run(cfg, job, inputs: dict[str, Artifact], *, resume: bool, state) -> tuple[Path, Path | None]:
     """(run folder, checkpoint to resume from or None), after applying the fresh-or-resume policy."""
-    folder = run_dir(cfg, stage, job, inputs)
-    settings = run_settings(stage, job, inputs)
-    marker = stage.checkpoint_marker
+    folder = run_dir(cfg, job, inputs)
+    settings = run_settings(job, inputs)
+    marker = job.spec.checkpoint_marker
     checkpoint = latest_checkpoint(folder, marker) if marker else None
     if marker is None:  # a stage without checkpoints (init, compare) has nothing to resume or clear
         if resume:
@@ -129,7 +130,7 @@ def choose_run(cfg, stage, job, inputs: dict[str, Artifact], *, resume: bool, st
         for other, diff in others[:1]:
             raise ConfigError(
                 f"--resume: the checkpoints of {job.name} in {other} were made with other settings: "
-                f"{'; '.join(diff)}. Only {', '.join(sorted(stage.resume_keys)) or 'no keys'} may change on "
+                f"{'; '.join(diff)}. Only {', '.join(sorted(job.spec.resume_keys)) or 'no keys'} may change on "
                 f"resume. Use the same settings, or drop --resume to start a fresh run.")
         log.info("[%s] --resume: no checkpoint in %s yet, starting from the beginning", job.name, folder)
     _start_fresh(folder, settings, job, state)

@@ -1,10 +1,19 @@
 """The stage skeleton: what a stage declares, and the one driver that runs every stage.
 
-A stage (torchtune's recipe idea) declares its config section, the jobs it makes of a config (reward: one
-per objective), each job's inputs with the artifact kinds they must be, the shared settings it reads
-(hashed into its artifacts) and the keys that may change on `--resume`. Its ``run(ctx)`` does
-setup -> train -> evaluate -> publish and nothing else. The driver (``execute``) does the plumbing that
-every stage used to do by hand:
+A stage (torchtune's recipe idea) declares, in one place (its ``stage.py``):
+
+- its config model, which core places at ``stages.<name>`` (or the top-level key ``config_key``);
+- each job it runs (``JobSpec``): the artifact kind the job publishes, the file that marks a complete
+  checkpoint of its run, whether its artifact is a chat policy (accepted wherever a policy goes), and the
+  section keys that may change on ``--resume``;
+- the jobs it makes of a config (reward: one per objective; rs: sample then fine-tune), each carrying a
+  typed, frozen view of everything its recipe reads: the section, the shared settings, the runtime
+  settings (device, remote code, attention kernel) and the stage's own typed options;
+- the shared settings it reads (hashed into its artifacts).
+
+Core builds the config's stage sections, the registry's artifact kinds and the set of policy kinds from
+these declarations (``camelid.stages``); it imports no stage. A stage's ``run(ctx)`` does
+setup -> train -> evaluate -> publish and nothing else. The driver (``execute``) does the plumbing:
 
 - checks the output name, local data files and input kinds before any training step;
 - resolves the inputs (building the toy base first when an input names it and the registry has none);
@@ -18,6 +27,7 @@ A new stage is its own folder plus one line in ``camelid.stages.STAGES``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,19 +40,47 @@ from camelid.registry import Artifact, Publication, Registry, validate_name
 
 log = get_logger("stage")
 
-@dataclass
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One job of a stage as the stage declares it: what it publishes and how a run of it resumes."""
+
+    name: str                                   # the job's name (jobs of one spec may add a suffix: reward-safety)
+    kind: str                                   # artifact kind it publishes (the registry accepts the declared ones)
+    checkpoint_marker: str | None = None        # file that marks a complete checkpoint-N folder (None: no resume)
+    policy: bool = False                        # its artifact is a chat policy: accepted wherever a policy goes
+    resume_keys: frozenset[str] = frozenset()   # section keys that may change on --resume
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The pipeline-wide settings a recipe reads: where it runs and how it loads models."""
+
+    device: str = "auto"                        # auto | cpu | cuda
+    trust_remote_code: bool = False
+    attn_implementation: str | None = None      # training attention kernel (null: transformers' default)
+
+    @classmethod
+    def of(cls, cfg) -> Runtime:
+        return cls(device=cfg.device, trust_remote_code=cfg.trust_remote_code,
+                   attn_implementation=cfg.attn_implementation)
+
+
+@dataclass(frozen=True)
 class Job:
-    """One run of a stage: what it publishes, from which inputs, with which settings."""
+    """One run of a stage: what it publishes, from which inputs, with which settings. Recipes read only this."""
 
     stage: str                          # registered stage name (sft, reward, ...)
+    spec: JobSpec                       # its declaration: kind, checkpoint marker, policy, resumable keys
     name: str                           # display / run-folder name, e.g. reward-safety
     output: str                         # registry name it publishes
-    section: dict                       # resolved config section
+    settings: Any                       # the typed section it was made from (a private copy)
+    section: dict                       # what is published as its config and hashed (settings as JSON, + round)
     inputs: dict[str, str]              # role -> ref
     input_kinds: dict[str, tuple[str, ...]] = field(default_factory=dict)  # role -> allowed kinds
     shared: dict[str, Any] = field(default_factory=dict)  # shared settings it reads: name -> value
-    options: dict = field(default_factory=dict)  # per-invocation options that are not settings (objective, force)
-    settings: Any = None                # the typed section it was made from (a recipe reads this, not cfg.stages.x)
+    runtime: Runtime = Runtime()        # device, remote code, attention kernel
+    options: Any = None                 # the stage's typed per-invocation options (a frozen dataclass) or None
     where: str = ""                     # its dotted config path, for messages (stages.sft, stages.rs.finetune)
 
     @property
@@ -50,18 +88,45 @@ class Job:
         """What is published as the artifact's config and hashed: the section plus the shared settings read."""
         return {**self.section, "shared": dict(sorted(self.shared.items()))} if self.shared else self.section
 
+    def replace(self, **changes) -> Job:
+        """A copy with ``changes`` (jobs are frozen: a round renames one, rs points its fine-tune at the samples)."""
+        return dataclasses.replace(self, **changes)
+
 
 class Stage:
     """Base class of a stage declaration. Subclasses set the class attributes and implement jobs() and run()."""
 
-    name: ClassVar[str]                       # CLI command and `stages.<name>` section
-    kind: ClassVar[str]                       # artifact kind it publishes
+    name: ClassVar[str]                       # CLI command and the name of its section
     help: ClassVar[str]                       # one line for `camelid --help`
     description: ClassVar[str] = ""           # the CLI's longer description
-    config_model: ClassVar[Any] = None        # pydantic model of `stages.<name>` (built-in stages: StagesConfig)
+    config_model: ClassVar[Any] = None        # pydantic model of its section (None: it has none)
+    config_key: ClassVar[str | None] = None   # a top-level section key instead of `stages.<name>` (rounds)
     shared: ClassVar[tuple[str, ...]] = ()    # names of `shared.*` settings it reads
-    resume_keys: ClassVar[frozenset[str]] = frozenset()  # section keys that may change on --resume
-    checkpoint_marker: ClassVar[str | None] = None  # file that marks a complete checkpoint-N folder (None: no resume)
+    job_specs: ClassVar[tuple[JobSpec, ...]] = ()  # every job it runs
+    # A one-job stage may declare its job with these instead of job_specs (the job is named after the stage).
+    kind: ClassVar[str | None] = None
+    checkpoint_marker: ClassVar[str | None] = None
+    policy: ClassVar[bool] = False
+    resume_keys: ClassVar[frozenset[str]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "job_specs" not in cls.__dict__ and cls.kind is not None:
+            cls.job_specs = (JobSpec(cls.name, cls.kind, cls.checkpoint_marker, cls.policy, cls.resume_keys),)
+
+    def spec(self, name: str | None = None) -> JobSpec:
+        """The declared job called ``name`` (default: the stage's only one)."""
+        if name is None and len(self.job_specs) == 1:
+            return self.job_specs[0]
+        for spec in self.job_specs:
+            if spec.name == name:
+                return spec
+        raise ConfigError(f"stage {self.name} declares no job {name!r}; its jobs: "
+                          f"{', '.join(s.name for s in self.job_specs) or '(none)'}")
+
+    def section_of(self, cfg):
+        """Its typed section of a pipeline config."""
+        return getattr(cfg, self.config_key) if self.config_key else getattr(cfg.stages, self.name)
 
     def jobs(self, cfg) -> list[Job]:
         raise NotImplementedError
@@ -71,35 +136,46 @@ class Stage:
         raise NotImplementedError
 
     # ---- CLI hooks (optional) ----
+    def main(self, argv: list[str]) -> int:
+        """`camelid <name> ...`: by default the shared stage CLI (stage_main)."""
+        return stage_main(self.name, argv)
+
     def add_arguments(self, parser) -> None:
         """Stage-specific CLI flags."""
 
     def prepare_args(self, args) -> None:
         """Adjust parsed arguments before the config is loaded (e.g. split positional refs from overrides)."""
 
-    def select(self, cfg, args) -> tuple[Any, list[Job]]:
-        """The (config, jobs) a CLI call runs; default: every job of the stage."""
-        return cfg, self.jobs(cfg)
+    def select(self, cfg, args) -> list[Job]:
+        """The jobs a CLI call runs; default: every job of the stage."""
+        return self.jobs(cfg)
 
     def report(self, art: Artifact, args) -> None:
         """What the CLI prints after a job (first process only)."""
         print(art.ref)
 
     # ---- helpers for jobs() ----
-    def make_job(self, cfg, section, *, name: str | None = None, inputs: dict[str, str],
-                 input_kinds: dict[str, tuple[str, ...]] | None = None, options: dict | None = None,
-                 where: str | None = None) -> Job:
-        return Job(stage=self.name, name=name or self.name, output=section.output,
-                   section=section.model_dump(mode="json"), inputs=inputs,
-                   input_kinds=input_kinds or {}, shared={k: getattr(cfg.shared, k) for k in self.shared},
-                   options=dict(options or {}), settings=section, where=where or f"stages.{self.name}")
+    def make_job(self, cfg, section, *, spec: str | None = None, name: str | None = None, inputs: dict[str, str],
+                 input_kinds: dict[str, tuple[str, ...]] | None = None, options: Any = None,
+                 where: str | None = None, output: str | None = None, exclude: set[str] | None = None) -> Job:
+        """A job of the declared job ``spec`` from ``section``: it publishes ``output`` (default: section.output),
+        its config is the section without the keys in ``exclude``."""
+        declared = self.spec(spec)
+        return Job(stage=self.name, spec=declared, name=name or declared.name, output=output or section.output,
+                   settings=section.model_copy(deep=True), section=section.model_dump(mode="json", exclude=exclude),
+                   inputs=dict(inputs), input_kinds=dict(input_kinds or {}),
+                   shared={k: getattr(cfg.shared, k) for k in self.shared}, runtime=Runtime.of(cfg),
+                   options=options, where=where or (self.config_key or f"stages.{self.name}"))
 
 
 @dataclass
 class StageContext:
-    """What the driver hands a stage's run(): resolved inputs, run folder, resume point, process state."""
+    """What the driver hands a stage's run(): resolved inputs, run folder, resume point, process state.
 
-    cfg: Any                     # PipelineConfig
+    A recipe reads its job (``ctx.job``, ``ctx.section``), never the pipeline config: ``cfg`` is the driver's.
+    """
+
+    cfg: Any                     # PipelineConfig (the driver's: run folders, keep_checkpoints, the profile)
     registry: Registry
     job: Job
     stage: Stage
@@ -111,8 +187,8 @@ class StageContext:
 
     @property
     def section(self):
-        """The job's typed config section (default: cfg.stages.<stage name>)."""
-        return self.job.settings if self.job.settings is not None else getattr(self.cfg.stages, self.stage.name)
+        """The job's typed config section."""
+        return self.job.settings
 
     @property
     def is_main(self) -> bool:
@@ -125,8 +201,9 @@ class StageContext:
     @contextlib.contextmanager
     def publish(self, *, data_fingerprints: dict | None = None, metrics: dict | None = None
                 ) -> Iterator[Publication]:
-        """Publish job.output with this job's config and inputs (main process only); adds the common metrics."""
-        with self.registry.publish(self.job.output, self.stage.kind, config=self.job.config, inputs=self.inputs,
+        """Publish job.output as the job's kind with its config and inputs (main process only); adds the
+        common metrics."""
+        with self.registry.publish(self.job.output, self.job.spec.kind, config=self.job.config, inputs=self.inputs,
                                    data_fingerprints=data_fingerprints, metrics=metrics) as pub:
             yield pub
             pub.metrics.update(self.common_metrics())
@@ -140,8 +217,7 @@ def check_before_training(cfg, job: Job) -> None:
     from camelid.data.adapters.sources import BUILTIN, builtin_file
     from camelid.data.spec import DataSpec
 
-    settings = job.settings if job.settings is not None else getattr(cfg.stages, job.stage, None)
-    for key, spec in _data_specs(settings, job.where or f"stages.{job.stage}"):
+    for key, spec in _data_specs(job.settings, job.where or f"stages.{job.stage}"):
         if isinstance(spec, DataSpec) and (spec.path or "").startswith(BUILTIN):  # shipped with camelid
             try:
                 builtin_file(spec.path)
@@ -207,7 +283,7 @@ def context_for(cfg, registry: Registry, job: Job, *, resume: bool = False) -> S
     check_before_training(cfg, job)
     state = process_state(cfg.device)
     inputs = resolve_inputs(cfg, registry, job, state)
-    run_dir, checkpoint = choose_run(cfg, stage, job, inputs, resume=resume, state=state)
+    run_dir, checkpoint = choose_run(cfg, job, inputs, resume=resume, state=state)
     if checkpoint is not None:  # a damaged or unsafe file is one line naming it, not torch.load's traceback
         from camelid.run_guards import check_resume_checkpoint
 
@@ -244,9 +320,8 @@ def already_complete(cfg, registry: Registry, job: Job) -> Artifact | None:
     """
     from camelid.models import process_state
     from camelid.registry import config_hash
-    from camelid.stages import get_stage
 
-    if get_stage(job.stage).checkpoint_marker is None:  # nothing to resume: --resume reruns it
+    if job.spec.checkpoint_marker is None:  # nothing to resume: --resume reruns it
         return None
     check_before_training(cfg, job)
     inputs = resolve_inputs(cfg, registry, job, process_state(cfg.device))
@@ -264,6 +339,21 @@ def up_to_date(registry: Registry, job: Job) -> Artifact | None:
 
     inputs = {role: registry.resolve(ref) for role, ref in job.inputs.items()}
     return registry.find_matching(job.output, config_hash(job.config), inputs)
+
+
+def ensure(cfg, job: Job, *, registry: Registry, resume: bool = False, force: bool = False) -> Artifact:
+    """The job's artifact: the published one when up to date (unless ``force``), else run it; then pinned, so the
+    jobs after it read exactly this version (`camelid run`'s and `camelid round`'s step)."""
+    art = None if force else up_to_date(registry, job)
+    if art is not None:
+        log.info("[%s] up to date: %s", job.name, art.ref)
+    else:
+        log.info("[%s] running", job.name)
+        t0 = time.perf_counter()
+        art = execute(cfg, registry, job, resume=resume)
+        log.info("[%s] published %s in %.1fs", job.name, art.ref, time.perf_counter() - t0)
+    registry.pin(job.output, art.version)
+    return art
 
 
 def run_job(cfg, registry: Registry, name: str, *, resume: bool = False) -> Artifact:
@@ -291,13 +381,13 @@ def stage_main(name: str, argv: list[str]) -> int:
     from camelid.stages import get_stage
 
     stage = get_stage(name)
-    p = stage_parser(f"camelid {name}", stage.description or stage.help, resume=stage.checkpoint_marker is not None)
+    resumable = any(spec.checkpoint_marker for spec in stage.job_specs)
+    p = stage_parser(f"camelid {name}", stage.description or stage.help, resume=resumable)
     stage.add_arguments(p)
     args = p.parse_intermixed_args(argv)  # options may follow key=value overrides
     stage.prepare_args(args)
     cfg, registry = resolve(args)
-    cfg, jobs = stage.select(cfg, args)
-    for job in jobs:
+    for job in stage.select(cfg, args):
         art = execute(cfg, registry, job, resume=bool(getattr(args, "resume", False)))
         if is_first_process():  # every process gets the artifact; one prints it
             stage.report(art, args)

@@ -56,14 +56,14 @@ def run(ctx: StageContext, *, cache: GenerationCache | None = None) -> Artifact 
     log.info("compare on %d process(es)", ctx.state.num_processes)
     prompts = load_prompts(ctx)
     results = judge_checkpoints(cc, ctx.registry, ctx.inputs, prompts, threshold=ctx.job.shared["safety_threshold"],
-                                device=ctx.cfg.device, cache=cache, state=ctx.state)
-    sets = answer_sets(cc, ctx.inputs, ctx.registry, device=ctx.cfg.device, cache=cache, state=ctx.state)
+                                device=ctx.job.runtime.device, cache=cache, state=ctx.state)
+    sets = answer_sets(cc, ctx.inputs, ctx.registry, device=ctx.job.runtime.device, cache=cache, state=ctx.state)
     if not ctx.is_main:
         return None
     art = publish_report(ctx, prompts, results, sets)
     for line in table_lines(sets):
         log.info("%s", line)
-    out_dir, export = ctx.job.options.get("out_dir"), ctx.job.options.get("export")
+    out_dir, export = ctx.job.options.out_dir, ctx.job.options.export
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

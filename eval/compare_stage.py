@@ -8,13 +8,22 @@ Under `accelerate launch` (e.g. `--multi_gpu --num_processes 2 --num_machines 1 
 from __future__ import annotations
 
 from argparse import Namespace
+from dataclasses import dataclass
 from pathlib import Path
 
 from camelid.data.spec import DataSpec
 from camelid.errors import ConfigError
-from camelid.stage import Stage
+from camelid.eval.config import CompareConfig
+from camelid.stage import JobSpec, Stage
+from camelid.stages import policy_kinds
 
-MODEL_KINDS = ("base", "sft", "ppo", "rs")
+
+@dataclass(frozen=True)
+class CompareOptions:
+    """Where `camelid compare` also writes its report (command-line options, not settings: not hashed)."""
+
+    out_dir: str | None = None       # --out: copy report.html, report.json and answers.jsonl here
+    export: str | None = None        # --export-pairs: the {prompt, responses} JSONL for the annotation app
 
 
 def parse_prompts(text: str, n: int | None, split: str | None) -> DataSpec:
@@ -75,21 +84,26 @@ def headline_table(art) -> str:
 
 class CompareStage(Stage):
     name = "compare"
-    kind = "report"
     help = "Compare chat checkpoints: win rates, safety, HTML report"
     description = ("Compare chat checkpoints: win/tie/loss with bootstrap CIs, Bradley-Terry ratings, safety and "
                    "over-refusal rates, an HTML report (published as report/vN).")
+    config_model = CompareConfig
     shared = ("safety_threshold",)
+    job_specs = (JobSpec("compare", kind="report"),)
 
-    def jobs(self, cfg, options: dict | None = None):
-        c = cfg.stages.compare
+    def job(self, cfg, c: CompareConfig, options: CompareOptions | None = None):
+        """The comparison of section ``c`` (stages.compare, or a round's copy)."""
+        policies = policy_kinds()
         inputs = {f"checkpoint{i}": ref for i, ref in enumerate(c.checkpoints)}
-        kinds = {role: MODEL_KINDS for role in inputs}
+        kinds = {role: policies for role in inputs}
         for role, kind in (("reward_helpfulness", ("reward",)), ("reward_safety", ("reward",)),
-                           ("reference", MODEL_KINDS)):
+                           ("reference", policies)):
             if getattr(c, role):
                 inputs[role], kinds[role] = getattr(c, role), kind
-        return [self.make_job(cfg, c, inputs=inputs, input_kinds=kinds, options=options)]
+        return self.make_job(cfg, c, inputs=inputs, input_kinds=kinds, options=options or CompareOptions())
+
+    def jobs(self, cfg):
+        return [self.job(cfg, cfg.stages.compare)]
 
     def add_arguments(self, p) -> None:
         p.add_argument("--ckpt", dest="refs", action="append", default=[], metavar="REF",
@@ -141,10 +155,10 @@ class CompareStage(Stage):
             update["reference"] = args.reference
         if args.no_reward_models:
             update["reward_helpfulness"] = update["reward_safety"] = None
+        section = cfg.stages.compare
         if update:
-            compare = cfg.stages.compare.model_validate({**cfg.stages.compare.model_dump(), **update})
-            cfg = cfg.model_copy(update={"stages": cfg.stages.model_copy(update={"compare": compare})})
-        return cfg, self.jobs(cfg, {"out_dir": args.out, "export": args.export_pairs})
+            section = section.model_validate({**section.model_dump(), **update})
+        return [self.job(cfg, section, CompareOptions(out_dir=args.out, export=args.export_pairs))]
 
     def report(self, art, args) -> None:
         print(art.ref)

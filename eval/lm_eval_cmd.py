@@ -27,10 +27,9 @@ from camelid.errors import CamelidError
 from camelid.export import add_registry_args
 from camelid.log import get_logger
 from camelid.registry import Artifact, Registry, config_hash
+from camelid.stages import policy_kinds
 
 log = get_logger("eval")
-
-MODEL_KINDS = ("base", "sft", "ppo", "rs")
 
 
 @dataclass
@@ -178,9 +177,8 @@ def evaluate(ref: str, task_items: list[str], registry: Registry, *, name: str |
 
     tasks = parse_tasks(task_items)
     art = registry.resolve(ref)
-    if not art.external and art.kind not in MODEL_KINDS:
-        raise CamelidError(f"{art.ref} is a {art.kind} artifact; camelid eval runs chat models "
-                           f"({', '.join(MODEL_KINDS)})")
+    if not art.external and art.kind not in (kinds := policy_kinds()):
+        raise CamelidError(f"{art.ref} is a {art.kind} artifact; camelid eval runs chat models ({', '.join(kinds)})")
     out_name = name or f"eval-{art.name if not art.external else 'external'}"
     section = {"tasks": [t.record for t in tasks], "limit": limit, "num_fewshot": num_fewshot,
                "chat_template": chat_template, "samples": samples, "lm_eval": version("lm_eval")}

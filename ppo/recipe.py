@@ -48,11 +48,11 @@ def setup(ctx: StageContext, *, callbacks: list[Callable] | None = None):
     from camelid.reward.combined import load_combined_scorer
 
     hf_logging.disable_progress_bar()  # one progress bar (PPO's), not one per checkpoint shard
-    cfg, p, inputs, registry = ctx.cfg, ctx.section, ctx.inputs, ctx.registry
+    runtime, p, inputs, registry = ctx.job.runtime, ctx.section, ctx.inputs, ctx.registry
     # cpu=True on a CPU-only machine is what makes accelerate use gloo (MULTI_CPU) under `accelerate launch`
     # / torchrun; without it every process silently runs alone.
-    on_cpu = device_for(cfg.device).type == "cpu"
-    precision = pick_precision(p.precision, device_for(cfg.device))
+    on_cpu = device_for(runtime.device).type == "cpu"
+    precision = pick_precision(p.precision, device_for(runtime.device))
     # Trainable weights stay fp32 (a 1e-6 step vanishes in bf16) and run under autocast; frozen models
     # (reference, reward models) and LoRA's frozen base use the low precision directly.
     accelerator = Accelerator(cpu=on_cpu, log_with=p.report_to or None, project_dir=str(ctx.run_dir),
@@ -61,7 +61,7 @@ def setup(ctx: StageContext, *, callbacks: list[Callable] | None = None):
     set_seed(p.seed + accelerator.process_index)  # different samples on each process
     device = accelerator.device
 
-    tokenizer = load_tokenizer(inputs["policy"], trust_remote_code=cfg.trust_remote_code)
+    tokenizer = load_tokenizer(inputs["policy"], trust_remote_code=runtime.trust_remote_code)
     policy = load_causal(inputs["policy"], precision=trainable, device=device)
     if policy.config.pad_token_id is None:
         policy.config.pad_token_id = tokenizer.pad_token_id
@@ -101,11 +101,11 @@ def setup(ctx: StageContext, *, callbacks: list[Callable] | None = None):
 def run(ctx: StageContext) -> Artifact | None:
     """Train PPO and publish ``stages.ppo.output``/vN from the main process (None elsewhere).
 
-    ``ctx.job.options["callbacks"]``: optional ``f(trainer, metrics)`` called after each iteration (tests,
+    ``ctx.job.options.callbacks``: optional ``f(trainer, metrics)`` called after each iteration (tests,
     benches); one may raise ``camelid.ppo.trainer.StopTraining`` to end the run without publishing.
     """
     p = ctx.section
-    trainer, data = setup(ctx, callbacks=ctx.job.options.get("callbacks"))
+    trainer, data = setup(ctx, callbacks=list(ctx.job.options.callbacks) or None)
     if ctx.checkpoint is not None:
         trainer.resume(ctx.checkpoint)
     _log_start(ctx, trainer)

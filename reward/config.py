@@ -10,6 +10,9 @@ from camelid.data.spec import DataSpec
 from camelid.sft.config import LoraConfig
 from camelid.train_config import TrainerSettings
 
+OBJECTIVES = ("helpfulness", "safety")  # one reward model each
+Objective = Literal["helpfulness", "safety"]
+
 
 class RewardModelConfig(TrainerSettings):
 
@@ -69,7 +72,7 @@ def _default_rm(objective: str) -> RewardModelConfig:
 
 class RewardStageConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    objectives: list[Literal["helpfulness", "safety"]] = Field(
+    objectives: list[Objective] = Field(
         default_factory=lambda: ["helpfulness", "safety"], description="Which RMs `camelid reward` trains.")
     helpfulness: RewardModelConfig = Field(default_factory=lambda: _default_rm("helpfulness"),
                                            description="The helpfulness reward model.")

@@ -18,7 +18,6 @@ from camelid.reward.scoring import tokenize
 from camelid.reward.trainer import safe_label
 
 log = get_logger("reward")
-OBJECTIVES = ("helpfulness", "safety")
 
 
 def other_objective(objective: str) -> str:
@@ -95,13 +94,12 @@ def tokenize_pairs(tokenizer, pairs: list[PreferencePair], margin_table: str, ma
     return rows, too_long
 
 
-def load_test_sets(cfg, objective: str, own: RewardModelConfig | None = None) -> list[TestSet]:
-    """This objective's eval_data (from ``own``, the job's section, when given), then the other objective's
-    (Table 8 crosses both RMs and both sets)."""
+def load_test_sets(objective: str, own: RewardModelConfig, other: RewardModelConfig | None) -> list[TestSet]:
+    """This objective's eval_data (from ``own``, the job's section), then the other objective's (from ``other``,
+    its section: Table 8 crosses both RMs and both sets)."""
     out = []
-    for obj in (objective, other_objective(objective)):
-        rm = own if obj == objective and own is not None else getattr(cfg.stages.reward, obj)
-        if rm.eval_data is None:
+    for obj, rm in ((objective, own), (other_objective(objective), other)):
+        if rm is None or rm.eval_data is None:
             continue
         pairs, fp, summary = _load_pairs(rm.eval_data)
         log.info("%s test set %s", obj, summary)
@@ -112,16 +110,15 @@ def load_test_sets(cfg, objective: str, own: RewardModelConfig | None = None) ->
     return out
 
 
-def prepare(cfg, objective: str, tokenizer, rm: RewardModelConfig | None = None) -> Prepared:
-    """Training rows and test sets; ``rm`` is the job's own section (default: stages.reward.<objective>)."""
-    rm = rm if rm is not None else getattr(cfg.stages.reward, objective)
+def prepare(objective: str, tokenizer, rm: RewardModelConfig, other: RewardModelConfig | None) -> Prepared:
+    """Training rows and test sets; ``rm`` is the job's own section, ``other`` the other objective's."""
     pairs, counts, fps = select_training_pairs(rm, seed=rm.seed)
     rows, counts["dropped_too_long"] = tokenize_pairs(tokenizer, pairs, rm.margin, rm.max_length)
     counts["train_pairs"] = len(rows)
     if not rows:
         raise DataError(f"all {len(pairs)} training pairs are longer than max_length={rm.max_length} tokens; "
                         "raise stages.reward.<objective>.max_length")
-    tests = load_test_sets(cfg, objective, rm)
+    tests = load_test_sets(objective, rm, other)
     for t in tests:
         fps[f"eval_{t.objective}"] = t.fingerprint
         counts[f"eval_{t.objective}_pairs"] = len(t.pairs)

@@ -12,7 +12,7 @@ from camelid.log import get_logger
 from camelid.registry import Artifact, Registry
 from camelid.reward import calibration
 from camelid.reward.config import RewardModelConfig
-from camelid.reward.data import TestSet, other_objective
+from camelid.reward.data import TestSet
 from camelid.reward.metrics import accuracy_by_level, format_table8, unsafe_detection
 from camelid.reward.scoring import raw_scores, tokenize
 
@@ -97,11 +97,11 @@ def save_histogram(path: Path, objective: str, plot: dict) -> bool:
     return True
 
 
-def table8_rows(objective: str, ref: str, metrics: dict, registry: Registry, cfg) -> list[list]:
-    """Rows (test set, RM, accuracy): this RM's, then the other RM's from its latest manifest if it exists."""
+def table8_rows(ref: str, metrics: dict, registry: Registry, other: str | None) -> list[list]:
+    """Rows (test set, RM, accuracy): this RM's, then the other RM's (registry name ``other``) from its latest
+    manifest if it exists."""
     rows = [[obj, ref, acc] for obj, acc in metrics["accuracy"].items()]
-    other = getattr(cfg.stages.reward, other_objective(objective)).output
-    if registry.versions(other):
+    if other and registry.versions(other):
         art = registry.resolve(other)
         for obj, acc in art.manifest.get("metrics", {}).get("eval", {}).get("accuracy", {}).items():
             rows.append([obj, art.ref, acc])

@@ -111,10 +111,10 @@ def run(ctx: StageContext) -> Artifact | None:
     """Train, evaluate and publish the job's reward model (objective helpfulness | safety)."""
     from camelid.models import device_for, gather_full_model, pick_precision
 
-    objective = ctx.job.options["objective"]
+    objective = ctx.job.options.objective
     rm: RewardModelConfig = ctx.section  # the job's own section (stages.reward.<objective>, or a round's copy)
     init = ctx.inputs["init"]
-    device = device_for(ctx.cfg.device)
+    device = device_for(ctx.job.runtime.device)
     precision = pick_precision(rm.precision, device)
     log.info("reward-%s: init %s, margin %s, precision %s, %d process(es)", objective, init.ref, rm.margin,
              precision, ctx.state.num_processes)
@@ -144,7 +144,7 @@ def setup(ctx: StageContext, rm: RewardModelConfig, objective: str, precision: s
     from camelid.reward.data import prepare
 
     model, tokenizer = load_init_model(ctx.inputs["init"], rm, precision)
-    data = prepare(ctx.cfg, objective, tokenizer, rm)
+    data = prepare(objective, tokenizer, rm, ctx.job.options.other)
     trainer = build_trainer(rm, model, tokenizer, data.rows, ctx.run_dir, precision, use_cpu=use_cpu)
     if rm.mode == "lora" and is_sharded(trainer):
         raise ConfigError(f"stages.reward.{objective}.mode=lora under FSDP / DeepSpeed ZeRO-3 is not supported: "
@@ -167,7 +167,8 @@ def publish(ctx: StageContext, objective: str, rm: RewardModelConfig, trained, t
         save_model(pub.dir, trained, tokenizer)
         calibration.save(cal, pub.dir)
         save_histogram(pub.dir / "scores.png", objective, plot)
-        table = table8_rows(objective, f"rm-{objective} (this run)", eval_metrics, ctx.registry, ctx.cfg)
+        other = ctx.job.options.other
+        table = table8_rows(f"rm-{objective} (this run)", eval_metrics, ctx.registry, other and other.output)
         pub.metrics["table8"] = table
     report(pub.artifact, objective, pub.artifact.manifest["metrics"], table)
     return pub.artifact

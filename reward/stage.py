@@ -2,26 +2,38 @@
 
 from __future__ import annotations
 
-from camelid.reward.data import OBJECTIVES
-from camelid.stage import Stage
+from dataclasses import dataclass
 
-INIT_KINDS = ("base", "sft", "reward", "ppo", "rs")
+from camelid.reward.config import OBJECTIVES, RewardModelConfig, RewardStageConfig
+from camelid.stage import JobSpec, Stage
+from camelid.stages import policy_kinds
+
+
+@dataclass(frozen=True)
+class RewardOptions:
+    """What a reward job reads beyond its own section."""
+
+    objective: str                      # helpfulness | safety
+    other: RewardModelConfig | None     # the other objective's section: its test set and RM cross Table 8
 
 
 class RewardStage(Stage):
     name = "reward"
-    kind = "reward"
     help = "Train the helpfulness and/or safety reward model"
     description = ("Train Llama 2-style reward models (margin loss by rating) and publish rm-<objective>/vN. "
                    "Without --objective, trains every objective in stages.reward.objectives.")
+    config_model = RewardStageConfig
     shared = ("safety_threshold",)  # the calibration puts sigmoid = threshold at the best unsafe/safe cut
-    resume_keys = frozenset({"epochs", "max_steps", "logging_steps", "save_steps", "report_to"})
-    checkpoint_marker = "trainer_state.json"
+    job_specs = (JobSpec("reward", kind="reward", checkpoint_marker="trainer_state.json",
+                         resume_keys=frozenset({"epochs", "max_steps", "logging_steps", "save_steps", "report_to"})),)
 
-    def job(self, cfg, objective: str):
-        rm = getattr(cfg.stages.reward, objective)
+    def job(self, cfg, objective: str, section: RewardModelConfig | None = None):
+        """The ``objective``'s job, from ``section`` (default: stages.reward.<objective>; rounds pass their copy)."""
+        rm = section if section is not None else getattr(cfg.stages.reward, objective)
+        other = getattr(cfg.stages.reward, "safety" if objective == "helpfulness" else "helpfulness")
         return self.make_job(cfg, rm, name=f"reward-{objective}", inputs={"init": rm.init},
-                             input_kinds={"init": INIT_KINDS}, options={"objective": objective},
+                             input_kinds={"init": (*policy_kinds(), "reward")},
+                             options=RewardOptions(objective, other.model_copy(deep=True)),
                              where=f"stages.reward.{objective}")
 
     def jobs(self, cfg):
@@ -32,7 +44,7 @@ class RewardStage(Stage):
                             help="which reward model to train (repeatable; default: stages.reward.objectives)")
 
     def select(self, cfg, args):
-        return cfg, [self.job(cfg, objective) for objective in args.objective or cfg.stages.reward.objectives]
+        return [self.job(cfg, objective) for objective in args.objective or cfg.stages.reward.objectives]
 
     def run(self, ctx):
         from camelid.reward.recipe import run

@@ -7,10 +7,11 @@
               compare             compare-r<r>        the new policy against the start and every earlier round
     after the last round: the report across rounds (rounds-report)
 
-It is a command, not a stage: like `camelid run` it publishes nothing of its own making but orchestrates other
-stages' jobs, each run by the one stage driver (camelid.stage.execute) and skipped when the registry already
-holds an artifact of the same config and inputs. A rerun after a crash, or with more rounds, redoes only what
-changed. In human mode a round stops once its pairs are queued; `--continue` exports the labels and goes on.
+It is the round stage's command (camelid.rounds.stage): like `camelid run` it orchestrates jobs -- the round
+stage's own and the other stages' -- each run by the one stage driver through `camelid.stage.ensure` (`camelid
+run`'s step too) and skipped when the registry already holds an artifact of the same config and inputs. A rerun
+after a crash, or with more rounds, redoes only what changed. In human mode a round stops once its pairs are
+queued; `--continue` exports the labels and goes on.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from camelid.cli_common import resolve, stage_parser
 from camelid.errors import RegistryError
 from camelid.log import get_logger
 from camelid.registry import Artifact, Registry
+from camelid.reward.config import OBJECTIVES
 from camelid.rounds import plan
-from camelid.stage import Job, execute, up_to_date
+from camelid.stage import ensure, up_to_date
+from camelid.stages import get_stage
 
 log = get_logger("round")
-OBJECTIVES = ("helpfulness", "safety")
 
 
 @dataclass
@@ -46,31 +48,16 @@ class Progress:
         return self.policies[-1] if self.policies else self.start
 
 
-def ensure(cfg, job: Job, *, registry: Registry, resume: bool = False) -> Artifact:
-    """The job's artifact: the published one if up to date, else run it; pinned for the jobs after it."""
-    art = up_to_date(registry, job)
-    if art is not None:
-        log.info("[%s] up to date: %s", job.name, art.ref)
-    else:
-        log.info("[%s] running", job.name)
-        t0 = time.perf_counter()
-        art = execute(cfg, registry, job, resume=resume)
-        log.info("[%s] published %s in %.1fs", job.name, art.ref, time.perf_counter() - t0)
-    registry.pin(job.output, art.version)
-    return art
-
-
 def update_policy(cfg, registry: Registry, r: int, policy: Artifact, rms: dict[str, Artifact],
                   resume: bool) -> Artifact:
     """Rejection sampling and/or PPO from ``policy`` against this round's RMs (rs+ppo: PPO starts from rs), as
     rounds.policy_update says for round r."""
     steps = cfg.rounds.update_for(r).split("+")
     if "rs" in steps:
-        cfg_r, jobs = plan.rs_jobs(cfg, r, policy.ref, rms)
-        for job in jobs:
-            policy = ensure(cfg_r, job, registry=registry, resume=resume)
+        for job in plan.rs_jobs(cfg, r, policy.ref, rms):
+            policy = ensure(cfg, job, registry=registry, resume=resume)
     if "ppo" in steps:
-        policy = ensure(*plan.ppo_job(cfg, r, policy.ref, rms), registry=registry, resume=resume)
+        policy = ensure(cfg, plan.ppo_job(cfg, r, policy.ref, rms), registry=registry, resume=resume)
     return policy
 
 
@@ -99,21 +86,18 @@ def run_round(cfg, registry: Registry, r: int, progress: Progress, *, resume: bo
             return False
         progress.release = False  # --continue releases the round whose labels were waiting, not the next
     progress.pairs.append(ensure(cfg, label, registry=registry))
-    rms = {o: ensure(*plan.reward_job(cfg, r, o, progress.pairs, sizes), registry=registry, resume=resume)
+    rms = {o: ensure(cfg, plan.reward_job(cfg, r, o, progress.pairs, sizes), registry=registry, resume=resume)
            for o in OBJECTIVES}
     progress.rms.append(rms)
     progress.policies.append(update_policy(cfg, registry, r, progress.policy, rms, resume))
     checkpoints = [progress.start.ref] + [p.ref for p in progress.policies]
-    progress.compares.append(ensure(*plan.compare_job(cfg, r, checkpoints, rms), registry=registry))
+    progress.compares.append(ensure(cfg, plan.compare_job(cfg, r, checkpoints, rms), registry=registry))
     log.info("round %d done: policy %s, RMs %s", r, progress.policy.ref, ", ".join(a.ref for a in rms.values()))
     return True
 
 
 def run_rounds(cfg, registry: Registry, *, cont: bool = False, resume: bool = False) -> Progress | None:
     """Every round of cfg.rounds; the progress when all finished, None when one stopped for labels."""
-    from camelid.rounds.pairs import register_stages
-
-    register_stages()
     try:
         start = registry.resolve(cfg.rounds.policy)
     except RegistryError as e:
@@ -131,9 +115,7 @@ def run_rounds(cfg, registry: Registry, *, cont: bool = False, resume: bool = Fa
             return None
     log.info("%d round(s) done in %.1fs: %s", cfg.rounds.n, time.perf_counter() - t0,
              " -> ".join([start.ref] + [p.ref for p in progress.policies]))
-    from camelid.rounds.report import STAGE as REPORT
-
-    progress.report = ensure(cfg, REPORT.job(cfg, progress), registry=registry)
+    progress.report = ensure(cfg, get_stage("round").report_job(cfg, progress), registry=registry)
     return progress
 
 

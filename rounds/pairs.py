@@ -6,9 +6,8 @@
                                   write the annotation database's labels table, and `camelid annotate export`'s
                                   majority rule turns it into preference pairs the reward stage reads
 
-They are stages (so the one driver runs them: skip-if-up-to-date, run folders, lineage) that only
-`camelid round` makes jobs for: their settings depend on the round, so `jobs(cfg)` has none to offer and
-they are registered when the rounds module needs them, not as commands of their own.
+They are jobs of the round stage (camelid.rounds.stage), so the one driver runs them (skip-if-up-to-date,
+run folders, lineage); only `camelid round` makes them, because their settings depend on the round.
 """
 
 from __future__ import annotations
@@ -24,10 +23,8 @@ from camelid.data.records import Prompt
 from camelid.data.spec import DataSpec
 from camelid.errors import DataError
 from camelid.log import get_logger
-from camelid.stage import Stage
 
 log = get_logger("round")
-POLICY_KINDS = ("base", "sft", "ppo", "rs")
 ANSWERS_FILE = "answers.jsonl"  # A/B rows: {prompt, response_a, response_b, meta}
 PAIRS_FILE = "pairs.jsonl"      # preference pairs (the reward stage reads them through `registry:`)
 
@@ -62,33 +59,22 @@ class LabelSettings(BaseModel):
     db: str                  # human: the round's resolved database; simulated: "" (labels go to the run folder)
 
 
-class RoundSampleStage(Stage):
-    name = "round-sample"
-    kind = "dataset"
-    help = "A round's answer pairs: two answers per new prompt from the latest policy"
-
-    def jobs(self, cfg):
-        return []  # made per round by camelid.rounds.plan
-
-    def job(self, cfg, settings: SampleSettings, policy: str):
-        return self.make_job(cfg, settings, name=f"round-sample-r{settings.round}", inputs={"policy": policy},
-                             input_kinds={"policy": POLICY_KINDS}, where="rounds")
-
-    def run(self, ctx):
-        if not ctx.is_main:
-            return None  # one process samples (the driver hands the others its artifact)
-        s: SampleSettings = ctx.section
-        prompts = round_prompts(s)
-        items = sample_items(ctx, s, prompts)
-        ctx.run_dir.mkdir(parents=True, exist_ok=True)
-        metrics = {"round": s.round, "prompts": len(prompts), "pairs": len(items),
-                   "identical_dropped": len(prompts) - len(items), **answer_quality(items)}
-        log.info("round %d: %d pairs from %d prompts (%d dropped: both answers the same in %d tries)", s.round,
-                 len(items), len(prompts), metrics["identical_dropped"], s.tries)
-        text = "".join(json.dumps(it, ensure_ascii=False) + "\n" for it in items)
-        with ctx.publish(metrics=metrics) as pub:
-            (pub.dir / ANSWERS_FILE).write_text(text, encoding="utf-8")
-        return pub.artifact
+def run_sample(ctx):
+    """The round-sample job: two answers per new prompt, published as the annotation app's A/B rows."""
+    if not ctx.is_main:
+        return None  # one process samples (the driver hands the others its artifact)
+    s: SampleSettings = ctx.section
+    prompts = round_prompts(s)
+    items = sample_items(ctx, s, prompts)
+    ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    metrics = {"round": s.round, "prompts": len(prompts), "pairs": len(items),
+               "identical_dropped": len(prompts) - len(items), **answer_quality(items)}
+    log.info("round %d: %d pairs from %d prompts (%d dropped: both answers the same in %d tries)", s.round,
+             len(items), len(prompts), metrics["identical_dropped"], s.tries)
+    text = "".join(json.dumps(it, ensure_ascii=False) + "\n" for it in items)
+    with ctx.publish(metrics=metrics) as pub:
+        (pub.dir / ANSWERS_FILE).write_text(text, encoding="utf-8")
+    return pub.artifact
 
 
 def round_prompts(s: SampleSettings) -> list[Prompt]:
@@ -142,54 +128,29 @@ def answer_quality(items: list[dict]) -> dict:
     return out
 
 
-class RoundLabelStage(Stage):
-    name = "round-label"
-    kind = "dataset"
-    help = "A round's preference pairs: its answer pairs labelled by simulated annotators or people"
+def run_label(ctx):
+    """The round-label job: the round's answer pairs labelled (simulated annotators or people), as preference pairs."""
+    from camelid.eval.annotate.export import export_records, to_jsonl
+    from camelid.rounds.annotation import label_simulated, open_db, read_items
 
-    def jobs(self, cfg):
-        return []  # made per round by camelid.rounds.plan
-
-    def job(self, cfg, settings: LabelSettings, answers: str):
-        return self.make_job(cfg, settings, name=f"round-label-r{settings.round}", inputs={"answers": answers},
-                             input_kinds={"answers": ("dataset",)}, where="rounds.annotation")
-
-    def run(self, ctx):
-        from camelid.eval.annotate.export import export_records, to_jsonl
-        from camelid.rounds.annotation import label_simulated, open_db, read_items
-
-        if not ctx.is_main:
-            return None  # one process labels and publishes
-        s: LabelSettings = ctx.section
-        items = read_items(ctx.inputs["answers"])
-        ctx.run_dir.mkdir(parents=True, exist_ok=True)
-        if s.mode == "simulated":
-            db = open_db(ctx.run_dir / "annotations.sqlite", fresh=True)
-            db.add_pairs(items, k=s.annotators)
-            label_simulated(db, s)
-        else:
-            db = open_db(Path(s.db))
-        records, summary = export_records(db, "majority")
-        if not records:
-            raise DataError(f"round {s.round}: no labelled pairs in {db.path} yet; label them in the annotation "
-                            f"app (`camelid annotate serve --db {db.path}`), then run `camelid round --continue`")
-        metrics = {"round": s.round, "annotation": s.mode, "answer_pairs": len(items),
-                   "ratings": dict(Counter(r.rating for r in records)), **summary}
-        with ctx.publish(metrics=metrics) as pub:
-            (pub.dir / PAIRS_FILE).write_text(to_jsonl(records), encoding="utf-8")
-        log.info("round %d: %d labelled pairs (%d labels, %s)", s.round, len(records), summary["n_labels"], s.mode)
-        return pub.artifact
-
-
-SAMPLE = RoundSampleStage()
-LABEL = RoundLabelStage()
-
-
-def register_stages() -> None:
-    """Make the round jobs runnable by the stage driver (camelid.stage.execute looks stages up by name)."""
-    from camelid.stages import STAGES, register
-
-    for name, target in (("round-sample", "camelid.rounds.pairs:SAMPLE"), ("round-label", "camelid.rounds.pairs:LABEL"),
-                         ("rounds-report", "camelid.rounds.report:STAGE")):
-        if name not in STAGES:
-            register(name, target)
+    if not ctx.is_main:
+        return None  # one process labels and publishes
+    s: LabelSettings = ctx.section
+    items = read_items(ctx.inputs["answers"])
+    ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    if s.mode == "simulated":
+        db = open_db(ctx.run_dir / "annotations.sqlite", fresh=True)
+        db.add_pairs(items, k=s.annotators)
+        label_simulated(db, s)
+    else:
+        db = open_db(Path(s.db))
+    records, summary = export_records(db, "majority")
+    if not records:
+        raise DataError(f"round {s.round}: no labelled pairs in {db.path} yet; label them in the annotation "
+                        f"app (`camelid annotate serve --db {db.path}`), then run `camelid round --continue`")
+    metrics = {"round": s.round, "annotation": s.mode, "answer_pairs": len(items),
+               "ratings": dict(Counter(r.rating for r in records)), **summary}
+    with ctx.publish(metrics=metrics) as pub:
+        (pub.dir / PAIRS_FILE).write_text(to_jsonl(records), encoding="utf-8")
+    log.info("round %d: %d labelled pairs (%d labels, %s)", s.round, len(records), summary["n_labels"], s.mode)
+    return pub.artifact

@@ -1,8 +1,7 @@
 """The jobs of round r: copies of the stage sections with what the round decides filled in.
 
-Each builder returns (config, job): the pipeline config with the round's copy in place of the stage's
-section, and the job made from it. Jobs run with that config, because the reward, ppo and compare recipes
-read their section from ``ctx.cfg.stages`` rather than from the job.
+Each builder re-validates the stage's section with the round's settings on top and asks the stage for the job
+of that copy; a job carries everything its recipe reads, so it runs with the pipeline's own config.
 
 Every ref a round hands on is pinned (``name@vN``), so each job's config hash names the exact pairs, reward
 models and policy it was built from, and a rerun skips exactly the jobs whose inputs did not change. Every
@@ -19,16 +18,14 @@ from camelid.config import deep_merge, format_validation_error
 from camelid.data.spec import DataSpec
 from camelid.errors import ConfigError
 from camelid.registry import Artifact
-from camelid.rounds.pairs import LABEL, SAMPLE, LabelSettings, SampleSettings
+from camelid.rounds.pairs import LabelSettings, SampleSettings
 from camelid.stage import Job
 from camelid.stages import get_stage
 
 
 def with_round(job: Job, r: int) -> Job:
     """The job with ``round`` in its published (and hashed) config, and in its name (its run folder, logs)."""
-    job.section = {**job.section, "round": r}
-    job.name = f"{job.name}-r{r}"
-    return job
+    return job.replace(section={**job.section, "round": r}, name=f"{job.name}-r{r}")
 
 
 def derive(model: type[BaseModel], section: BaseModel, where: str, overrides: dict, updates: dict,
@@ -43,10 +40,6 @@ def derive(model: type[BaseModel], section: BaseModel, where: str, overrides: di
         raise ConfigError(format_validation_error(e, model, source)) from None
 
 
-def _with_stage(cfg, name: str, section: BaseModel):
-    return cfg.model_copy(update={"stages": cfg.stages.model_copy(update={name: section})})
-
-
 # ---- pairs: sample, then label ---------------------------------------------------------------------------
 
 def sample_job(cfg, r: int, policy: str) -> Job:
@@ -56,7 +49,7 @@ def sample_job(cfg, r: int, policy: str) -> Job:
         round=r, output=f"answers-r{r}", prompts=ro.prompts.model_copy(update={"n": offset + ro.pairs_per_round}),
         offset=offset, temperatures=ro.temperatures, top_p=ro.top_p, max_new_tokens=ro.max_new_tokens,
         seed=ro.seed + r, tries=ro.sample_tries)
-    return SAMPLE.job(cfg, settings, policy)
+    return get_stage("round").sample_job(cfg, settings, policy)
 
 
 def human_db(cfg, r: int) -> Path:
@@ -70,7 +63,7 @@ def label_job(cfg, r: int, answers: str) -> Job:
     settings = LabelSettings(round=r, output=f"pairs-r{r}", mode=a.mode, annotators=a.annotators, flip=a.flip,
                              jitter=a.jitter, safety_flip=a.safety_flip, seed=a.seed,
                              db=str(human_db(cfg, r)) if a.mode == "human" else "")
-    return LABEL.job(cfg, settings, answers)
+    return get_stage("round").label_job(cfg, settings, answers)
 
 
 # ---- reward models on every round's pairs so far --------------------------------------------------------
@@ -96,7 +89,7 @@ def base_size(data) -> int:
     return load_records(data, "pairs").kept
 
 
-def reward_job(cfg, r: int, objective: str, pairs: list[Artifact], sizes: dict[str, int]) -> tuple[object, Job]:
+def reward_job(cfg, r: int, objective: str, pairs: list[Artifact], sizes: dict[str, int]) -> Job:
     """``objective``'s RM of round r: its own data (rounds.base_data) + the pairs of rounds 1..r."""
     rm = getattr(cfg.stages.reward, objective)
     data = weighted(_specs(rm.data), sizes[objective]) if cfg.rounds.base_data else []
@@ -105,17 +98,17 @@ def reward_job(cfg, r: int, objective: str, pairs: list[Artifact], sizes: dict[s
     where = f"stages.reward.{objective}"
     section = derive(type(rm), rm, where, cfg.rounds.overrides.get("reward", {}).get(objective, {}),
                      {"output": f"rm-{objective}-r{r}", "data": data})
-    cfg_r = _with_stage(cfg, "reward", cfg.stages.reward.model_copy(update={objective: section}))
-    job = get_stage("reward").job(cfg_r, objective)
+    job = get_stage("reward").job(cfg, objective, section)
     # The pairs are inputs too: lineage shows them, and a relabelled round retrains the RMs.
-    job.inputs = {**job.inputs, **{f"pairs_r{i}": p.ref for i, p in enumerate(pairs, 1)}}
-    job.input_kinds = {**job.input_kinds, **{f"pairs_r{i}": ("dataset",) for i in range(1, len(pairs) + 1)}}
-    return cfg_r, with_round(job, r)
+    job = job.replace(inputs={**job.inputs, **{f"pairs_r{i}": p.ref for i, p in enumerate(pairs, 1)}},
+                      input_kinds={**job.input_kinds,
+                                   **{f"pairs_r{i}": ("dataset",) for i in range(1, len(pairs) + 1)}})
+    return with_round(job, r)
 
 
 # ---- policy update and comparison -----------------------------------------------------------------------
 
-def rs_jobs(cfg, r: int, policy: str, rms: dict[str, Artifact]) -> tuple[object, list[Job]]:
+def rs_jobs(cfg, r: int, policy: str, rms: dict[str, Artifact]) -> list[Job]:
     """rs-sample-r<r> and rs-r<r>: best-of-K from the policy by this round's RMs, then the fine-tune."""
     rs = cfg.stages.rs
     section = derive(type(rs), rs, "stages.rs", cfg.rounds.overrides.get("rs", {}),
@@ -123,25 +116,22 @@ def rs_jobs(cfg, r: int, policy: str, rms: dict[str, Artifact]) -> tuple[object,
                       "reward_safety": rms["safety"].ref, "output": f"rs-r{r}", "samples_output": f"rs-sample-r{r}",
                       "seed": rs.seed + r},
                      exclude={"finetune": {"model", "output", "data"}})  # derived from policy/output again
-    cfg_r = _with_stage(cfg, "rs", section)
-    return cfg_r, [with_round(job, r) for job in get_stage("rs").jobs(cfg_r)]
+    return [with_round(job, r) for job in get_stage("rs").jobs_for(cfg, section)]
 
 
-def ppo_job(cfg, r: int, policy: str, rms: dict[str, Artifact]) -> tuple[object, Job]:
+def ppo_job(cfg, r: int, policy: str, rms: dict[str, Artifact]) -> Job:
     ppo = cfg.stages.ppo
     section = derive(type(ppo), ppo, "stages.ppo", cfg.rounds.overrides.get("ppo", {}),
                      {"policy": policy, "reward_helpfulness": rms["helpfulness"].ref,
                       "reward_safety": rms["safety"].ref, "value_init": rms["helpfulness"].ref,
                       "output": f"ppo-r{r}"})
-    cfg_r = _with_stage(cfg, "ppo", section)
-    return cfg_r, with_round(get_stage("ppo").jobs(cfg_r)[0], r)
+    return with_round(get_stage("ppo").job(cfg, section), r)
 
 
-def compare_job(cfg, r: int, checkpoints: list[str], rms: dict[str, Artifact]) -> tuple[object, Job]:
+def compare_job(cfg, r: int, checkpoints: list[str], rms: dict[str, Artifact]) -> Job:
     """The round's policy against the starting policy and every earlier round's, judged by this round's RMs."""
     c = cfg.stages.compare
     section = derive(type(c), c, "stages.compare", cfg.rounds.overrides.get("compare", {}),
                      {"checkpoints": checkpoints, "reward_helpfulness": rms["helpfulness"].ref,
                       "reward_safety": rms["safety"].ref, "output": f"compare-r{r}"})
-    cfg_r = _with_stage(cfg, "compare", section)
-    return cfg_r, with_round(get_stage("compare").jobs(cfg_r)[0], r)
+    return with_round(get_stage("compare").job(cfg, section), r)

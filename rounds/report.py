@@ -26,7 +26,6 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from camelid.log import get_logger
-from camelid.stage import Stage
 
 log = get_logger("round")
 OBJECTIVES = ("helpfulness", "safety")
@@ -41,33 +40,28 @@ class ReportSettings(BaseModel):
     rounds: int
 
 
-class RoundsReportStage(Stage):
-    name = "rounds-report"
-    kind = "report"
-    help = "The report across rounds: policy quality and RM accuracy on each round's new pairs"
+def report_inputs(progress) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """(role -> ref, role -> kinds) of the report's job: the last comparison, and every round's pairs, comparison
+    and reward models."""
+    n = len(progress.policies)
+    inputs, kinds = {"compare": progress.compares[-1].ref}, {"compare": ("report",)}
+    for r in range(1, n + 1):
+        inputs[f"pairs_r{r}"], kinds[f"pairs_r{r}"] = progress.pairs[r - 1].ref, ("dataset",)
+        inputs[f"compare_r{r}"], kinds[f"compare_r{r}"] = progress.compares[r - 1].ref, ("report",)
+        for o in OBJECTIVES:
+            inputs[f"rm_{o}_r{r}"], kinds[f"rm_{o}_r{r}"] = progress.rms[r - 1][o].ref, ("reward",)
+    return inputs, kinds
 
-    def jobs(self, cfg):
-        return []  # made by camelid.rounds.cmd once every round is done
 
-    def job(self, cfg, progress):
-        n = len(progress.policies)
-        inputs, kinds = {"compare": progress.compares[-1].ref}, {"compare": ("report",)}
-        for r in range(1, n + 1):
-            inputs[f"pairs_r{r}"], kinds[f"pairs_r{r}"] = progress.pairs[r - 1].ref, ("dataset",)
-            inputs[f"compare_r{r}"], kinds[f"compare_r{r}"] = progress.compares[r - 1].ref, ("report",)
-            for o in OBJECTIVES:
-                inputs[f"rm_{o}_r{r}"], kinds[f"rm_{o}_r{r}"] = progress.rms[r - 1][o].ref, ("reward",)
-        return self.make_job(cfg, ReportSettings(output=cfg.rounds.report_output, rounds=n), inputs=inputs,
-                             input_kinds=kinds, where="rounds")
-
-    def run(self, ctx):
-        if not ctx.is_main:
-            return None
-        report = build(ctx)
-        with ctx.publish(metrics={"rounds": report["rounds"]}) as pub:
-            (pub.dir / "report.json").write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
-            plot(report, pub.dir / "rounds.png")
-        return pub.artifact
+def run_report(ctx):
+    """The rounds-report job: build report.json and rounds.png, publish them (main process)."""
+    if not ctx.is_main:
+        return None
+    report = build(ctx)
+    with ctx.publish(metrics={"rounds": report["rounds"]}) as pub:
+        (pub.dir / "report.json").write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
+        plot(report, pub.dir / "rounds.png")
+    return pub.artifact
 
 
 def policy_row(numbers: dict, oracle: dict | None = None) -> dict:
@@ -165,7 +159,7 @@ def rm_accuracy_on(ctx, rm, records, truth, objective: str) -> dict:
     if not records:
         return {"overall": None, "n": 0, "levels": {}, "vs_oracle": accuracy_vs_oracle([], [], [])}
 
-    model = load_reward_model(rm, ctx.registry, device=ctx.cfg.device)
+    model = load_reward_model(rm, ctx.registry, device=ctx.job.runtime.device)
     prompts = [p.prompt for p in records]
     rc = model.score(prompts, [p.chosen for p in records], raw=True)
     rr = model.score(prompts, [p.rejected for p in records], raw=True)
@@ -367,6 +361,3 @@ def plot_seconds(ax, rows: list[dict]) -> None:
         bottom = [b + h for b, h in zip(bottom, height, strict=True)]
     ax.set(xlabel="round", ylabel="seconds", title="Where each round's time goes", xticks=x)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=4)
-
-
-STAGE = RoundsReportStage()

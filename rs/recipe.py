@@ -57,11 +57,12 @@ class RejectionSampler:
         if not self.prompts.records:
             raise DataError(f"{ctx.job.where}.prompts: no prompts ({self.prompts.summary()})")
         log.info("prompts %s", self.prompts.summary())
+        runtime = ctx.job.runtime
         self.policy, self.tokenizer = load_causal_lm(ctx.inputs["policy"], precision=sc.precision,
-                                                     device=ctx.cfg.device,
-                                                     trust_remote_code=ctx.cfg.trust_remote_code)
+                                                     device=runtime.device,
+                                                     trust_remote_code=runtime.trust_remote_code)
         self.rewards = load_combined_scorer(ctx.inputs["reward_helpfulness"], ctx.inputs["reward_safety"],
-                                            ctx.registry, threshold=self.threshold, device=ctx.cfg.device,
+                                            ctx.registry, threshold=self.threshold, device=runtime.device,
                                             precision=sc.precision)
 
     # ---- sample -----------------------------------------------------------------------------------
@@ -129,12 +130,15 @@ class RejectionSampler:
     def _batch_dir(self, b: int) -> Path:
         return self.ctx.run_dir / f"{CHECKPOINT_PREFIX}{b + 1}"
 
+    @property
+    def _marker(self) -> str:
+        """The file the job declares as a complete checkpoint's (written last, so the driver's resume finds it)."""
+        return self.ctx.job.spec.checkpoint_marker
+
     def _read_batch(self, b: int, prompts: list) -> list[dict] | None:
         """A finished batch's rows, if this run has it (the driver cleared the folder unless --resume)."""
-        from camelid.rs.stage import CHECKPOINT_MARKER
-
         folder = self._batch_dir(b)
-        if not (folder / CHECKPOINT_MARKER).is_file():
+        if not (folder / self._marker).is_file():
             return None
         rows = json.loads((folder / BATCH_FILE).read_text())
         if [r["messages"] for r in rows] != [p.messages for p in prompts]:
@@ -144,14 +148,12 @@ class RejectionSampler:
 
     def _write_batch(self, b: int, rows: list[dict]) -> None:
         """Write the batch under a hidden name, then rename: a kill never leaves a half checkpoint."""
-        from camelid.rs.stage import CHECKPOINT_MARKER
-
         final = self._batch_dir(b)
         tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         (tmp / BATCH_FILE).write_text(json.dumps(rows, ensure_ascii=False))
-        (tmp / CHECKPOINT_MARKER).write_text(json.dumps({"global_step": b + 1, "batch": b, "prompts": len(rows)}))
+        (tmp / self._marker).write_text(json.dumps({"global_step": b + 1, "batch": b, "prompts": len(rows)}))
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
 
@@ -177,14 +179,10 @@ class RejectionSampler:
         stats["rows"] = len(kept)
         log.info("training rows: %d (%d current answers below the margin, %s under min_reward)", len(kept),
                  stats["kept_current"], stats.get("dropped_below_min_reward", "none"))
-        # The stage publishes kind "rs"; this job's artifact is a dataset, so it publishes through the registry
-        # itself, with the same config, inputs and common metrics ctx.publish would record.
-        with ctx.registry.publish(ctx.job.output, "dataset", config=ctx.job.config, inputs=ctx.inputs,
-                                  data_fingerprints={"prompts": self.prompts.fingerprint}, metrics=metrics) as pub:
+        with ctx.publish(data_fingerprints={"prompts": self.prompts.fingerprint}, metrics=metrics) as pub:
             with open(pub.dir / KEPT_FILE, "w", encoding="utf-8") as f:
                 for row in kept:
                     f.write(json.dumps(row, ensure_ascii=False) + "\n")
-            pub.metrics.update(ctx.common_metrics())
         return pub.artifact
 
 
@@ -264,7 +262,7 @@ def run_finetune(ctx: StageContext) -> Artifact | None:
     # Pinned to the file of the very version the driver resolved and hashed as this job's input, rather than
     # `registry:<name>`, which names the latest version of whatever registry is the process default.
     settings = ctx.section.model_copy(update={"data": DataSpec(format=KEPT_FORMAT, path=str(kept))})
-    ctx = dataclasses.replace(ctx, job=dataclasses.replace(ctx.job, settings=settings))
+    ctx = dataclasses.replace(ctx, job=ctx.job.replace(settings=settings))
     recipe = SFTRecipe(ctx)
     recipe.metrics["selection"] = selection
     recipe.setup()

@@ -2,51 +2,50 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from camelid.rs.config import RSConfig
-from camelid.sft.stage import SFTStage
-from camelid.stage import Stage
+from camelid.sft.stage import RESUME_KEYS as SFT_RESUME_KEYS
+from camelid.stage import JobSpec, Stage
+from camelid.stages import policy_kinds
 
-POLICY_KINDS = ("base", "sft", "ppo", "rs")
-# The stage has one checkpoint marker for both jobs. The fine-tune's checkpoints are the Trainer's, which
-# finish with trainer_state.json; a sampling checkpoint (one finished batch) writes its own small state
-# file under the same name, last, so the driver's one resume policy covers both jobs.
-CHECKPOINT_MARKER = "trainer_state.json"
+# A sampling checkpoint is one finished batch: checkpoint-<b>/samples.json, marked complete by this file.
+SAMPLE = JobSpec("rs-sample", kind="dataset", checkpoint_marker="batch_state.json")
+# The fine-tune is the SFT recipe: the Trainer's checkpoints, and the keys a resumed SFT run may change.
+FINETUNE = JobSpec("rs", kind="rs", checkpoint_marker="trainer_state.json", policy=True,
+                   resume_keys=SFT_RESUME_KEYS)
 
 
 class RSStage(Stage):
     name = "rs"
-    kind = "rs"
     help = "Rejection sampling: best of K answers by the combined reward, then fine-tune (publishes rs/vN)"
     description = ("Llama 2's rejection sampling: K answers per prompt from the policy, scored by the combined "
                    "helpfulness/safety reward; the best are published as a dataset (stages.rs.samples_output, with "
                    "the K curve) and the policy is fine-tuned on them with the SFT recipe (stages.rs.output).")
     config_model = RSConfig
     shared = ("safety_threshold",)  # the combined reward's switch to the safety score
-    resume_keys = SFTStage.resume_keys  # the fine-tune's; nothing about sampling may change on resume
-    checkpoint_marker = CHECKPOINT_MARKER
+    job_specs = (SAMPLE, FINETUNE)
 
-    def jobs(self, cfg):
-        rs = cfg.stages.rs
+    def jobs_for(self, cfg, rs: RSConfig) -> list:
+        """rs-sample and rs of section ``rs`` (stages.rs, or a round's copy)."""
+        policies = policy_kinds()
+        # Its artifact is the kept answers: hashed without the fine-tune's settings, so changing those reuses it.
         sample = self.make_job(
-            cfg, rs, name="rs-sample", options={"step": "sample"},
+            cfg, rs, spec=SAMPLE.name, output=rs.samples_output, exclude={"finetune", "output"},
             inputs={"policy": rs.policy, "reward_helpfulness": rs.reward_helpfulness,
                     "reward_safety": rs.reward_safety},
-            input_kinds={"policy": POLICY_KINDS, "reward_helpfulness": ("reward",), "reward_safety": ("reward",)})
-        # Its artifact is the kept answers: hashed without the fine-tune's settings, so changing those reuses it.
-        sample = dataclasses.replace(sample, output=rs.samples_output,
-                                     section=rs.model_dump(mode="json", exclude={"finetune", "output"}))
-        finetune = self.make_job(cfg, rs.finetune, name="rs", options={"step": "finetune"},
+            input_kinds={"policy": policies, "reward_helpfulness": ("reward",), "reward_safety": ("reward",)})
+        finetune = self.make_job(cfg, rs.finetune, spec=FINETUNE.name,
                                  inputs={"model": rs.policy, "samples": rs.samples_output},
-                                 input_kinds={"model": POLICY_KINDS, "samples": ("dataset",)},
+                                 input_kinds={"model": policies, "samples": ("dataset",)},
                                  where="stages.rs.finetune")
         return [sample, finetune]
+
+    def jobs(self, cfg):
+        return self.jobs_for(cfg, cfg.stages.rs)
 
     def run(self, ctx):
         from camelid.rs.recipe import run_finetune, run_sampling
 
-        return run_sampling(ctx) if ctx.job.options["step"] == "sample" else run_finetune(ctx)
+        return run_sampling(ctx) if ctx.job.spec.name == SAMPLE.name else run_finetune(ctx)
 
 
 STAGE = RSStage()

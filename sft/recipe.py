@@ -42,7 +42,7 @@ def _quiet_library_progress_bars() -> None:
 
 class SFTRecipe:
     def __init__(self, ctx: StageContext):
-        self.ctx, self.cfg = ctx, ctx.cfg
+        self.ctx, self.runtime = ctx, ctx.job.runtime  # device, remote code, attention kernel
         self.sc: SFTConfig = ctx.section  # stages.sft, or another SFT-shaped section (e.g. rejection sampling's)
         self.job = ctx.job
         self.state = ctx.state  # one process, or this rank of an accelerate/torchrun group
@@ -61,7 +61,7 @@ class SFTRecipe:
         sc = self.sc
         if sc.mode == "full" and sc.lora.quantize_4bit:
             raise ConfigError("lora.quantize_4bit (QLoRA) needs mode: lora")
-        self.device = device_for(self.cfg.device)
+        self.device = device_for(self.runtime.device)
         self.precision = pick_precision(sc.precision, self.device)
 
         train = load_records(sc.data, "sft")
@@ -109,10 +109,10 @@ class SFTRecipe:
         sc = self.sc
         if sc.mode == "lora" and sc.lora.quantize_4bit:
             return self._load_4bit(), load_tokenizer(self.base, chat_template=self._template(),
-                                                     trust_remote_code=self.cfg.trust_remote_code)
+                                                     trust_remote_code=self.runtime.trust_remote_code)
         # fp16 trains with fp32 master weights (AMP); bf16 trains in bf16 weights, as TRL's scripts do.
         return load_causal_lm(self.base, precision="bf16" if self.precision == "bf16" else "fp32",
-                              device=self.cfg.device, trust_remote_code=self.cfg.trust_remote_code,
+                              device=self.runtime.device, trust_remote_code=self.runtime.trust_remote_code,
                               chat_template=self._template(), attn_implementation=self._attention())
 
     def _pad_multiple(self) -> int | None:
@@ -138,8 +138,8 @@ class SFTRecipe:
         sequence boundaries instead; flex_attention (in torch) builds a block-sparse mask: 45.7% MFU for a
         0.8B model on an H100 (bench/RESULTS.md).
         """
-        if self.cfg.attn_implementation or not self.sc.packing or self.device.type != "cuda":
-            return self.cfg.attn_implementation
+        if self.runtime.attn_implementation or not self.sc.packing or self.device.type != "cuda":
+            return self.runtime.attn_implementation
         import importlib.util
 
         kernel = "flash_attention_2" if importlib.util.find_spec("flash_attn") else "flex_attention"
@@ -169,7 +169,7 @@ class SFTRecipe:
                                    bnb_4bit_compute_dtype=torch.bfloat16)
         model = AutoModelForCausalLM.from_pretrained(
             self.base.model_path, quantization_config=quant, dtype=torch.bfloat16, use_safetensors=True,
-            device_map={"": self.state.local_process_index}, trust_remote_code=self.cfg.trust_remote_code)
+            device_map={"": self.state.local_process_index}, trust_remote_code=self.runtime.trust_remote_code)
         return prepare_model_for_kbit_training(model, use_gradient_checkpointing=self.sc.activation_checkpointing)
 
     def _trl_args(self):
@@ -209,7 +209,7 @@ class SFTRecipe:
             seed=sc.seed, data_seed=sc.seed,
             ddp_find_unused_parameters=False,
             dataloader_num_workers=0,
-            trust_remote_code=self.cfg.trust_remote_code,
+            trust_remote_code=self.runtime.trust_remote_code,
         )
 
     def _peft_config(self):
@@ -357,8 +357,8 @@ class SFTRecipe:
 
         from camelid.models import load_causal_lm
 
-        base, _ = load_causal_lm(self.base, precision="bf16", device=self.cfg.device,
-                                 trust_remote_code=self.cfg.trust_remote_code)
+        base, _ = load_causal_lm(self.base, precision="bf16", device=self.runtime.device,
+                                 trust_remote_code=self.runtime.trust_remote_code)
         return PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
 
 

@@ -36,12 +36,13 @@ def _setup(built, tmp_path, *extra):
 
 def _run(cfg, registry, *, resume: bool = False, callbacks: list | None = None):
     """`camelid ppo` through the stage driver; ``callbacks`` reach the trainer as the job's options."""
+    from camelid.ppo.stage import PPOOptions
     from camelid.stage import execute
     from camelid.stages import job_for
 
     job = job_for(cfg, "ppo")
     if callbacks:
-        job.options["callbacks"] = callbacks
+        job = job.replace(options=PPOOptions(callbacks=tuple(callbacks)))
     return execute(cfg, registry, job, resume=resume)
 
 

@@ -215,7 +215,7 @@ def test_packing_on_a_gpu_picks_a_kernel_that_handles_packed_rows(monkeypatch):
     from camelid.sft.recipe import SFTRecipe
 
     def fake(packing, device, configured=None):
-        return SimpleNamespace(cfg=SimpleNamespace(attn_implementation=configured),
+        return SimpleNamespace(runtime=SimpleNamespace(attn_implementation=configured),
                                sc=SimpleNamespace(packing=packing), device=torch.device(device))
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "flash_attn" else object())

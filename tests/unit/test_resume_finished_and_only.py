@@ -98,7 +98,7 @@ def _choose(tmp_path, resume, base: Artifact, **section):
     cfg = load_config(REPO / "pipelines.yaml", "micro",
                       [f"runs_dir={tmp_path / 'runs'}", *(f"stages.count.{k}={v}" for k, v in section.items())])
     stage = get_stage("count")
-    return choose_run(cfg, stage, stage.jobs(cfg)[0], {"model": base}, resume=resume, state=_State())
+    return choose_run(cfg, stage.jobs(cfg)[0], {"model": base}, resume=resume, state=_State())
 
 
 def _checkpoint(folder: Path, n: int) -> Path:

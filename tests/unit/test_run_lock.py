@@ -74,10 +74,10 @@ def test_prune_keeps_checkpoints_without_weights(tmp_path):
 
 def _sft_run_folder(cfg, reg):
     from camelid.runs import run_dir
-    from camelid.stages import get_stage, job_for
+    from camelid.stages import job_for
 
     job = job_for(cfg, "sft")
-    return run_dir(cfg, get_stage("sft"), job, {r: reg.resolve(ref) for r, ref in job.inputs.items()})
+    return run_dir(cfg, job, {r: reg.resolve(ref) for r, ref in job.inputs.items()})
 
 
 @pytest.mark.slow

@@ -124,7 +124,7 @@ def _choose(tmp_path, echo, resume, **section):
     cfg = load_config(REPO / "pipelines.yaml", "micro",
                       [f"runs_dir={tmp_path / 'runs'}", *(f"stages.echo.{k}={v}" for k, v in section.items())])
     stage = get_stage("echo")
-    return choose_run(cfg, stage, stage.jobs(cfg)[0], {}, resume=resume, state=_State())
+    return choose_run(cfg, stage.jobs(cfg)[0], {}, resume=resume, state=_State())
 
 
 def _checkpoint(folder: Path, n: int) -> Path:

@@ -75,16 +75,16 @@ def _cfg(tmp_path, *overrides):
 def test_round_jobs_copy_sections_with_the_rounds_choices(tmp_path):
     cfg = _cfg(tmp_path, "rounds.overrides.ppo.iterations=2")
     rms = {o: SimpleNamespace(ref=f"rm-{o}-r2@v1") for o in ("helpfulness", "safety")}
-    cfg_r, job = plan.ppo_job(cfg, 2, "rs-r1@v3", rms)
+    job = plan.ppo_job(cfg, 2, "rs-r1@v3", rms)
     assert job.name == "ppo-r2" and job.output == "ppo-r2" and job.section["round"] == 2
     assert job.inputs == {"policy": "rs-r1@v3", "reward_helpfulness": "rm-helpfulness-r2@v1",
                           "reward_safety": "rm-safety-r2@v1", "value_init": "rm-helpfulness-r2@v1"}
-    assert cfg_r.stages.ppo.iterations == 2 and cfg_r.stages.ppo.output == "ppo-r2"
+    assert job.settings.iterations == 2 and job.settings.output == "ppo-r2"  # the job carries the round's copy
     assert cfg.stages.ppo.output == "ppo"  # the pipeline's own section is untouched
-    cfg_r, (sample, finetune) = plan.rs_jobs(cfg, 2, "rs-r1@v3", rms)
+    sample, finetune = plan.rs_jobs(cfg, 2, "rs-r1@v3", rms)
     assert (sample.output, finetune.output) == ("rs-sample-r2", "rs-r2")
     assert finetune.inputs == {"model": "rs-r1@v3", "samples": "rs-sample-r2"}
-    assert cfg_r.stages.rs.finetune.model == "rs-r1@v3"  # re-derived from the new policy, not refused
+    assert finetune.settings.model == "rs-r1@v3"  # re-derived from the new policy, not refused
 
 
 def test_prompts_move_on_every_round(tmp_path):
@@ -158,7 +158,7 @@ def test_each_round_runs_the_update_its_schedule_names(tmp_path, monkeypatch):
 
     ran = []
 
-    def fake_ensure(cfg_r, job, *, registry, resume=False):
+    def fake_ensure(cfg, job, *, registry, resume=False):
         ran.append((job.output, job.inputs.get("policy", job.inputs.get("model"))))
         return SimpleNamespace(ref=f"{job.output}@v1")
 
