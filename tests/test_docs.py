@@ -171,3 +171,16 @@ def test_every_config_key_is_on_its_stage_page():
                 missing.append(f"{pages[name].relative_to(REPO)}: {key}")
     assert not missing, ("config keys missing from their stage page (add them to its configuration table, with "
                          "the default and the help text of the config model):\n  " + "\n  ".join(missing))
+
+
+def test_readme_lists_the_commands_camelid_help_lists(capsys):
+    """The README's command list is `camelid --help`'s, one line each, in its order."""
+    from camelid.cli import main
+
+    assert main(["--help"]) == 0
+    usage = capsys.readouterr().out.split("commands:\n", 1)[1].split("\n\n", 1)[0]
+    listed = [line.split(None, 1) for line in usage.splitlines()]
+    readme = (REPO / "README.md").read_text(encoding="utf-8").split("## The commands", 1)[1].split("```", 2)[1]
+    in_readme = [line.split(None, 2)[1:] for line in readme.strip().splitlines()]
+    assert in_readme == listed, ("README.md's '## The commands' block must list `camelid --help`'s commands, one "
+                                 "line each, in its order:\n" + usage)
