@@ -83,8 +83,12 @@ class InitStage(Stage):
                    runtime=Runtime.of(cfg), options=InitOptions(force=force), where="toy_base")
 
     def jobs(self, cfg: PipelineConfig) -> list[Job]:
-        # Only when SFT starts from the toy base; real profiles start from an imported or Hub model.
-        if cfg.stages.sft.model.partition("@")[0] != cfg.toy_base.output:
+        # Only when a job of the pipeline reads the toy base; real profiles start from an imported or Hub model.
+        from camelid.stages import get_stage
+
+        reads = (ref for name in cfg.pipeline if name != self.name for job in get_stage(name).jobs(cfg)
+                 for ref in job.inputs.values())
+        if not any(ref.partition("@")[0] == cfg.toy_base.output for ref in reads):
             return []
         return [self.job(cfg, force=True)]
 

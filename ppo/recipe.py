@@ -21,9 +21,11 @@ log = get_logger("ppo")
 
 def _oracle_for(prompts: list) -> Callable | None:
     """The toy world's oracle scores responses to its own prompts; real prompts have none."""
-    from camelid.data.toyworld import all_toy_prompts, evaluate
+    if not prompts or not all(str(getattr(p, "source", "")).startswith("toy") for p in prompts):
+        return None
+    from camelid.data.toyworld import evaluate
 
-    return evaluate if all_toy_prompts(prompts) else None
+    return evaluate
 
 
 def _load_prompts(spec, what: str):

@@ -1,4 +1,8 @@
-"""The package layout of docs/design.md ("Package layout"): every package folder is mapped and listed in pyproject."""
+"""The package layout of docs/design.md ("Package layout"): every package folder is mapped and listed in pyproject.
+
+The mapping is read from pyproject (package-dir) and checked against the folders, so a new top-level folder
+(a new stage's) needs its two pyproject lines and nothing here.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +15,23 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 REPO = Path(__file__).resolve().parents[1]
-TOP = {"core": "camelid", "sft": "camelid.sft", "reward": "camelid.reward", "ppo": "camelid.ppo",
-       "data": "camelid.data", "eval": "camelid.eval", "rs": "camelid.rs",
-       "rounds": "camelid.rounds", "dpo": "camelid.dpo"}
 
 
 def _pyproject() -> dict:
     return tomllib.loads((REPO / "pyproject.toml").read_text())
 
 
+# folder -> package, as pyproject maps them: core is camelid itself, every other folder camelid.<folder>
+TOP = {folder: pkg for pkg, folder in _pyproject()["tool"]["setuptools"]["package-dir"].items()}
+
+
 def test_top_level_folders_are_mapped():
-    assert _pyproject()["tool"]["setuptools"]["package-dir"] == {pkg: folder for folder, pkg in TOP.items()}
+    package_folders = {d.name for d in REPO.iterdir() if d.is_dir() and (d / "__init__.py").is_file()}
+    assert set(TOP) == package_folders, \
+        f"unmapped package folders: {package_folders - set(TOP)}; mapped but not package folders: " \
+        f"{set(TOP) - package_folders}"
+    assert TOP["core"] == "camelid"
+    assert all(pkg == f"camelid.{folder}" for folder, pkg in TOP.items() if folder != "core"), TOP
 
 
 def test_every_package_folder_is_listed_and_has_init():
