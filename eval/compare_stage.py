@@ -7,7 +7,6 @@ Under `accelerate launch` (e.g. `--multi_gpu --num_processes 2 --num_machines 1 
 
 from __future__ import annotations
 
-from argparse import Namespace
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,9 +35,7 @@ def parse_prompts(text: str, n: int | None, split: str | None) -> DataSpec:
         return DataSpec(format="knowledge", n=n)
     from camelid.data.cli import parse_spec
 
-    # The data CLI's parser: it names an unknown FORMAT (listing the known ones) rather than blaming the path.
-    return parse_spec(text, Namespace(split=split, n=n, seed=0, objective=None, on_error="raise", option=None,
-                                      column=None, max_chars=DataSpec.model_fields["max_chars"].default))
+    return parse_spec(text, split=split, n=n)  # the data CLI's SPEC syntax and its errors
 
 
 def headline_table(art) -> str:
