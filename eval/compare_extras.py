@@ -33,7 +33,7 @@ def benchmarks(registry, checkpoints: list) -> dict:
 def add_extras(numbers: dict, prompts, results: list, registry, inputs: dict) -> None:
     """Add exact match to each checkpoint's row and the lm-eval results to ``numbers`` (report.json); log them."""
     for row, r in zip(numbers["checkpoints"], results):
-        em = exact_match(prompts.records, r.responses, prompts.format)
+        em = exact_match(prompts.records, r.responses)
         if em is not None:
             row["exact_match"], row["exact_match_n"] = em["exact_match"], em["n"]
             log.info("%s: exact match %.3f on %d prompts with reference answers", r.ref, em["exact_match"], em["n"])

@@ -47,11 +47,9 @@ class CheckpointResult:
 
 def oracle_module(prompts: LoadResult):
     """The toy world, if these prompts come from it (only its prompts carry what the oracle checks)."""
-    if prompts.format != "toy":
-        return None
     from camelid.data import toyworld
 
-    return toyworld
+    return toyworld if toyworld.all_toy_prompts(prompts.records) else None
 
 
 def word_count(text: str) -> int:

@@ -25,9 +25,11 @@ _PICKED = (re.compile(r"\banswer\s*(?:is|:)?\s*\(?([A-J])\)?(?![\w'])", re.IGNOR
            re.compile(r"^\s*(?:\(([A-J])\)|([A-J])(?:[.):]|$))"))
 
 
-def references(prompt, fmt: str | None = None) -> list[str] | None:
-    """The reference answers a prompt carries, or None (toy-world prompts: the oracle's)."""
-    if fmt == "toy":
+def references(prompt) -> list[str] | None:
+    """The reference answers a prompt carries, or None (toy-world prompts: the oracle's, also in a mixture)."""
+    from camelid.data.toyworld import is_toy_prompt
+
+    if is_toy_prompt(prompt):
         return None
     answers = prompt.meta.get("answers")
     if isinstance(answers, list | tuple) and answers:
@@ -78,10 +80,10 @@ def is_match(response: str, refs: list[str]) -> bool:
     return False
 
 
-def exact_match(prompts: list, responses: list[str], fmt: str | None = None) -> dict | None:
+def exact_match(prompts: list, responses: list[str]) -> dict | None:
     """{exact_match, n}: the share of prompts with a reference whose response matches it; None if none has one."""
     scored = [is_match(r, refs) for p, r in zip(prompts, responses)
-              if (refs := references(p, fmt)) is not None]
+              if (refs := references(p)) is not None]
     if not scored:
         return None
     return {"exact_match": sum(scored) / len(scored), "n": len(scored)}

@@ -21,11 +21,9 @@ log = get_logger("ppo")
 
 def _oracle_for(prompts: list) -> Callable | None:
     """The toy world's oracle scores responses to its own prompts; real prompts have none."""
-    if not prompts or not all(str(getattr(p, "source", "")).startswith("toy") for p in prompts):
-        return None
-    from camelid.data.toyworld import evaluate
+    from camelid.data.toyworld import all_toy_prompts, evaluate
 
-    return evaluate
+    return evaluate if all_toy_prompts(prompts) else None
 
 
 def _load_prompts(spec, what: str):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from camelid.data.records import Prompt
 from camelid.data.toyworld.annotator import Noise, annotator_rng, pair_key, vote
+from camelid.data.toyworld.oracle import is_toy_prompt
 from camelid.errors import DataError
 from camelid.eval.annotate.db import AnnotationDB
 from camelid.registry import Artifact
@@ -38,7 +39,7 @@ def read_items(answers: Artifact) -> list[dict]:
 
 def _prompt(pair: dict) -> Prompt:
     record = pair["meta"].get("prompt_record")
-    if not record or not record.get("meta", {}).get("kind"):
+    if not record or not is_toy_prompt(record):
         raise DataError(f"pair {pair['id']} has no toy-world prompt record: simulated annotators judge with the "
                         "toy oracle, so they need toy prompts (rounds.prompts format: toy); for other prompts set "
                         "rounds.annotation.mode: human")

@@ -115,10 +115,10 @@ def sample_items(ctx, s: SampleSettings, prompts: list[Prompt]) -> list[dict]:
 
 def answer_quality(items: list[dict]) -> dict:
     """The oracle's summary of each temperature's answers (toy prompts only): how good the policy's samples are."""
-    from camelid.data.toyworld import evaluate
+    from camelid.data.toyworld import all_toy_prompts, evaluate
 
     prompts = [Prompt.from_dict(it["meta"]["prompt_record"]) for it in items]
-    if not prompts or not all(p.meta.get("kind") for p in prompts):
+    if not all_toy_prompts(prompts):
         return {}
     out = {}
     for side in ("a", "b"):

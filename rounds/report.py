@@ -77,11 +77,12 @@ def policy_row(numbers: dict, oracle: dict | None = None) -> dict:
 def round_prompts(pairs, registry) -> dict:
     """The toy prompt records a round's pairs were sampled for, by id (from its answers artifact)."""
     from camelid.data.records import Prompt
+    from camelid.data.toyworld import is_toy_prompt
     from camelid.rounds.annotation import read_items
 
     answers = registry.resolve(pairs.manifest["inputs"]["answers"]["ref"], verify=False)
     return {str(it["meta"]["id"]): Prompt.from_dict(it["meta"]["prompt_record"]) for it in read_items(answers)
-            if it["meta"].get("id") is not None and it["meta"].get("prompt_record", {}).get("meta", {}).get("kind")}
+            if it["meta"].get("id") is not None and is_toy_prompt(it["meta"].get("prompt_record", {}))}
 
 
 def read_pairs(pairs) -> list:

@@ -188,12 +188,11 @@ class RejectionSampler:
 
 def oracle_view(prompts: list, rows: list[dict], chosen) -> dict | None:
     """On toy prompts, the oracle's best-of-K per family against the reward's picks (None without an oracle)."""
-    from camelid.data.toyworld.oracle import score
+    from camelid.data.toyworld.oracle import is_toy_prompt, score
     from camelid.rs.sampling import oracle_selection
 
     # Only the toy world's prompts have an oracle; in a mixture (toy + real wording) it sees the toy ones.
-    keep = [i for i, row in enumerate(rows) if str(prompts[row["index"]].source).startswith("toy")
-            and prompts[row["index"]].meta.get("kind")]
+    keep = [i for i, row in enumerate(rows) if is_toy_prompt(prompts[row["index"]])]
     if not keep:
         return None
     records, rows, chosen = [prompts[rows[i]["index"]] for i in keep], [rows[i] for i in keep], [chosen[i] for i in keep]

@@ -21,9 +21,9 @@ def answer_prompts(model, tokenizer, spec: DataSpec, *, max_new_tokens: int, bat
     rows = [{"messages": p.messages, "response": a, "is_safety": p.is_safety, "category": p.category,
              "source": p.source} for p, a in zip(prompts, answers)]
     metrics: dict = {}
-    if spec.format == "toy":  # checkable answers: the oracle scores them; real prompts only get stored
-        from camelid.data.toyworld import evaluate
+    from camelid.data.toyworld import all_toy_prompts, evaluate
 
+    if all_toy_prompts(prompts):  # checkable answers: the oracle scores them; real prompts only get stored
         metrics = dict(evaluate(prompts, answers))
     return metrics, rows, loaded.fingerprint
 

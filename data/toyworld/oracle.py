@@ -223,6 +223,19 @@ def _keywords_present(text: str, keywords: Sequence[str]) -> int:
     return sum(bool(re.search(rf"\b{re.escape(k)}(?:s|es|ed|ing|er)?\b", text)) for k in keywords)
 
 
+def is_toy_prompt(prompt) -> bool:
+    """Whether ``prompt`` (a record, or its dict) is a toy-world prompt, the kind the oracle scores: its ``meta``
+    carries the task (family, sub-family, kind, answer type and answer). The one "is this the toy world?" check;
+    real-wording prompts, whose meta has a ``kind`` too, are not."""
+    meta = prompt.get("meta") if isinstance(prompt, dict) else getattr(prompt, "meta", None)
+    return isinstance(meta, dict) and all(k in meta for k in _META_KEYS) and meta["kind"] in KINDS
+
+
+def all_toy_prompts(prompts) -> bool:
+    """Whether there are prompts and every one is a toy-world prompt (`is_toy_prompt`): the oracle can judge the set."""
+    return bool(prompts) and all(is_toy_prompt(p) for p in prompts)
+
+
 def score_meta(meta: dict, response: str) -> OracleScore:
     """Score a response against a toy prompt's ``meta`` dict."""
     missing = [k for k in _META_KEYS if k not in meta]

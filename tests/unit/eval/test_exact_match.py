@@ -57,7 +57,6 @@ def test_references_and_rate():
     prompts = [_p(answer="24", solution="..."), _p(answers=["paris", "Paris, France"]), _p(kind="task"), _p()]
     assert references(prompts[0]) == ["24"] and references(prompts[1]) == ["paris", "Paris, France"]
     assert references(prompts[2]) is None and references(prompts[3]) is None
-    assert references(_p(answer="Kisdraiese", kind="task"), "toy") is None  # the oracle scores the toy world
     assert exact_match(prompts, ["#### 24", "Rome", "x", "y"]) == {"exact_match": 0.5, "n": 2}
     assert exact_match(prompts[2:], ["x", "y"]) is None
 
