@@ -13,7 +13,7 @@ import numpy as np
 from camelid import models
 from camelid.data.load import LoadResult
 from camelid.eval.config import CompareConfig
-from camelid.eval.generations import GenerationCache, Sampling, prompt_set_hash, response_logprobs
+from camelid.eval.generations import GenerationCache, Sampling, cached_generate, response_logprobs
 from camelid.eval.share import Share
 from camelid.log import get_logger
 from camelid.registry import Artifact, Registry
@@ -96,32 +96,19 @@ def token_counts(art: Artifact, registry: Registry, responses: list[str]) -> np.
 def answer(art: Artifact, convs: list[list[dict]], sampling: Sampling, registry: Registry, share: Share, *,
            cache: GenerationCache | None = None, device: str = "auto") -> tuple[list[str], bool]:
     """``art``'s answers to every conversation (this process generates its share), and whether all came
-    from the generation cache. The cache holds whole prompt sets, whatever the number of processes."""
-    cache = cache or GenerationCache()
-    key = cache.key(art.hash, prompt_set_hash(convs), sampling)
-    hit = cache.get(key, len(convs))
-    mine = convs[share.indices]
-    if hit is not None:
-        part, cached = hit[share.indices], True
-    elif mine:
+    from the generation cache (`cached_generate`: it holds whole prompt sets, whatever the number of processes)."""
+
+    def generate(mine: list) -> list[str]:  # a cache miss: load the checkpoint and answer this process's share
         model, tok = models.load_causal_lm(art, registry, device=device)
         log.info("%s: generating %d answers%s", art.ref, len(mine),
                  f" (process {share.rank}: prompts {share.indices.start}-{share.indices.stop - 1} of {share.n})"
                  if share.world > 1 else "")
         # batch size chosen by generation_batch_size from the model, the prompts and the memory, not the user
-        part, cached = models.generate(model, tok, mine, **sampling.to_dict(), batch_size=None,
-                                       progress=f"{art.ref} answers"), False
-        del model
-    else:  # more processes than prompts
-        part, cached = [], False
-    # Every process joins the gather, even on a cache hit: collective calls must match across processes.
-    shares = share.gather([(part, cached)])
-    responses = [text for part_, _ in shares for text in part_]
-    cached = all(c for _, c in shares)
+        return models.generate(model, tok, mine, **sampling.to_dict(), batch_size=None, progress=f"{art.ref} answers")
+
+    responses, cached = cached_generate(art, convs, sampling, generate, cache=cache, share=share)
     if cached:
         log.info("%s: %d answers from the generation cache", art.ref, len(responses))
-    elif share.is_main:
-        cache.put(key, responses, {"checkpoint": art.ref, "checkpoint_hash": art.hash, **sampling.to_dict()})
     return responses, cached
 
 

@@ -2,7 +2,8 @@
 
 Cache key: (checkpoint artifact hash, prompt-set hash, sampling settings). A comparison that adds one
 new checkpoint therefore only generates for that one; the others are read back from
-``$CAMELID_CACHE/generations/<key>.json`` (default ``~/.cache/camelid/generations``).
+``$CAMELID_CACHE/generations/<key>.json`` (default ``~/.cache/camelid/generations``). `cached_generate` is
+the get / generate / put that compare's answers and SFT's self-distillation share.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ import hashlib
 import json
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from camelid.eval.share import Share
 from camelid.log import get_logger
-from camelid.registry import canonical_json
+from camelid.registry import Artifact, canonical_json
 
 log = get_logger("compare")
 CACHE_FORMAT = 1
@@ -73,6 +76,35 @@ class GenerationCache:
         tmp = self.root / f".{key}.{uuid.uuid4().hex}.tmp"
         tmp.write_text(json.dumps({"meta": meta, "responses": responses}, ensure_ascii=False))
         os.replace(tmp, self.root / f"{key}.json")
+
+
+def cached_generate(checkpoint: Artifact, convs: list[list[dict]], sampling: Sampling,
+                    generate: Callable[[list[list[dict]]], list[str]], *, cache: GenerationCache | None = None,
+                    share: Share | None = None, use: str | None = None) -> tuple[list[str], bool]:
+    """``checkpoint``'s answers to every conversation under ``sampling``, and whether all came from the cache.
+
+    On a miss ``generate(conversations)`` answers this process's ``share`` (None: one process answers all; it is
+    not called for an empty share); the shares are gathered in prompt order and the main process stores the
+    whole set, so the cache holds whole prompt sets whatever the number of processes. ``use`` is noted in the
+    cache file.
+    """
+    cache = cache or GenerationCache()
+    share = share or Share(len(convs))
+    key = cache.key(checkpoint.hash, prompt_set_hash(convs), sampling)
+    hit = cache.get(key, len(convs))
+    mine = convs[share.indices]
+    if hit is not None:
+        part, cached = hit[share.indices], True
+    else:
+        part, cached = (generate(mine) if mine else []), False
+    # Every process joins the gather, even on a cache hit: collective calls must match across processes.
+    shares = share.gather([(part, cached)])
+    responses = [text for part_, _ in shares for text in part_]
+    cached = all(c for _, c in shares)
+    if not cached and share.is_main:
+        cache.put(key, responses, {"checkpoint": checkpoint.ref, "checkpoint_hash": checkpoint.hash,
+                                   **({"use": use} if use else {}), **sampling.to_dict()})
+    return responses, cached
 
 
 @torch.no_grad()

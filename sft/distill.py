@@ -7,8 +7,9 @@ distillation (§4.2.4) without the safety preprompt. Answers that refuse, are em
 a refusal or an empty answer is dropped, an answer cut off by ``self_distill_max_new_tokens`` is trimmed to its
 last whole sentence, and a sentence the model repeats ends the answer there.
 
-The answers are cached like compare's (eval/generations.py: key = model hash, prompts, sampling), so a rerun
-or a resume does not generate them again. Every process generates the whole set (greedy, so all agree).
+The answers are cached like compare's (eval/generations.py's cached_generate: key = model hash, prompts,
+sampling), so a rerun or a resume does not generate them again. Every process generates the whole set (greedy,
+so all agree).
 """
 
 from __future__ import annotations
@@ -56,23 +57,20 @@ def self_distill_examples(model, tokenizer, base, spec, *, max_new_tokens: int, 
                           ) -> tuple[list[SFTExample], dict, str]:
     """The model's own answers to ``spec``'s prompts as SFT examples, with counts and the prompts' fingerprint."""
     from camelid.data.load import load_records
-    from camelid.eval.generations import GenerationCache, Sampling, prompt_set_hash
+    from camelid.eval.generations import Sampling, cached_generate
     from camelid.models import generate
 
     prompts = load_records(spec, "prompts")
     convs = [p.messages for p in prompts.records]
     sampling = Sampling(max_new_tokens, 0.0, 1.0, 0)
-    cache = cache or GenerationCache()
-    key = cache.key(base.hash, prompt_set_hash(convs), sampling)
+
+    def answer(conversations: list) -> list[str]:  # a cache miss
+        log.info("self-distillation: %s answers %d prompts (%s)", base.ref, len(conversations), prompts.name)
+        return generate(model, tokenizer, conversations, **sampling.to_dict(), batch_size=None,
+                        progress=f"{base.ref} self-distillation")
+
     t0 = time.perf_counter()
-    answers = cache.get(key, len(convs))
-    from_cache = answers is not None
-    if answers is None:
-        log.info("self-distillation: %s answers %d prompts (%s)", base.ref, len(convs), prompts.name)
-        answers = generate(model, tokenizer, convs, **sampling.to_dict(), batch_size=None,
-                           progress=f"{base.ref} self-distillation")
-        cache.put(key, answers, {"checkpoint": base.ref, "checkpoint_hash": base.hash, "use": "self_distill",
-                                 **sampling.to_dict()})
+    answers, from_cache = cached_generate(base, convs, sampling, answer, cache=cache, use="self_distill")
     examples, counts = [], {}
     for p, a in zip(prompts.records, answers):
         text, how = clean_answer(a)
