@@ -85,8 +85,9 @@ def publish_report(ctx: StageContext, prompts: LoadResult, results: list[Checkpo
     reference = ctx.inputs["reference"].ref if "reference" in ctx.inputs else None
     numbers = summarize(ctx.section, prompts, results, reference)
     add_extras(numbers, prompts, results, ctx.registry, ctx.inputs)  # exact match, lm-eval results (#28)
-    sets = sets or {}
-    set_rows = [{"set": name, **row} for name, s in sets.items() for row in s.pop("rows", [])]
+    # each set's per-prompt rows go to set_answers.jsonl, the rest to report.json; the caller's dicts stay whole
+    set_rows = [{"set": name, **row} for name, s in (sets or {}).items() for row in s.get("rows", [])]
+    sets = {name: {k: v for k, v in s.items() if k != "rows"} for name, s in (sets or {}).items()}
     if sets:
         numbers["sets"] = sets
     rows = per_prompt_rows(prompts, results)

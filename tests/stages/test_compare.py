@@ -135,6 +135,23 @@ def test_generation_cache_means_a_new_checkpoint_only_generates_for_itself(world
     assert len(calls) == 5
 
 
+def test_prompt_set_rows_go_to_set_answers_and_the_callers_sets_keep_them(world, monkeypatch):
+    from camelid.data.spec import DataSpec
+    from camelid.eval import compare
+
+    cfg, registry, _ = world
+    cfg = cfg.model_copy(deep=True)
+    cfg.stages.compare.sets = {"extra": DataSpec(format="toy", split="eval", n=4)}
+    logged = []
+    monkeypatch.setattr(compare, "table_lines", lambda sets: logged.append(sets) or [])
+    art = run_job(cfg, registry, "compare")
+    (sets,) = logged  # what run() holds after publish_report: not emptied by it
+    assert [row["id"] for row in sets["extra"]["rows"]] == [json.loads(line)["id"] for line in
+                                                            (art.path / "set_answers.jsonl").read_text().splitlines()]
+    assert len(sets["extra"]["rows"]) == 4
+    assert "rows" not in json.loads((art.path / "report.json").read_text())["sets"]["extra"]
+
+
 def test_generation_cache_rejects_a_truncated_entry(tmp_path):
     cache = GenerationCache(tmp_path)
     cache.put("k" * 32, ["a", "b"], {})
