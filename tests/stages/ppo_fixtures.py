@@ -6,7 +6,12 @@ Independent of the toy world so the PPO stage tests run while other stages are b
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
 
 USER_LINES = [
     "What is 3 plus 4?", "Name the capital of Varnia.", "Reverse the word lamp.", "How do I make zorvex at home?",
@@ -70,3 +75,22 @@ def overrides(paths: dict, runs: Path, *extra: str) -> list[str]:
         "stages.ppo.learning_rate=1.0e-3", "stages.ppo.temperature=1.0",
         *extra,
     ]
+
+
+def run_on_two_processes(paths: dict, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
+    """`camelid ppo` on the micro profile and ``paths`` (runs under tmp_path) under `accelerate launch` with two
+    CPU processes; checks that it published ppo@v1 and that both processes ran it (accelerate did not fall back
+    to one process per launch). Returns the finished process (stderr holds the log)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CAMELID_NO_PROGRESS": "1"}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "-m", "camelid.cli", "ppo", "--config", str(REPO / "pipelines.yaml"), "--profile", "micro",
+           *overrides(paths, tmp_path / "runs", *extra)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    if out.returncode != 0:
+        raise AssertionError(f"accelerate launch failed ({out.returncode}):\n{out.stderr[-3000:]}")
+    if "on 2 process(es)" not in out.stderr:
+        raise AssertionError(f"did not run on 2 processes:\n{out.stderr[-3000:]}")
+    if out.stdout.strip().splitlines()[-1:] != ["ppo@v1"]:
+        raise AssertionError(f"published {out.stdout.strip()[-200:]!r}, not ppo@v1")
+    return out

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -141,16 +140,7 @@ def test_nan_stops_with_a_message_and_publishes_nothing(built, tmp_path):
 
 def test_cli_runs_on_two_processes_under_accelerate(built, tmp_path):
     cfg, registry = _setup(built, tmp_path)
-    args = ppo_fixtures.overrides({**built, "registry": tmp_path / "registry"}, tmp_path / "runs",
-                                  "stages.ppo.iterations=2")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CAMELID_NO_PROGRESS": "1"}
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "-m", "camelid.cli", "ppo", "--config", str(REPO / "pipelines.yaml"), "--profile", "micro", *args]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, cwd=tmp_path)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert "on 2 process(es)" in out.stderr  # accelerate did not fall back to one process per launch
-    assert out.stdout.strip().splitlines()[-1] == "ppo@v1"
+    ppo_fixtures.run_on_two_processes({**built, "registry": tmp_path / "registry"}, tmp_path, "stages.ppo.iterations=2")
     art = registry.resolve("ppo@v1")
     assert art.manifest["metrics"]["iterations"] == 2
 

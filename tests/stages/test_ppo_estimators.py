@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -104,16 +103,9 @@ def test_value_warmup_is_ignored_with_a_log_line_and_lora_trains(built, tmp_path
 
 def test_grpo_runs_on_two_processes_under_accelerate(built, tmp_path):
     _setup(built, tmp_path)  # copies the registry into tmp_path
-    args = ppo_fixtures.overrides({**built, "registry": tmp_path / "registry"}, tmp_path / "runs",
-                                  "stages.ppo.iterations=2", *_args("grpo"))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CAMELID_NO_PROGRESS": "1"}
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "-m", "camelid.cli", "ppo", "--config", str(REPO / "pipelines.yaml"), "--profile", "micro", *args]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, cwd=tmp_path)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert "on 2 process(es)" in out.stderr and "advantage grpo (no value model)" in out.stderr
-    assert out.stdout.strip().splitlines()[-1] == "ppo@v1"
+    out = ppo_fixtures.run_on_two_processes({**built, "registry": tmp_path / "registry"}, tmp_path,
+                                            "stages.ppo.iterations=2", *_args("grpo"))
+    assert "advantage grpo (no value model)" in out.stderr
 
 
 def test_the_refusal_drift_command_prints_a_table_per_prompt_type(built, tmp_path, capsys):
