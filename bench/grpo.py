@@ -24,12 +24,10 @@ camelid / TRL episodes/s per round for each pair. Appends to bench/RESULTS.md (-
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
-import os
 import statistics
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import common
@@ -87,15 +85,6 @@ WORKERS = {"camelid-grpo": lambda a: worker_camelid(a, "grpo"), "camelid-rloo": 
            "trl-rloo": lambda a: bench_ppo.worker_trl_critic_free(a, "rloo")}
 
 
-def run_worker(a: argparse.Namespace) -> None:
-    extra = WORKERS[a.worker](a)
-    probe: Probe = extra.pop("probe")
-    res = probe.summary()
-    flops = common.matmul_flops()
-    res.update(extra, peak_mb=common.peak_rss_mb(), machine_flops=flops, mfu=res["model_flops_per_s"] / flops)
-    common.emit(res)
-
-
 def report(results: dict[str, list[dict]]) -> list[dict]:
     rows = []
     for name, runs in results.items():
@@ -121,39 +110,14 @@ def report(results: dict[str, list[dict]]) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    common.add_model_arg(p)
-    p.add_argument("--iterations", type=int, default=12, help="timed iterations per run (after 1 warm-up)")
-    p.add_argument("--repeats", type=int, default=3, help="rounds of alternating runs")
-    p.add_argument("--sft-steps", type=int, default=150, help="steps of the short SFT that makes the policy")
-    p.add_argument("--rm-steps", type=int, default=30, help="steps of each short reward-model run")
-    p.add_argument("--num-generations", type=int, default=4, help="responses per prompt (G) for all four variants")
-    p.add_argument("--only", action="append", choices=sorted(VARIANTS.values()), help="run only these variants")
-    p.add_argument("--no-append", dest="append", action="store_false", help="do not append to bench/RESULTS.md")
-    p.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
-    for name in ("--registry", "--runs"):
-        p.add_argument(name, help=argparse.SUPPRESS)
-    a = p.parse_args(argv)
-    common.default_profile(a)
-    a.total_iterations = a.iterations + WARMUP
-    info = common.worker_or_machine(a, run_worker)
+    a = bench_ppo.parse_args(argv, __doc__, VARIANTS, WORKERS, "responses per prompt (G) for all four variants")
+    info = common.worker_or_machine(a, functools.partial(bench_ppo.run_worker, workers=WORKERS))
     if info is None:
         return 0
 
     wanted = {name: w for name, w in VARIANTS.items() if w in (a.only or VARIANTS.values())}
-    with tempfile.TemporaryDirectory(prefix="camelid-bench-grpo-") as tmp:
-        a.registry, a.runs = str(Path(tmp) / "registry"), str(Path(tmp) / "runs")
-        t0 = time.perf_counter()
-        os.environ.setdefault("CAMELID_NO_PROGRESS", "1")
-        os.environ.setdefault("TQDM_DISABLE", "1")
-        times = bench_ppo.build_models(a)
-        print(f"scratch pipeline in {time.perf_counter() - t0:.0f}s: "
-              + ", ".join(f"{k} {v:.0f}s" for k, v in times.items()), flush=True)
+    with bench_ppo.scratch_pipeline(a, wanted, "camelid-bench-grpo-") as variants:
         pc = bench_ppo.load_cfg(a).stages.ppo
-        shared = ["--model", a.model, "--profile", a.profile, "--registry", a.registry, "--runs", a.runs, "--iterations",
-                  str(a.iterations), "--sft-steps", str(a.sft_steps), "--rm-steps", str(a.rm_steps),
-                  "--num-generations", str(a.num_generations)]
-        variants = {name: ["--worker", w, *shared] for name, w in wanted.items()}
         print(f"{a.profile} profile: rollout batch {pc.rollout_batch_size} episodes = "
               f"{pc.rollout_batch_size // a.num_generations} prompts x {a.num_generations}, minibatch "
               f"{pc.minibatch_size}, max_new_tokens {pc.max_new_tokens}; {WARMUP} + {a.iterations} iterations per run, "

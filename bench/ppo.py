@@ -29,6 +29,7 @@ camelid/RLOO per round.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import inspect
 import os
@@ -540,8 +541,9 @@ WORKERS = {"camelid": worker_camelid, "camelid-padded": worker_camelid_padded, "
            "rloo": lambda a: worker_trl_critic_free(a, "rloo")}
 
 
-def run_worker(a: argparse.Namespace) -> None:
-    extra = WORKERS[a.worker](a)
+def run_worker(a: argparse.Namespace, workers: dict | None = None) -> None:
+    """A worker process: run its variant (``workers``: bench/grpo.py's, else this file's) and emit the numbers."""
+    extra = (workers or WORKERS)[a.worker](a)
     probe: Probe = extra.pop("probe")
     res = probe.summary()
     flops = common.matmul_flops()  # right after training: the machine as this run saw it
@@ -589,23 +591,48 @@ def report(results: dict[str, list[dict]], cfg) -> list[dict]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_args(argv: list[str] | None, doc: str, variants: dict, workers: dict,
+               generations_help: str) -> argparse.Namespace:
+    """The side-by-side benches' command line (this file's and bench/grpo.py's), worker-only arguments included."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     common.add_model_arg(p)  # toy: SFT'd briefly; smol: the policy as imported, RMs trained briefly from it
-    p.add_argument("--iterations", type=int, default=12, help="timed PPO iterations per run (after 1 warm-up)")
+    p.add_argument("--iterations", type=int, default=12, help="timed iterations per run (after 1 warm-up)")
     p.add_argument("--repeats", type=int, default=3, help="rounds of alternating runs")
     p.add_argument("--sft-steps", type=int, default=150, help="steps of the short SFT that makes the policy")
     p.add_argument("--rm-steps", type=int, default=30, help="steps of each short reward-model run")
-    p.add_argument("--num-generations", type=int, default=4, help="RLOO completions per prompt")
-    p.add_argument("--only", action="append", choices=sorted(VARIANTS.values()), help="run only these variants")
+    p.add_argument("--num-generations", type=int, default=4, help=generations_help)
+    p.add_argument("--only", action="append", choices=sorted(variants.values()), help="run only these variants")
     p.add_argument("--no-append", dest="append", action="store_false", help="do not append to bench/RESULTS.md")
     # worker-only arguments
-    p.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
+    p.add_argument("--worker", choices=sorted(workers), help=argparse.SUPPRESS)
     for name in ("--registry", "--runs"):
         p.add_argument(name, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     common.default_profile(a)
     a.total_iterations = a.iterations + WARMUP
+    return a
+
+
+@contextlib.contextmanager
+def scratch_pipeline(a: argparse.Namespace, wanted: dict[str, str], prefix: str):
+    """A temporary registry holding the benches' policy and both RMs (`build_models`); yields each wanted
+    variant's worker command line (variant name -> argv)."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        a.registry, a.runs = str(Path(tmp) / "registry"), str(Path(tmp) / "runs")
+        t0 = time.perf_counter()
+        os.environ.setdefault("CAMELID_NO_PROGRESS", "1")
+        os.environ.setdefault("TQDM_DISABLE", "1")  # the stages' progress bars (their log lines stay)
+        times = build_models(a)
+        print(f"scratch pipeline in {time.perf_counter() - t0:.0f}s: "
+              + ", ".join(f"{k} {v:.0f}s" for k, v in times.items()), flush=True)
+        shared = ["--model", a.model, "--profile", a.profile, "--registry", a.registry, "--runs", a.runs, "--iterations",
+                  str(a.iterations), "--sft-steps", str(a.sft_steps), "--rm-steps", str(a.rm_steps),
+                  "--num-generations", str(a.num_generations)]
+        yield {name: ["--worker", w, *shared] for name, w in wanted.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv, __doc__, VARIANTS, WORKERS, "RLOO completions per prompt")
     info = common.worker_or_machine(a, run_worker)
     if info is None:
         return 0
@@ -618,20 +645,9 @@ def main(argv: list[str] | None = None) -> int:
     if "TRL 1.12 PPO" in wanted:
         path = ensure_trl_ppo()
         envs["TRL 1.12 PPO"] = {"PYTHONPATH": os.pathsep.join(filter(None, [str(path), os.environ.get("PYTHONPATH")]))}
-    with tempfile.TemporaryDirectory(prefix="camelid-bench-ppo-") as tmp:
-        a.registry, a.runs = str(Path(tmp) / "registry"), str(Path(tmp) / "runs")
-        t0 = time.perf_counter()
-        os.environ.setdefault("CAMELID_NO_PROGRESS", "1")
-        os.environ.setdefault("TQDM_DISABLE", "1")  # the stages' progress bars (their log lines stay)
-        times = build_models(a)
-        print(f"scratch pipeline in {time.perf_counter() - t0:.0f}s: "
-              + ", ".join(f"{k} {v:.0f}s" for k, v in times.items()), flush=True)
+    with scratch_pipeline(a, wanted, "camelid-bench-ppo-") as variants:
         cfg = load_cfg(a)
         pc = cfg.stages.ppo
-        shared = ["--model", a.model, "--profile", a.profile, "--registry", a.registry, "--runs", a.runs, "--iterations",
-                  str(a.iterations), "--sft-steps", str(a.sft_steps), "--rm-steps", str(a.rm_steps),
-                  "--num-generations", str(a.num_generations)]
-        variants = {name: ["--worker", w, *shared] for name, w in wanted.items()}
         print(f"{a.profile} profile: rollout batch {pc.rollout_batch_size} episodes, minibatch {pc.minibatch_size}, "
               f"{pc.ppo_epochs} PPO epoch(s), max_new_tokens {pc.max_new_tokens}, temperature {pc.temperature}; "
               f"{WARMUP} + {a.iterations} iterations per run, {a.repeats} rounds of {len(variants)} runs", flush=True)
