@@ -35,8 +35,8 @@ import common
 SCRIPT = Path(__file__).resolve()
 _spec = importlib.util.spec_from_file_location("bench_ppo", SCRIPT.parent / "ppo.py")
 bench_ppo = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench_ppo)  # Probe, the scratch pipeline, the TRL runner, the shared worker plumbing
-Probe, WARMUP, PHASES = bench_ppo.Probe, bench_ppo.WARMUP, bench_ppo.PHASES
+_spec.loader.exec_module(bench_ppo)  # the workers, the scratch pipeline, the command line
+WARMUP, PHASES = bench_ppo.WARMUP, bench_ppo.PHASES
 
 VARIANTS = {"camelid grpo": "camelid-grpo", "TRL GRPO": "trl-grpo", "camelid rloo": "camelid-rloo",
             "TRL RLOO": "trl-rloo"}
@@ -48,36 +48,9 @@ def _estimator_overrides(a: argparse.Namespace, name: str) -> list[str]:
 
 
 def worker_camelid(a: argparse.Namespace, name: str) -> dict:
-    """camelid's recipe setup() and trainer with ``advantage: name`` (no value model), as `camelid ppo` runs them."""
-    from camelid.ppo import experience_maker, recipe, update
-    from camelid.registry import Registry
-    from camelid.stage import context_for
-    from camelid.stages import job_for
-
-    cfg = bench_ppo.load_cfg(a, _estimator_overrides(a, name))
-    probe: Probe | None = None
-    ctx = context_for(cfg, Registry(a.registry), job_for(cfg, "ppo"))
-    trainer, *_ = recipe.setup(ctx, callbacks=[lambda trainer, metrics: probe.mark()])
-    assert trainer.value is None, "a critic-free estimator built a value model"
-    probe = Probe(trainer.eos_id, cfg.stages.ppo.rollout_batch_size)
-    policy = trainer.unwrapped_policy
-    probe.packing(experience_maker)
-    probe.packing(update)
-    probe.generation(policy)
-    for rm in (trainer.rm_h, trainer.rm_s):  # score = encode (render + tokenize) + score_ids (forward)
-        for method in ("score", "encode", "score_ids"):
-            probe.phase(rm, method, "rewards")
-    probe.phase(trainer.reference, "forward", "ref_value")
-    probe.phase(policy, "forward", "training", when="grad")
-    probe.training_steps()
-    probe.count_forward(policy, "policy")
-    probe.count_forward(trainer.reference, "reference")
-    probe.count_forward(trainer.rm_h.model, "rm_helpfulness")
-    probe.count_forward(trainer.rm_s.model, "rm_safety")
-    trainer.train()
-    last = trainer.history[-1]
-    return {"probe": probe, "policy_params": bench_ppo._n_params(policy), "reward_last": last["reward/combined"],
-            "kl_last": last["kl"]}
+    """camelid's recipe setup() and trainer with ``advantage: name`` (no value model), as `camelid ppo` runs them:
+    bench/ppo.py's camelid worker with the estimator's overrides."""
+    return bench_ppo.worker_camelid(a, _estimator_overrides(a, name))
 
 
 WORKERS = {"camelid-grpo": lambda a: worker_camelid(a, "grpo"), "camelid-rloo": lambda a: worker_camelid(a, "rloo"),

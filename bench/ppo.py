@@ -327,22 +327,22 @@ def worker_camelid_padded(a: argparse.Namespace) -> dict:
     return worker_camelid(a)
 
 
-def worker_camelid(a: argparse.Namespace) -> dict:
-    """camelid's own recipe setup() and trainer, as `camelid ppo` runs them (without eval and publishing)."""
-    from camelid.ppo import recipe
+def worker_camelid(a: argparse.Namespace, overrides: list[str] = ()) -> dict:
+    """camelid's own recipe setup() and trainer, as `camelid ppo` runs them (without eval and publishing);
+    ``overrides``: bench/grpo.py's critic-free estimators (no value model)."""
+    from camelid.ppo import experience_maker, recipe, update
     from camelid.registry import Registry
     from camelid.stage import context_for
     from camelid.stages import job_for
 
-    cfg = load_cfg(a)
+    cfg = load_cfg(a, overrides)
     probe: Probe | None = None
     ctx = context_for(cfg, Registry(a.registry), job_for(cfg, "ppo"))
     trainer, *_ = recipe.setup(ctx, callbacks=[lambda trainer, metrics: probe.mark()])
     pc = cfg.stages.ppo
     probe = Probe(trainer.eos_id, pc.rollout_batch_size)
     policy, value = trainer.unwrapped_policy, trainer.unwrapped_value
-    from camelid.ppo import experience_maker, update
-
+    assert (value is None) == pc.critic_free, f"advantage {pc.advantage}: value model {value is not None}"
     probe.packing(experience_maker)
     probe.packing(update)
     probe.generation(policy)
@@ -350,13 +350,15 @@ def worker_camelid(a: argparse.Namespace) -> dict:
         for method in ("score", "encode", "score_ids"):
             probe.phase(rm, method, "rewards")
     probe.phase(trainer.reference, "forward", "ref_value")
-    probe.phase(value, "forward", "ref_value", when="no_grad")
     probe.phase(policy, "forward", "training", when="grad")
-    probe.phase(value, "forward", "training", when="grad")
+    if value is not None:
+        probe.phase(value, "forward", "ref_value", when="no_grad")
+        probe.phase(value, "forward", "training", when="grad")
     probe.training_steps()
     probe.count_forward(policy, "policy")
     probe.count_forward(trainer.reference, "reference")
-    probe.count_forward(value, "value")
+    if value is not None:
+        probe.count_forward(value, "value")
     probe.count_forward(trainer.rm_h.model, "rm_helpfulness")
     probe.count_forward(trainer.rm_s.model, "rm_safety")
     trainer.train()
