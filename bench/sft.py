@@ -66,7 +66,7 @@ def worker_camelid(a: argparse.Namespace, meter: common.LoopMeter) -> dict:
 
     cfg = load_config(common.REPO / "pipelines.yaml", a.profile, camelid_overrides(a))
     recipe = SFTRecipe(context_for(cfg, Registry(a.registry), job_for(cfg, "sft")))
-    recipe.setup()  # the recipe's own skeleton; evaluate() and save() are not part of the train loop
+    recipe.setup()  # the recipe's own skeleton; evaluate() and publish() are not part of the train loop
     trainer = recipe.trainer
     trainer.data_collator = meter.wrap_collator(trainer.data_collator)
     trainer.add_callback(meter.callback())

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from camelid.log import get_logger
 from camelid.registry import Artifact, Registry, config_hash
-from camelid.stage import Job, JobSpec, Runtime, Stage, StageContext
+from camelid.stage import Job, JobSpec, Recipe, Runtime, Stage
 
 if TYPE_CHECKING:  # the config is built from the stage declarations, this one included
     from camelid.config import PipelineConfig, ToyBaseConfig
@@ -74,7 +74,8 @@ class InitStage(Stage):
     name = "init"
     help = "Train the toy tokenizer, build the tiny base model, publish base/vN"
     description = "Build the toy tokenizer + tiny Llama base model and publish it."
-    job_specs = (JobSpec("init", kind="base", policy=True),)  # an untrained chat model is still a policy
+    job_specs = (JobSpec("init", kind="base", policy=True,  # an untrained chat model is still a policy
+                         recipe="camelid.init_cmd:BuildBase"),)
 
     def job(self, cfg: PipelineConfig, *, force: bool = False) -> Job:
         tb = cfg.toy_base  # a core section (toy_base), not a stage's
@@ -98,7 +99,13 @@ class InitStage(Stage):
     def select(self, cfg: PipelineConfig, args) -> list[Job]:
         return [self.job(cfg, force=args.force)]
 
-    def run(self, ctx: StageContext) -> Artifact | None:
+
+class BuildBase(Recipe):
+    """The init job: the main process builds and publishes the toy base (build_base does all four steps: training
+    the tokenizer, building the model, scoring it on held-out prompts, publishing)."""
+
+    def publish(self) -> Artifact | None:
+        ctx = self.ctx
         if not ctx.is_main:
             return None
         return build_base(ctx.section, ctx.registry, force=ctx.job.options.force, world_size=ctx.state.num_processes)

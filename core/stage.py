@@ -4,16 +4,16 @@ A stage (torchtune's recipe idea) declares, in one place (its ``stage.py``):
 
 - its config model, which core places at ``stages.<name>`` (or the top-level key ``config_key``);
 - each job it runs (``JobSpec``): the artifact kind the job publishes, the file that marks a complete
-  checkpoint of its run, whether its artifact is a chat policy (accepted wherever a policy goes), and the
-  section keys that may change on ``--resume``;
+  checkpoint of its run, whether its artifact is a chat policy (accepted wherever a policy goes), the
+  section keys that may change on ``--resume``, and its recipe;
 - the jobs it makes of a config (reward: one per objective; rs: sample then fine-tune), each carrying a
   typed, frozen view of everything its recipe reads: the section, the shared settings, the runtime
   settings (device, remote code, attention kernel) and the stage's own typed options;
 - the shared settings it reads (hashed into its artifacts).
 
 Core builds the config's stage sections, the registry's artifact kinds and the set of policy kinds from
-these declarations (``camelid.stages``); it imports no stage. A stage's ``run(ctx)`` does
-setup -> train -> evaluate -> publish and nothing else. The driver (``execute``) does the plumbing:
+these declarations (``camelid.stages``); it imports no stage. A job's recipe (a ``Recipe``) reads as
+setup -> train -> evaluate -> publish and does nothing else. The driver (``execute``) does the plumbing:
 
 - checks the output name, local data files and input kinds before any training step;
 - resolves the inputs (building the toy base first when an input names it and the registry has none);
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ class JobSpec:
     checkpoint_marker: str | None = None        # file that marks a complete checkpoint-N folder (None: no resume)
     policy: bool = False                        # its artifact is a chat policy: accepted wherever a policy goes
     resume_keys: frozenset[str] = frozenset()   # section keys that may change on --resume
+    recipe: str = ""                            # "module:Class" of its Recipe (imported when the job runs)
 
 
 @dataclass(frozen=True)
@@ -108,11 +110,13 @@ class Stage:
     checkpoint_marker: ClassVar[str | None] = None
     policy: ClassVar[bool] = False
     resume_keys: ClassVar[frozenset[str]] = frozenset()
+    recipe: ClassVar[str] = ""
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
         if "job_specs" not in cls.__dict__ and cls.kind is not None:
-            cls.job_specs = (JobSpec(cls.name, cls.kind, cls.checkpoint_marker, cls.policy, cls.resume_keys),)
+            cls.job_specs = (JobSpec(cls.name, cls.kind, cls.checkpoint_marker, cls.policy, cls.resume_keys,
+                                     cls.recipe),)
 
     def spec(self, name: str | None = None) -> JobSpec:
         """The declared job called ``name`` (default: the stage's only one)."""
@@ -132,8 +136,12 @@ class Stage:
         raise NotImplementedError
 
     def run(self, ctx: StageContext) -> Artifact | None:
-        """setup -> train -> evaluate -> publish; returns the artifact on the main process (None elsewhere)."""
-        raise NotImplementedError
+        """The job's recipe (its JobSpec names it): setup -> train -> evaluate -> publish; the artifact on the main
+        process, None elsewhere."""
+        if not ctx.job.spec.recipe:
+            raise NotImplementedError(f"stage {self.name}: job {ctx.job.spec.name} declares no recipe")
+        module, _, attr = ctx.job.spec.recipe.partition(":")
+        return getattr(importlib.import_module(module), attr)(ctx).run()
 
     # ---- CLI hooks (optional) ----
     def main(self, argv: list[str]) -> int:
@@ -166,6 +174,39 @@ class Stage:
                    inputs=dict(inputs), input_kinds=dict(input_kinds or {}),
                    shared={k: getattr(cfg.shared, k) for k in self.shared}, runtime=Runtime.of(cfg),
                    options=options, where=where or (self.config_key or f"stages.{self.name}"))
+
+
+class Recipe:
+    """A job's recipe, read top to bottom as torchtune's are: setup() -> train() -> evaluate() -> publish(), then
+    cleanup() whatever happened. A step a job has no use for stays empty (compare trains nothing); publish()
+    returns the artifact on the main process and None on the others."""
+
+    def __init__(self, ctx: StageContext):
+        self.ctx = ctx
+
+    def setup(self) -> None:
+        """Load the data and models, build the trainer."""
+
+    def train(self) -> None:
+        """The job's main loop: training steps (rs-sample: sampling)."""
+
+    def evaluate(self) -> None:
+        """The held-out numbers the manifest records."""
+
+    def publish(self) -> Artifact | None:
+        raise NotImplementedError
+
+    def cleanup(self) -> None:
+        """Release what setup() opened (trackers), after publish() or a failure."""
+
+    def run(self) -> Artifact | None:
+        try:
+            self.setup()
+            self.train()
+            self.evaluate()
+            return self.publish()
+        finally:
+            self.cleanup()
 
 
 @dataclass

@@ -32,7 +32,7 @@ from camelid.eval.prompt_sets import answer_sets, table_lines
 from camelid.eval.prompt_sets import headline as sets_headline
 from camelid.log import get_logger
 from camelid.registry import Artifact
-from camelid.stage import StageContext
+from camelid.stage import Recipe, StageContext
 
 log = get_logger("compare")
 
@@ -50,30 +50,41 @@ def load_prompts(ctx: StageContext) -> LoadResult:
     return prompts
 
 
-def run(ctx: StageContext, *, cache: GenerationCache | None = None) -> Artifact | None:
-    """Compare stages.compare.checkpoints; the main process publishes report/vN (and copies/exports it)."""
-    cc = ctx.section
-    log.info("compare on %d process(es)", ctx.state.num_processes)
-    prompts = load_prompts(ctx)
-    results = judge_checkpoints(cc, ctx.registry, ctx.inputs, prompts, threshold=ctx.job.shared["safety_threshold"],
-                                device=ctx.job.runtime.device, cache=cache, state=ctx.state)
-    sets = answer_sets(cc, ctx.inputs, ctx.registry, device=ctx.job.runtime.device, cache=cache, state=ctx.state)
-    if not ctx.is_main:
-        return None
-    art = publish_report(ctx, prompts, results, sets)
-    for line in table_lines(sets):
-        log.info("%s", line)
-    out_dir, export = ctx.job.options.out_dir, ctx.job.options.export
-    if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        for name in ("report.html", "report.json", "answers.jsonl"):
-            shutil.copy2(art.path / name, out / name)
-    if export is not None:
-        n = export_pairs(Path(export), prompts, results)
-        log.info("wrote %d prompts with answers to %s (for `camelid annotate import`)", n, export)
-    log.info("report: %s", art.path / "report.html")
-    return art
+class CompareRecipe(Recipe):
+    """Compare stages.compare.checkpoints: setup (the prompts) -> evaluate (answer and judge; nothing trains) ->
+    publish report/vN on the main process (and copy / export it)."""
+
+    cache: GenerationCache | None = None  # where answers are cached (None: the default cache folder)
+
+    def setup(self) -> None:
+        log.info("compare on %d process(es)", self.ctx.state.num_processes)
+        self.prompts = load_prompts(self.ctx)
+
+    def evaluate(self) -> None:
+        ctx, cc, device = self.ctx, self.ctx.section, self.ctx.job.runtime.device
+        self.results = judge_checkpoints(cc, ctx.registry, ctx.inputs, self.prompts,
+                                         threshold=ctx.job.shared["safety_threshold"], device=device,
+                                         cache=self.cache, state=ctx.state)
+        self.sets = answer_sets(cc, ctx.inputs, ctx.registry, device=device, cache=self.cache, state=ctx.state)
+
+    def publish(self) -> Artifact | None:
+        ctx, prompts, results = self.ctx, self.prompts, self.results
+        if not ctx.is_main:
+            return None
+        art = publish_report(ctx, prompts, results, self.sets)
+        for line in table_lines(self.sets):
+            log.info("%s", line)
+        out_dir, export = ctx.job.options.out_dir, ctx.job.options.export
+        if out_dir is not None:
+            out = Path(out_dir)
+            out.mkdir(parents=True, exist_ok=True)
+            for name in ("report.html", "report.json", "answers.jsonl"):
+                shutil.copy2(art.path / name, out / name)
+        if export is not None:
+            n = export_pairs(Path(export), prompts, results)
+            log.info("wrote %d prompts with answers to %s (for `camelid annotate import`)", n, export)
+        log.info("report: %s", art.path / "report.html")
+        return art
 
 
 def publish_report(ctx: StageContext, prompts: LoadResult, results: list[CheckpointResult],

@@ -86,7 +86,7 @@ class CompareStage(Stage):
                    "over-refusal rates, an HTML report (published as report/vN).")
     config_model = CompareConfig
     shared = ("safety_threshold",)
-    job_specs = (JobSpec("compare", kind="report"),)
+    job_specs = (JobSpec("compare", kind="report", recipe="camelid.eval.compare:CompareRecipe"),)
 
     def job(self, cfg, c: CompareConfig, options: CompareOptions | None = None):
         """The comparison of section ``c`` (stages.compare, or a round's copy)."""
@@ -167,11 +167,6 @@ class CompareStage(Stage):
 
         for line in headline_lines(art):  # exact match and lm-eval results, when there are any
             print(line)
-
-    def run(self, ctx):
-        from camelid.eval.compare import run
-
-        return run(ctx)
 
 
 STAGE = CompareStage()

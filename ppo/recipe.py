@@ -14,7 +14,7 @@ from collections.abc import Callable
 from camelid.errors import ConfigError
 from camelid.log import get_logger
 from camelid.registry import Artifact
-from camelid.stage import StageContext
+from camelid.stage import Recipe, StageContext
 
 log = get_logger("ppo")
 
@@ -96,59 +96,70 @@ def setup(ctx: StageContext, *, callbacks: list[Callable] | None = None):
     return trainer, data
 
 
-def run(ctx: StageContext) -> Artifact | None:
+class PPORecipe(Recipe):
     """Train PPO and publish ``stages.ppo.output``/vN from the main process (None elsewhere).
 
     ``ctx.job.options.callbacks``: optional ``f(trainer, metrics)`` called after each iteration (tests,
     benches); one may raise ``camelid.ppo.trainer.StopTraining`` to end the run without publishing.
     """
-    p = ctx.section
-    trainer, data = setup(ctx, callbacks=list(ctx.job.options.callbacks) or None)
-    if ctx.checkpoint is not None:
-        trainer.resume(ctx.checkpoint)
-    _log_start(ctx, trainer)
-    if p.report_to:
-        trainer.acc.init_trackers("ppo", config={k: v for k, v in ctx.job.section.items()
-                                                 if isinstance(v, int | float | str)})
-    try:
-        metrics = train_and_evaluate(trainer, p)
-        if not ctx.is_main:
-            return None
-        with ctx.publish(data_fingerprints=data, metrics=metrics) as pub:
-            from camelid.models import save_model
 
+    trainer = None
+
+    def setup(self) -> None:
+        ctx, p = self.ctx, self.ctx.section
+        self.trainer, self.data = setup(ctx, callbacks=list(ctx.job.options.callbacks) or None)
+        if ctx.checkpoint is not None:
+            self.trainer.resume(ctx.checkpoint)
+        _log_start(ctx, self.trainer)
+        if p.report_to:
+            self.trainer.acc.init_trackers("ppo", config={k: v for k, v in ctx.job.section.items()
+                                                          if isinstance(v, int | float | str)})
+
+    def train(self) -> None:
+        """The iterations (held-out evaluations at eval_every, the first before any update), then the best policy
+        seen when early stopping is on."""
+        trainer, p = self.trainer, self.ctx.section
+        self.t_start = time.perf_counter()
+        if trainer.iteration == 0 and trainer.eval_prompts:
+            trainer.evals.append({"iteration": 0, **trainer.evaluate()})  # the starting point, for the report
+            log.info("before PPO: %s", _fmt(trainer.evals[0]))
+        self.result = result = trainer.train()
+        if result.best_checkpoint is not None and p.early_stopping_patience is not None:
+            log.info("publishing the best policy seen on held-out prompts (%s)", result.best_checkpoint)
+            trainer.load_policy(result.best_checkpoint)
+
+    def evaluate(self) -> None:
+        """The published policy on the held-out prompts; with the training history, the manifest's metrics."""
+        trainer, result = self.trainer, self.result
+        final = trainer.evaluate(sampled_kl=True) if trainer.eval_prompts else {}
+        if final:
+            log.info("after PPO: %s", _fmt(final))
+        self.metrics = {
+            "iterations": result.iterations, "stopped_early": result.stopped_early,
+            "train_last": result.history[-1] if result.history else {},
+            "eval_before": next((e for e in result.evals if e["iteration"] == 0), {}),
+            "eval": final, "evals": result.evals, "minutes": (time.perf_counter() - self.t_start) / 60,
+        }
+
+    def publish(self) -> Artifact | None:
+        from camelid.models import save_model
+
+        if not self.ctx.is_main:
+            return None
+        trainer = self.trainer
+        with self.ctx.publish(data_fingerprints=self.data, metrics=self.metrics) as pub:
             policy = trainer.unwrapped_policy
-            if p.mode == "lora":
+            if self.ctx.section.mode == "lora":
                 save_model(pub.dir, policy, trainer.tokenizer, folder="adapter")
                 policy = policy.merge_and_unload()
             save_model(pub.dir, policy, trainer.tokenizer)
         return pub.artifact
-    finally:
+
+    def cleanup(self) -> None:
         # Finish the trackers only: Accelerator.end_training() also destroys the process group, which would
         # break the next stage of a multi-process `camelid run` (compare's first collective).
-        for tracker in trainer.acc.trackers:
+        for tracker in self.trainer.acc.trackers if self.trainer is not None else ():
             tracker.finish()
-
-
-def train_and_evaluate(trainer, p) -> dict:
-    """The PPO iterations, the best-or-last policy, and the held-out evaluation: the manifest's metrics."""
-    t_start = time.perf_counter()
-    if trainer.iteration == 0 and trainer.eval_prompts:
-        trainer.evals.append({"iteration": 0, **trainer.evaluate()})  # the starting point, for the report
-        log.info("before PPO: %s", _fmt(trainer.evals[0]))
-    result = trainer.train()
-    if result.best_checkpoint is not None and p.early_stopping_patience is not None:
-        log.info("publishing the best policy seen on held-out prompts (%s)", result.best_checkpoint)
-        trainer.load_policy(result.best_checkpoint)
-    final = trainer.evaluate(sampled_kl=True) if trainer.eval_prompts else {}
-    if final:
-        log.info("after PPO: %s", _fmt(final))
-    return {
-        "iterations": result.iterations, "stopped_early": result.stopped_early,
-        "train_last": result.history[-1] if result.history else {},
-        "eval_before": next((e for e in result.evals if e["iteration"] == 0), {}),
-        "eval": final, "evals": result.evals, "minutes": (time.perf_counter() - t_start) / 60,
-    }
 
 
 def _log_start(ctx: StageContext, trainer) -> None:

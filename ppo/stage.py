@@ -27,7 +27,8 @@ class PPOStage(Stage):
     shared = ("safety_threshold",)
     job_specs = (JobSpec("ppo", kind="ppo", checkpoint_marker="state.json", policy=True,
                          resume_keys=frozenset({"iterations", "save_every", "eval_every", "eval_batch_size",
-                                                "report_to", "early_stopping_patience"})),)
+                                                "report_to", "early_stopping_patience"}),
+                         recipe="camelid.ppo.recipe:PPORecipe"),)
 
     def job(self, cfg, p: PPOConfig, options: PPOOptions | None = None):
         """The job of section ``p`` (stages.ppo, or a round's copy)."""
@@ -43,11 +44,6 @@ class PPOStage(Stage):
 
     def jobs(self, cfg):
         return [self.job(cfg, cfg.stages.ppo)]
-
-    def run(self, ctx):
-        from camelid.ppo.recipe import run
-
-        return run(ctx)
 
 
 STAGE = PPOStage()

@@ -22,7 +22,7 @@ from camelid.registry import Artifact
 from camelid.reward import calibration
 from camelid.reward.config import RewardModelConfig
 from camelid.reward.scoring import distinct_pad
-from camelid.stage import StageContext
+from camelid.stage import Recipe, StageContext
 
 log = get_logger("reward")
 
@@ -107,35 +107,74 @@ def train(trainer, checkpoint: Path | None) -> dict:
 
 # ---- the recipe ---------------------------------------------------------------------------------------
 
-def run(ctx: StageContext) -> Artifact | None:
-    """Train, evaluate and publish the job's reward model (objective helpfulness | safety)."""
-    from camelid.models import device_for, gather_full_model, pick_precision
+class RewardRecipe(Recipe):
+    """The job's reward model (objective helpfulness | safety): setup -> train -> evaluate -> publish. Every
+    process trains; the main one evaluates and publishes (the driver hands the others its ref)."""
 
-    objective = ctx.job.options.objective
-    rm: RewardModelConfig = ctx.section  # the job's own section (stages.reward.<objective>, or a round's copy)
-    init = ctx.inputs["init"]
-    device = device_for(ctx.job.runtime.device)
-    precision = pick_precision(rm.precision, device)
-    log.info("reward-%s: init %s, margin %s, precision %s, %d process(es)", objective, init.ref, rm.margin,
-             precision, ctx.state.num_processes)
-    trainer, tokenizer, data = setup(ctx, rm, objective, precision, use_cpu=device.type == "cpu")
-    train_stats = train(trainer, ctx.checkpoint)
-    if train_stats["loss_first"] is None:  # fewer steps than logging_steps: no loss was logged
-        log.info("trained %d steps in %.0fs (no loss logged: fewer steps than logging_steps)", train_stats["steps"],
-                 train_stats["seconds"])
-    else:
-        log.info("trained %d steps in %.0fs: loss %.4f -> %.4f", train_stats["steps"], train_stats["seconds"],
-                 train_stats["loss_first"], train_stats["loss_last"])
-    from transformers import AutoModelForSequenceClassification
+    def setup(self) -> None:
+        from camelid.models import device_for, pick_precision
 
-    # Sharded weights (FSDP, ZeRO-3) are gathered into one plain model on the main process (a collective).
-    trained = gather_full_model(trainer, AutoModelForSequenceClassification)
-    if not ctx.is_main:
-        return None  # the main process evaluates and publishes; the driver hands the others its ref
-    if rm.mode == "lora":
-        trained = trained.merge_and_unload()
-    return publish(ctx, objective, rm, trained, tokenizer, data, train_stats)
+        ctx = self.ctx
+        self.objective = ctx.job.options.objective
+        self.rm: RewardModelConfig = ctx.section  # the job's own section (stages.reward.<objective>, or a round's)
+        device = device_for(ctx.job.runtime.device)
+        precision = pick_precision(self.rm.precision, device)
+        log.info("reward-%s: init %s, margin %s, precision %s, %d process(es)", self.objective,
+                 ctx.inputs["init"].ref, self.rm.margin, precision, ctx.state.num_processes)
+        self.trainer, self.tokenizer, self.data = setup(ctx, self.rm, self.objective, precision,
+                                                        use_cpu=device.type == "cpu")
 
+    def train(self) -> None:
+        stats = self.train_stats = train(self.trainer, self.ctx.checkpoint)
+        if stats["loss_first"] is None:  # fewer steps than logging_steps: no loss was logged
+            log.info("trained %d steps in %.0fs (no loss logged: fewer steps than logging_steps)", stats["steps"],
+                     stats["seconds"])
+        else:
+            log.info("trained %d steps in %.0fs: loss %.4f -> %.4f", stats["steps"], stats["seconds"],
+                     stats["loss_first"], stats["loss_last"])
+
+    def evaluate(self) -> None:
+        """Table 8 accuracy, calibration, unsafe detection and the score histogram (main process)."""
+        from transformers import AutoModelForSequenceClassification
+
+        from camelid.models import gather_full_model
+        from camelid.reward.evaluate import evaluate
+
+        # Sharded weights (FSDP, ZeRO-3) are gathered into one plain model on the main process (a collective).
+        trained = gather_full_model(self.trainer, AutoModelForSequenceClassification)
+        if not self.ctx.is_main:
+            return
+        if self.rm.mode == "lora":
+            trained = trained.merge_and_unload()
+        self.trained = trained
+        self.eval_metrics, self.calibration, self.plot = evaluate(
+            trained, self.tokenizer, self.objective, self.rm, self.data.test_sets, self.data.rows,
+            self.ctx.job.shared["safety_threshold"])
+
+    def publish(self) -> Artifact | None:
+        """The model, calibration, plot and metrics (main process)."""
+        from camelid.models import count_parameters, save_model
+        from camelid.reward.evaluate import report, save_histogram, table8_rows
+
+        if not self.ctx.is_main:
+            return None
+        ctx, objective, trained, tokenizer, data = self.ctx, self.objective, self.trained, self.tokenizer, self.data
+        metrics = {"data": data.counts, "train": self.train_stats, "eval": self.eval_metrics,
+                   "parameters": count_parameters(trained)}
+        with ctx.publish(data_fingerprints=data.fingerprints, metrics=metrics) as pub:
+            trained.config.pad_token_id = tokenizer.pad_token_id
+            save_model(pub.dir, trained, tokenizer)
+            calibration.save(self.calibration, pub.dir)
+            save_histogram(pub.dir / "scores.png", objective, self.plot)
+            other = ctx.job.options.other
+            table = table8_rows(f"rm-{objective} (this run)", self.eval_metrics, ctx.registry,
+                                other and other.output)
+            pub.metrics["table8"] = table
+        report(pub.artifact, objective, pub.artifact.manifest["metrics"], table)
+        return pub.artifact
+
+
+# ---- setup: the trainer for this objective (a function, like train(): benches time the steps alone) ---------
 
 def setup(ctx: StageContext, rm: RewardModelConfig, objective: str, precision: str, use_cpu: bool):
     """(trainer, tokenizer, prepared data) for this objective."""
@@ -150,25 +189,3 @@ def setup(ctx: StageContext, rm: RewardModelConfig, objective: str, precision: s
         raise ConfigError(f"stages.reward.{objective}.mode=lora under FSDP / DeepSpeed ZeRO-3 is not supported: "
                           "launch LoRA runs with configs/ddp.yaml or configs/deepspeed_zero2.yaml")
     return trainer, tokenizer, data
-
-
-def publish(ctx: StageContext, objective: str, rm: RewardModelConfig, trained, tokenizer, data, train_stats: dict
-            ) -> Artifact:
-    """Evaluate on the main process and publish the model, calibration, plot and metrics."""
-    from camelid.models import count_parameters, save_model
-    from camelid.reward.evaluate import evaluate, report, save_histogram, table8_rows
-
-    threshold = ctx.job.shared["safety_threshold"]
-    eval_metrics, cal, plot = evaluate(trained, tokenizer, objective, rm, data.test_sets, data.rows, threshold)
-    metrics = {"data": data.counts, "train": train_stats, "eval": eval_metrics,
-               "parameters": count_parameters(trained)}
-    with ctx.publish(data_fingerprints=data.fingerprints, metrics=metrics) as pub:
-        trained.config.pad_token_id = tokenizer.pad_token_id
-        save_model(pub.dir, trained, tokenizer)
-        calibration.save(cal, pub.dir)
-        save_histogram(pub.dir / "scores.png", objective, plot)
-        other = ctx.job.options.other
-        table = table8_rows(f"rm-{objective} (this run)", eval_metrics, ctx.registry, other and other.output)
-        pub.metrics["table8"] = table
-    report(pub.artifact, objective, pub.artifact.manifest["metrics"], table)
-    return pub.artifact

@@ -25,7 +25,8 @@ class RewardStage(Stage):
     config_model = RewardStageConfig
     shared = ("safety_threshold",)  # the calibration puts sigmoid = threshold at the best unsafe/safe cut
     job_specs = (JobSpec("reward", kind="reward", checkpoint_marker="trainer_state.json",
-                         resume_keys=frozenset({"epochs", "max_steps", "logging_steps", "save_steps", "report_to"})),)
+                         resume_keys=frozenset({"epochs", "max_steps", "logging_steps", "save_steps", "report_to"}),
+                         recipe="camelid.reward.recipe:RewardRecipe"),)
 
     def job(self, cfg, objective: str, section: RewardModelConfig | None = None):
         """The ``objective``'s job, from ``section`` (default: stages.reward.<objective>; rounds pass their copy)."""
@@ -45,11 +46,6 @@ class RewardStage(Stage):
 
     def select(self, cfg, args):
         return [self.job(cfg, objective) for objective in args.objective or cfg.stages.reward.objectives]
-
-    def run(self, ctx):
-        from camelid.reward.recipe import run
-
-        return run(ctx)
 
 
 STAGE = RewardStage()

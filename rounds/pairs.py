@@ -23,6 +23,7 @@ from camelid.data.records import Prompt
 from camelid.data.spec import DataSpec
 from camelid.errors import DataError
 from camelid.log import get_logger
+from camelid.stage import Recipe
 
 log = get_logger("round")
 ANSWERS_FILE = "answers.jsonl"  # A/B rows: {prompt, response_a, response_b, meta}
@@ -59,22 +60,34 @@ class LabelSettings(BaseModel):
     db: str                  # human: the round's resolved database; simulated: "" (labels go to the run folder)
 
 
-def run_sample(ctx):
-    """The round-sample job: two answers per new prompt, published as the annotation app's A/B rows."""
-    if not ctx.is_main:
-        return None  # one process samples (the driver hands the others its artifact)
-    s: SampleSettings = ctx.section
-    prompts = round_prompts(s)
-    items = sample_items(ctx, s, prompts)
-    ctx.run_dir.mkdir(parents=True, exist_ok=True)
-    metrics = {"round": s.round, "prompts": len(prompts), "pairs": len(items),
-               "identical_dropped": len(prompts) - len(items), **answer_quality(items)}
-    log.info("round %d: %d pairs from %d prompts (%d dropped: both answers the same in %d tries)", s.round,
-             len(items), len(prompts), metrics["identical_dropped"], s.tries)
-    text = "".join(json.dumps(it, ensure_ascii=False) + "\n" for it in items)
-    with ctx.publish(metrics=metrics) as pub:
-        (pub.dir / ANSWERS_FILE).write_text(text, encoding="utf-8")
-    return pub.artifact
+class SampleRecipe(Recipe):
+    """The round-sample job: setup (the round's new prompts) -> train (two answers per prompt: sampling is this
+    job's work) -> evaluate (how good both temperatures' answers are) -> publish the annotation app's A/B rows.
+    One process does it all; the driver hands the others its artifact."""
+
+    def run(self):
+        return super().run() if self.ctx.is_main else None
+
+    def setup(self) -> None:
+        self.settings: SampleSettings = self.ctx.section
+        self.prompts = round_prompts(self.settings)
+
+    def train(self) -> None:
+        self.items = sample_items(self.ctx, self.settings, self.prompts)
+
+    def evaluate(self) -> None:
+        s, items, prompts = self.settings, self.items, self.prompts
+        self.ctx.run_dir.mkdir(parents=True, exist_ok=True)
+        self.metrics = {"round": s.round, "prompts": len(prompts), "pairs": len(items),
+                        "identical_dropped": len(prompts) - len(items), **answer_quality(items)}
+        log.info("round %d: %d pairs from %d prompts (%d dropped: both answers the same in %d tries)", s.round,
+                 len(items), len(prompts), self.metrics["identical_dropped"], s.tries)
+
+    def publish(self):
+        text = "".join(json.dumps(it, ensure_ascii=False) + "\n" for it in self.items)
+        with self.ctx.publish(metrics=self.metrics) as pub:
+            (pub.dir / ANSWERS_FILE).write_text(text, encoding="utf-8")
+        return pub.artifact
 
 
 def round_prompts(s: SampleSettings) -> list[Prompt]:
@@ -128,29 +141,50 @@ def answer_quality(items: list[dict]) -> dict:
     return out
 
 
-def run_label(ctx):
-    """The round-label job: the round's answer pairs labelled (simulated annotators or people), as preference pairs."""
-    from camelid.eval.annotate.export import export_records, to_jsonl
-    from camelid.rounds.annotation import label_simulated, open_db, read_items
+class LabelRecipe(Recipe):
+    """The round-label job: setup (the round's answer pairs, its annotation database) -> train (simulated
+    annotators label them; people already have) -> evaluate (the majority label per pair, their counts) ->
+    publish the preference pairs. One process does it all."""
 
-    if not ctx.is_main:
-        return None  # one process labels and publishes
-    s: LabelSettings = ctx.section
-    items = read_items(ctx.inputs["answers"])
-    ctx.run_dir.mkdir(parents=True, exist_ok=True)
-    if s.mode == "simulated":
-        db = open_db(ctx.run_dir / "annotations.sqlite", fresh=True)
-        db.add_pairs(items, k=s.annotators)
-        label_simulated(db, s)
-    else:
-        db = open_db(Path(s.db))
-    records, summary = export_records(db, "majority")
-    if not records:
-        raise DataError(f"round {s.round}: no labelled pairs in {db.path} yet; label them in the annotation "
-                        f"app (`camelid annotate serve --db {db.path}`), then run `camelid round --continue`")
-    metrics = {"round": s.round, "annotation": s.mode, "answer_pairs": len(items),
-               "ratings": dict(Counter(r.rating for r in records)), **summary}
-    with ctx.publish(metrics=metrics) as pub:
-        (pub.dir / PAIRS_FILE).write_text(to_jsonl(records), encoding="utf-8")
-    log.info("round %d: %d labelled pairs (%d labels, %s)", s.round, len(records), summary["n_labels"], s.mode)
-    return pub.artifact
+    def run(self):
+        return super().run() if self.ctx.is_main else None
+
+    def setup(self) -> None:
+        from camelid.rounds.annotation import open_db, read_items
+
+        ctx = self.ctx
+        s = self.settings = ctx.section
+        self.items = read_items(ctx.inputs["answers"])
+        ctx.run_dir.mkdir(parents=True, exist_ok=True)
+        if s.mode == "simulated":
+            self.db = open_db(ctx.run_dir / "annotations.sqlite", fresh=True)
+            self.db.add_pairs(self.items, k=s.annotators)
+        else:
+            self.db = open_db(Path(s.db))
+
+    def train(self) -> None:
+        from camelid.rounds.annotation import label_simulated
+
+        if self.settings.mode == "simulated":
+            label_simulated(self.db, self.settings)
+
+    def evaluate(self) -> None:
+        from camelid.eval.annotate.export import export_records
+
+        s, db = self.settings, self.db
+        self.records, self.summary = export_records(db, "majority")
+        if not self.records:
+            raise DataError(f"round {s.round}: no labelled pairs in {db.path} yet; label them in the annotation "
+                            f"app (`camelid annotate serve --db {db.path}`), then run `camelid round --continue`")
+
+    def publish(self):
+        from camelid.eval.annotate.export import to_jsonl
+
+        s: LabelSettings = self.settings
+        records, summary = self.records, self.summary
+        metrics = {"round": s.round, "annotation": s.mode, "answer_pairs": len(self.items),
+                   "ratings": dict(Counter(r.rating for r in records)), **summary}
+        with self.ctx.publish(metrics=metrics) as pub:
+            (pub.dir / PAIRS_FILE).write_text(to_jsonl(records), encoding="utf-8")
+        log.info("round %d: %d labelled pairs (%d labels, %s)", s.round, len(records), summary["n_labels"], s.mode)
+        return pub.artifact

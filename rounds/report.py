@@ -26,6 +26,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from camelid.log import get_logger
+from camelid.stage import Recipe
 
 log = get_logger("round")
 OBJECTIVES = ("helpfulness", "safety")
@@ -53,15 +54,22 @@ def report_inputs(progress) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]
     return inputs, kinds
 
 
-def run_report(ctx):
-    """The rounds-report job: build report.json and rounds.png, publish them (main process)."""
-    if not ctx.is_main:
-        return None
-    report = build(ctx)
-    with ctx.publish(metrics={"rounds": report["rounds"]}) as pub:
-        (pub.dir / "report.json").write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
-        plot(report, pub.dir / "rounds.png")
-    return pub.artifact
+class ReportRecipe(Recipe):
+    """The rounds-report job: evaluate (report.json's numbers from every round's artifacts) -> publish
+    report.json and rounds.png. The main process does it; nothing trains."""
+
+    def run(self):
+        return super().run() if self.ctx.is_main else None
+
+    def evaluate(self) -> None:
+        self.report = build(self.ctx)
+
+    def publish(self):
+        report = self.report
+        with self.ctx.publish(metrics={"rounds": report["rounds"]}) as pub:
+            (pub.dir / "report.json").write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
+            plot(report, pub.dir / "rounds.png")
+        return pub.artifact
 
 
 def policy_row(numbers: dict, oracle: dict | None = None) -> dict:

@@ -15,9 +15,9 @@ from camelid.rounds.config import RoundsConfig
 from camelid.stage import JobSpec, Stage
 from camelid.stages import policy_kinds
 
-SAMPLE = JobSpec("round-sample", kind="dataset")
-LABEL = JobSpec("round-label", kind="dataset")
-REPORT = JobSpec("rounds-report", kind="report")
+SAMPLE = JobSpec("round-sample", kind="dataset", recipe="camelid.rounds.pairs:SampleRecipe")
+LABEL = JobSpec("round-label", kind="dataset", recipe="camelid.rounds.pairs:LabelRecipe")
+REPORT = JobSpec("rounds-report", kind="report", recipe="camelid.rounds.report:ReportRecipe")
 
 
 class RoundStage(Stage):
@@ -53,15 +53,6 @@ class RoundStage(Stage):
         from camelid.rounds.cmd import main
 
         return main(argv)
-
-    def run(self, ctx):
-        if ctx.job.spec.name == SAMPLE.name:
-            from camelid.rounds.pairs import run_sample as run
-        elif ctx.job.spec.name == LABEL.name:
-            from camelid.rounds.pairs import run_label as run
-        else:
-            from camelid.rounds.report import run_report as run
-        return run(ctx)
 
 
 STAGE = RoundStage()

@@ -29,7 +29,8 @@ from camelid.log import get_logger
 from camelid.registry import Artifact
 from camelid.rs.config import KEPT_FORMAT, RSConfig
 from camelid.rs.sampling import select, selection_stats
-from camelid.stage import StageContext
+from camelid.sft.recipe import SFTRecipe
+from camelid.stage import Recipe, StageContext
 
 log = get_logger("rs")
 KEPT_FILE = "kept.jsonl"      # the dataset artifact's only data file (a `registry:` path reads every one)
@@ -37,8 +38,9 @@ BATCH_FILE = "samples.json"   # a sampling checkpoint's rows: every answer and s
 CHECKPOINT_PREFIX = "checkpoint-"
 
 
-class RejectionSampler:
-    """The rs-sample job: K answers per prompt, scored, the best kept."""
+class RejectionSampler(Recipe):
+    """The rs-sample job: setup -> train (sample K answers per prompt, scored) -> evaluate (select the best, the
+    statistics) -> publish (kept.jsonl)."""
 
     def __init__(self, ctx: StageContext):
         self.ctx = ctx
@@ -66,6 +68,10 @@ class RejectionSampler:
                                             precision=sc.precision)
 
     # ---- sample -----------------------------------------------------------------------------------
+    def train(self) -> None:
+        """Sampling is this job's main loop: every process's rows, in prompt order."""
+        self.rows = self.sample()
+
     def sample(self) -> list[dict]:
         """This process's batches (read back from checkpoints where done), then every process's rows in order."""
         from camelid.eval.share import Share
@@ -158,19 +164,21 @@ class RejectionSampler:
         os.replace(tmp, final)
 
     # ---- select and publish -------------------------------------------------------------------------
-    def publish(self, rows: list[dict]) -> Artifact:
-        """Main process: select, then publish kept.jsonl as a dataset artifact with the statistics."""
-        ctx, sc = self.ctx, self.settings
+    def evaluate(self) -> None:
+        """Main process: the best answer per prompt, the selection statistics (K curve, oracle), the kept rows."""
+        if not self.ctx.is_main:
+            return
+        sc, rows = self.settings, self.rows
         rewards = np.array([r["rc"] for r in rows])  # (N, K)
         current = np.array([r["current_rc"] for r in rows]) if sc.margin is not None else None  # (N,)
         chosen = select(rewards, [r["answers"] for r in rows], current, sc.margin)
         stats = selection_stats(rewards, chosen, current, np.array([r["used_safety"] for r in rows]))
         log.info("mean reward %.4f, best of %d %.4f; K curve %s; kept %d of %d prompts", stats["mean_reward"],
                  sc.k, stats["mean_best_of_k"], stats["k_curve"], stats["kept"], stats["prompts"])
-        metrics = {"selection": stats, "oracle": oracle_view(self.prompts.records, rows, chosen.index),
-                   "resumed_batches": self.resumed_batches,
-                   "generate_seconds": round(self.seconds["generate"], 1),
-                   "score_seconds": round(self.seconds["score"], 1)}
+        self.metrics = {"selection": stats, "oracle": oracle_view(self.prompts.records, rows, chosen.index),
+                        "resumed_batches": self.resumed_batches,
+                        "generate_seconds": round(self.seconds["generate"], 1),
+                        "score_seconds": round(self.seconds["score"], 1)}
         candidates = training_rows(rows, chosen, keep_current=sc.below_margin == "current")
         kept = above_floor(candidates, sc.min_reward)
         stats["kept_current"] = sum(1 for r in kept if r["meta"]["sample"] is None)
@@ -179,9 +187,15 @@ class RejectionSampler:
         stats["rows"] = len(kept)
         log.info("training rows: %d (%d current answers below the margin, %s under min_reward)", len(kept),
                  stats["kept_current"], stats.get("dropped_below_min_reward", "none"))
-        with ctx.publish(data_fingerprints={"prompts": self.prompts.fingerprint}, metrics=metrics) as pub:
+        self.kept = kept
+
+    def publish(self) -> Artifact | None:
+        """Main process: kept.jsonl as a dataset artifact, with the statistics as metrics."""
+        if not self.ctx.is_main:
+            return None
+        with self.ctx.publish(data_fingerprints={"prompts": self.prompts.fingerprint}, metrics=self.metrics) as pub:
             with open(pub.dir / KEPT_FILE, "w", encoding="utf-8") as f:
-                for row in kept:
+                for row in self.kept:
                     f.write(json.dumps(row, ensure_ascii=False) + "\n")
         return pub.artifact
 
@@ -235,36 +249,30 @@ def _kept_row(row: dict, j: int | None) -> dict:
     return out
 
 
-def run_sampling(ctx: StageContext) -> Artifact | None:
-    """The rs-sample job: setup -> sample -> select and publish (the artifact on the main process)."""
-    sampler = RejectionSampler(ctx)
-    sampler.setup()
-    rows = sampler.sample()
-    return sampler.publish(rows) if ctx.is_main else None
-
-
-def run_finetune(ctx: StageContext) -> Artifact | None:
+class RSFinetune(SFTRecipe):
     """The rs job: the SFT recipe, from the policy, on exactly the kept answers of its `samples` input."""
-    from camelid.data.spec import DataSpec
-    from camelid.sft.recipe import SFTRecipe
 
-    samples = ctx.inputs["samples"]
-    kept = samples.path / KEPT_FILE
-    selection = samples.manifest.get("metrics", {}).get("selection")
-    if not kept.is_file() or selection is None:
-        raise DataError(f"{samples.ref} holds no {KEPT_FILE} with selection statistics: it was not made by "
-                        "`camelid rs`; set stages.rs.samples_output to the name rs-sample publishes under")
-    if selection.get("rows", selection["kept"]) == 0:
-        raise DataError(f"{samples.ref} kept no answers ({selection['dropped_below_margin']} below the margin, "
-                        f"{selection['dropped_empty']} empty, {selection.get('dropped_below_min_reward', 0)} under "
-                        "min_reward): lower stages.rs.margin or stages.rs.min_reward, or raise stages.rs.k")
-    # Pinned to the file of the very version the driver resolved and hashed as this job's input, rather than
-    # `registry:<name>`, which names the latest version of whatever registry is the process default.
-    settings = ctx.section.model_copy(update={"data": DataSpec(format=KEPT_FORMAT, path=str(kept))})
-    ctx = dataclasses.replace(ctx, job=ctx.job.replace(settings=settings))
-    recipe = SFTRecipe(ctx)
-    recipe.metrics["selection"] = selection
-    recipe.setup()
-    recipe.train()
-    recipe.evaluate()
-    return recipe.save()
+    def __init__(self, ctx: StageContext):
+        selection, ctx = self._on_kept_answers(ctx)
+        super().__init__(ctx)
+        self.metrics["selection"] = selection
+
+    @staticmethod
+    def _on_kept_answers(ctx: StageContext) -> tuple[dict, StageContext]:
+        """(the samples' selection statistics, ctx whose section trains on their kept.jsonl)."""
+        from camelid.data.spec import DataSpec
+
+        samples = ctx.inputs["samples"]
+        kept = samples.path / KEPT_FILE
+        selection = samples.manifest.get("metrics", {}).get("selection")
+        if not kept.is_file() or selection is None:
+            raise DataError(f"{samples.ref} holds no {KEPT_FILE} with selection statistics: it was not made by "
+                            "`camelid rs`; set stages.rs.samples_output to the name rs-sample publishes under")
+        if selection.get("rows", selection["kept"]) == 0:
+            raise DataError(f"{samples.ref} kept no answers ({selection['dropped_below_margin']} below the margin, "
+                            f"{selection['dropped_empty']} empty, {selection.get('dropped_below_min_reward', 0)} under "
+                            "min_reward): lower stages.rs.margin or stages.rs.min_reward, or raise stages.rs.k")
+        # Pinned to the file of the very version the driver resolved and hashed as this job's input, rather than
+        # `registry:<name>`, which names the latest version of whatever registry is the process default.
+        settings = ctx.section.model_copy(update={"data": DataSpec(format=KEPT_FORMAT, path=str(kept))})
+        return selection, dataclasses.replace(ctx, job=ctx.job.replace(settings=settings))

@@ -8,10 +8,11 @@ from camelid.stage import JobSpec, Stage
 from camelid.stages import policy_kinds
 
 # A sampling checkpoint is one finished batch: checkpoint-<b>/samples.json, marked complete by this file.
-SAMPLE = JobSpec("rs-sample", kind="dataset", checkpoint_marker="batch_state.json")
+SAMPLE = JobSpec("rs-sample", kind="dataset", checkpoint_marker="batch_state.json",
+                 recipe="camelid.rs.recipe:RejectionSampler")
 # The fine-tune is the SFT recipe: the Trainer's checkpoints, and the keys a resumed SFT run may change.
 FINETUNE = JobSpec("rs", kind="rs", checkpoint_marker="trainer_state.json", policy=True,
-                   resume_keys=SFT_RESUME_KEYS)
+                   resume_keys=SFT_RESUME_KEYS, recipe="camelid.rs.recipe:RSFinetune")
 
 
 class RSStage(Stage):
@@ -41,11 +42,6 @@ class RSStage(Stage):
 
     def jobs(self, cfg):
         return self.jobs_for(cfg, cfg.stages.rs)
-
-    def run(self, ctx):
-        from camelid.rs.recipe import run_finetune, run_sampling
-
-        return run_sampling(ctx) if ctx.job.spec.name == SAMPLE.name else run_finetune(ctx)
 
 
 STAGE = RSStage()

@@ -3,7 +3,7 @@
     setup()    resolve the base ref, load data and model, count/drop bad examples, build the trainer
     train()    SFTTrainer.train() (resumes from the newest checkpoint in the run folder with --resume)
     evaluate() held-out loss; greedy answers to held-out prompts, scored by the toy world's oracle
-    save()     publish sft/vN (model/, plus adapter/ for LoRA) with metrics; rank 0 only, atomically
+    publish()  publish sft/vN (model/, plus adapter/ for LoRA) with metrics; rank 0 only, atomically
 
 Llama 2 (Touvron et al. 2023, §3.1): loss on answer tokens only, examples packed into rows (here
 padding-free, so attention never crosses an example boundary), cosine LR 2e-5, weight decay 0.1,
@@ -25,7 +25,7 @@ from camelid.registry import Artifact
 from camelid.sft.config import SFTConfig
 from camelid.sft.data import PreparedData, prepare
 from camelid.sft.evaluate import answer_prompts, format_metrics
-from camelid.stage import StageContext
+from camelid.stage import Recipe, StageContext
 
 log = get_logger("sft")
 EVAL_BEFORE_FILE = "eval_before.json"  # in the run folder: a resumed run publishes it too
@@ -40,7 +40,9 @@ def _quiet_library_progress_bars() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-class SFTRecipe:
+class SFTRecipe(Recipe):
+    """The SFT job (and rs's fine-tune): setup -> train -> evaluate -> publish."""
+
     def __init__(self, ctx: StageContext):
         self.ctx, self.runtime = ctx, ctx.job.runtime  # device, remote code, attention kernel
         self.sc: SFTConfig = ctx.section  # stages.sft, or another SFT-shaped section (e.g. rejection sampling's)
@@ -326,8 +328,8 @@ class SFTRecipe:
                      len(self.generations))
         self.metrics["eval_prompts_seconds"] = round(time.perf_counter() - t0, 1)
 
-    # ---- save -------------------------------------------------------------------------------------
-    def save(self) -> Artifact | None:
+    # ---- publish ----------------------------------------------------------------------------------
+    def publish(self) -> Artifact | None:
         """Publish on the main process (others return None). Nothing appears in the registry if this raises."""
         from transformers import AutoModelForCausalLM
 
@@ -376,12 +378,3 @@ def _prior_progress(checkpoint: Path | None) -> dict:
             last = h["step"]
     return {"step": int(state.get("global_step", 0)), "tokens": max([h.get("num_tokens", 0) for h in history],
                                                                       default=0), "loss_sum": loss_sum}
-
-
-def run(ctx: StageContext) -> Artifact | None:
-    """The SFT stage: setup -> train -> evaluate -> publish (the artifact on the main process, None elsewhere)."""
-    recipe = SFTRecipe(ctx)
-    recipe.setup()
-    recipe.train()
-    recipe.evaluate()
-    return recipe.save()

@@ -18,16 +18,11 @@ class SFTStage(Stage):
                    "registry as sft/vN (stages.sft.output).")
     config_model = SFTConfig
     job_specs = (JobSpec("sft", kind="sft", checkpoint_marker="trainer_state.json", policy=True,
-                         resume_keys=RESUME_KEYS),)
+                         resume_keys=RESUME_KEYS, recipe="camelid.sft.recipe:SFTRecipe"),)
 
     def jobs(self, cfg):
         sc = cfg.stages.sft
         return [self.make_job(cfg, sc, inputs={"model": sc.model}, input_kinds={"model": policy_kinds()})]
-
-    def run(self, ctx):
-        from camelid.sft.recipe import run
-
-        return run(ctx)
 
 
 STAGE = SFTStage()
