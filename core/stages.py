@@ -21,6 +21,7 @@ STAGES: dict[str, str] = {
     "ppo": "camelid.ppo.stage:STAGE",
     "compare": "camelid.eval.compare_stage:STAGE",
     "rs": "camelid.rs.stage:STAGE",
+    "dpo": "camelid.dpo.stage:STAGE",
     "round": "camelid.rounds.stage:STAGE",
 }
 

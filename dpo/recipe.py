@@ -32,7 +32,8 @@ LOGGED = (("rewards/accuracies", "acc"), ("rewards/margins", "margin"), ("logps/
 
 class DPORecipe:
     def __init__(self, ctx: StageContext):
-        self.ctx, self.cfg, self.job, self.state = ctx, ctx.cfg, ctx.job, ctx.state
+        self.ctx, self.job, self.state = ctx, ctx.job, ctx.state
+        self.runtime = ctx.job.runtime  # device, remote code, attention kernel
         self.dc: DPOConfig = ctx.section
         self.policy = ctx.inputs["policy"]
         self.metrics: dict = {}
@@ -55,16 +56,16 @@ class DPORecipe:
         datasets.disable_progress_bars()  # TRL's per-map bars; our log lines stay
         transformers.utils.logging.disable_progress_bar()
         dc = self.dc
-        self.device = device_for(self.cfg.device)
+        self.device = device_for(self.runtime.device)
         self.precision = pick_precision(dc.precision, self.device)
         # The pairs first: bad data is reported before a model is loaded.
-        tokenizer = load_tokenizer(self.policy, trust_remote_code=self.cfg.trust_remote_code)
+        tokenizer = load_tokenizer(self.policy, trust_remote_code=self.runtime.trust_remote_code)
         self.data: PreparedPairs = prepare(dc, tokenizer, self.job.where)
         self.metrics["data"] = self.data.counts
         # bf16 trains in bf16 weights, as TRL's scripts do; fp16 keeps fp32 weights under AMP.
         model, self.tokenizer = load_causal_lm(
-            self.policy, precision="bf16" if self.precision == "bf16" else "fp32", device=self.cfg.device,
-            trust_remote_code=self.cfg.trust_remote_code, attn_implementation=self.cfg.attn_implementation)
+            self.policy, precision="bf16" if self.precision == "bf16" else "fp32", device=self.runtime.device,
+            trust_remote_code=self.runtime.trust_remote_code, attn_implementation=self.runtime.attn_implementation)
         self.trainer = self._build_trainer(model)
         self.model = self.trainer.model
         if dc.mode == "lora" and is_sharded(self.trainer):
@@ -109,17 +110,8 @@ class DPORecipe:
             report_to=list(dc.report_to) or "none", run_name=f"{self.job.output}-{self.run_dir.name}",
             seed=dc.seed, data_seed=dc.seed,
             ddp_find_unused_parameters=False, dataloader_num_workers=0,
-            trust_remote_code=self.cfg.trust_remote_code,
+            trust_remote_code=self.runtime.trust_remote_code,
         )
-
-    def _peft_config(self):
-        if self.dc.mode != "lora":
-            return None
-        from peft import LoraConfig
-
-        lc = self.dc.lora
-        return LoraConfig(r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout, target_modules=lc.target_modules,
-                          task_type="CAUSAL_LM")
 
     def _build_trainer(self, model):
         from transformers.trainer_callback import PrinterCallback
@@ -131,7 +123,7 @@ class DPORecipe:
             model=model, args=self._trl_args(), processing_class=self.tokenizer,
             train_dataset=self._on_disk("train", self.data.train),
             eval_dataset=self._on_disk("eval", self.data.eval) if self.data.eval is not None else None,
-            peft_config=self._peft_config())
+            peft_config=self.dc.lora.peft_config("CAUSAL_LM") if self.dc.mode == "lora" else None)
         trainer.train_dataset = with_margins(trainer.train_dataset, self.dc.beta)
         if trainer.eval_dataset is not None:
             trainer.eval_dataset = trainer.eval_dataset.remove_columns(MARGIN)
