@@ -184,3 +184,19 @@ def test_readme_lists_the_commands_camelid_help_lists(capsys):
     in_readme = [line.split(None, 2)[1:] for line in readme.strip().splitlines()]
     assert in_readme == listed, ("README.md's '## The commands' block must list `camelid --help`'s commands, one "
                                  "line each, in its order:\n" + usage)
+
+
+def test_paths_the_docs_name_exist():
+    """A file or folder of the repository named in inline code (`sft/recipe.py`, `configs/fsdp.yaml`) exists: when
+    code moves, the pages that point at it say so."""
+    folders = {p.name for p in REPO.iterdir() if p.is_dir() and p.name not in SKIP_DIRS
+               and not p.name.startswith(SKIP_PREFIXES) and not p.name.endswith(".egg-info")}
+    path = re.compile(r"[\w.-]+(?:/[\w.-]+)*(?:\.(?:py|md|yaml|toml|json|jsonl|sh|js|html|css)|/)")
+    missing = []
+    for page in markdown_files():
+        text = FENCE.sub("", page.read_text(encoding="utf-8"))
+        for span in re.findall(r"`([^`\n]+)`", text):
+            parts = span.rstrip("/").split("/")
+            if path.fullmatch(span) and len(parts) > 1 and parts[0] in folders and not (REPO / span).exists():
+                missing.append(f"{page.relative_to(REPO)}: {span}")
+    assert not missing, "the docs name files that are not in the repository (moved?):\n  " + "\n  ".join(missing)
