@@ -145,13 +145,14 @@ def pipeline_model() -> type[BaseModel]:
         stages = [get_stage(name) for name in STAGES]
     finally:
         _building = False
-    key = tuple((s, s.config_model, s.config_key) for s in stages)
+    models = {s.name: s.section_model() for s in stages}
+    key = tuple((s, models[s.name], s.config_key) for s in stages)
     if _built[0] == key:
         return _built[1]
-    with_section = [s for s in stages if s.config_model is not None]
+    with_section = [s for s in stages if models[s.name] is not None]
 
     def section(stage) -> tuple:
-        return stage.config_model, Field(default_factory=stage.config_model, description=stage.help)
+        return models[stage.name], Field(default_factory=models[stage.name], description=stage.help)
 
     stages_config = create_model("StagesConfig", __base__=StagesBase, __doc__=StagesBase.__doc__,
                                  **{s.name: section(s) for s in with_section if not s.config_key})

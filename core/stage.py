@@ -101,7 +101,9 @@ class Stage:
     name: ClassVar[str]                       # CLI command and the name of its section
     help: ClassVar[str]                       # one line for `camelid --help`
     description: ClassVar[str] = ""           # the CLI's longer description
-    config_model: ClassVar[Any] = None        # pydantic model of its section (None: it has none)
+    # Its section's pydantic model, or "module:Class" of it (imported only when a config is built, so that
+    # `camelid --help` imports no pydantic); None: it has no section.
+    config_model: ClassVar[Any] = None
     config_key: ClassVar[str | None] = None   # a top-level section key instead of `stages.<name>` (rounds)
     shared: ClassVar[tuple[str, ...]] = ()    # names of `shared.*` settings it reads
     job_specs: ClassVar[tuple[JobSpec, ...]] = ()  # every job it runs
@@ -127,6 +129,14 @@ class Stage:
                 return spec
         raise ConfigError(f"stage {self.name} declares no job {name!r}; its jobs: "
                           f"{', '.join(s.name for s in self.job_specs) or '(none)'}")
+
+    def section_model(self):
+        """Its config model (None: it has no section)."""
+        model = self.config_model
+        if isinstance(model, str):
+            module, _, attr = model.partition(":")
+            model = getattr(importlib.import_module(module), attr)
+        return model
 
     def section_of(self, cfg):
         """Its typed section of a pipeline config."""

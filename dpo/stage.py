@@ -3,7 +3,6 @@ run may change."""
 
 from __future__ import annotations
 
-from camelid.dpo.config import DPOConfig
 from camelid.sft.stage import RESUME_KEYS  # a transformers Trainer run resumes the same way in both stages
 from camelid.stage import JobSpec, Stage
 from camelid.stages import policy_kinds
@@ -15,7 +14,7 @@ class DPOStage(Stage):
     description = ("Direct Preference Optimization on TRL's DPOTrainer: from stages.dpo.policy (the reference too), "
                    "on the pairs the reward models learn from (safety pairs with helpfulness mixed in, as the "
                    "safety RM mixes them); publishes a policy as stages.dpo.output/vN.")
-    config_model = DPOConfig
+    config_model = "camelid.dpo.config:DPOConfig"  # imported when a config is built, not by `camelid --help`
     job_specs = (JobSpec("dpo", kind="dpo", checkpoint_marker="trainer_state.json", policy=True,
                          resume_keys=RESUME_KEYS),)
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from camelid.data.spec import DataSpec
 from camelid.errors import ConfigError
-from camelid.eval.config import CompareConfig
 from camelid.stage import JobSpec, Stage
 from camelid.stages import policy_kinds
+
+if TYPE_CHECKING:
+    from camelid.data.spec import DataSpec
+    from camelid.eval.config import CompareConfig
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,8 @@ class CompareOptions:
 
 def parse_prompts(text: str, n: int | None, split: str | None) -> DataSpec:
     """`toy` | `toy:SPLIT` | PATH | FORMAT:PATH | hf:ID -> DataSpec (`camelid data`'s syntax, plus toy:SPLIT)."""
+    from camelid.data.spec import DataSpec
+
     if text == "toy" or text.startswith("toy:"):
         return DataSpec(format="toy", split=text[4:] or split or "eval", n=n or 200)
     if text == "real" or text.startswith("real:"):  # camelid's held-out real-wording split (camelid.data.realworld)
@@ -84,7 +89,7 @@ class CompareStage(Stage):
     help = "Compare chat checkpoints: win rates, safety, HTML report"
     description = ("Compare chat checkpoints: win/tie/loss with bootstrap CIs, Bradley-Terry ratings, safety and "
                    "over-refusal rates, an HTML report (published as report/vN).")
-    config_model = CompareConfig
+    config_model = "camelid.eval.config:CompareConfig"
     shared = ("safety_threshold",)
     job_specs = (JobSpec("compare", kind="report", recipe="camelid.eval.compare:CompareRecipe"),)
 

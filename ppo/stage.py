@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from camelid.ppo.config import PPOConfig
 from camelid.stage import JobSpec, Stage
 from camelid.stages import policy_kinds
+
+if TYPE_CHECKING:
+    from camelid.ppo.config import PPOConfig
 
 
 @dataclass(frozen=True)
@@ -23,7 +26,7 @@ class PPOStage(Stage):
     help = "PPO against the combined helpfulness/safety reward"
     description = ("PPO with the combined helpfulness/safety reward (Llama 2); publishes stages.ppo.output/vN. "
                    "`camelid ppo --resume stages.ppo.iterations=300` continues a run for more iterations.")
-    config_model = PPOConfig
+    config_model = "camelid.ppo.config:PPOConfig"
     shared = ("safety_threshold",)
     job_specs = (JobSpec("ppo", kind="ppo", checkpoint_marker="state.json", policy=True,
                          resume_keys=frozenset({"iterations", "save_every", "eval_every", "eval_batch_size",

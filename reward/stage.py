@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from camelid.reward.config import OBJECTIVES, RewardModelConfig, RewardStageConfig
 from camelid.stage import JobSpec, Stage
 from camelid.stages import policy_kinds
+
+if TYPE_CHECKING:
+    from camelid.reward.config import RewardModelConfig
 
 
 @dataclass(frozen=True)
@@ -22,7 +25,7 @@ class RewardStage(Stage):
     help = "Train the helpfulness and/or safety reward model"
     description = ("Train Llama 2-style reward models (margin loss by rating) and publish rm-<objective>/vN. "
                    "Without --objective, trains every objective in stages.reward.objectives.")
-    config_model = RewardStageConfig
+    config_model = "camelid.reward.config:RewardStageConfig"
     shared = ("safety_threshold",)  # the calibration puts sigmoid = threshold at the best unsafe/safe cut
     job_specs = (JobSpec("reward", kind="reward", checkpoint_marker="trainer_state.json",
                          resume_keys=frozenset({"epochs", "max_steps", "logging_steps", "save_steps", "report_to"}),
@@ -41,6 +44,8 @@ class RewardStage(Stage):
         return [self.job(cfg, objective) for objective in cfg.stages.reward.objectives]
 
     def add_arguments(self, parser) -> None:
+        from camelid.reward.config import OBJECTIVES
+
         parser.add_argument("--objective", choices=OBJECTIVES, action="append",
                             help="which reward model to train (repeatable; default: stages.reward.objectives)")
 

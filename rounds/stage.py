@@ -11,7 +11,6 @@ reward, rs / ppo and compare jobs. Its section is the top-level `rounds:` of pip
 
 from __future__ import annotations
 
-from camelid.rounds.config import RoundsConfig
 from camelid.stage import JobSpec, Stage
 from camelid.stages import policy_kinds
 
@@ -23,7 +22,7 @@ REPORT = JobSpec("rounds-report", kind="report", recipe="camelid.rounds.report:R
 class RoundStage(Stage):
     name = "round"
     help = "Iterative rounds: pairs -> annotation -> both RMs -> rs/ppo -> compare"
-    config_model = RoundsConfig
+    config_model = "camelid.rounds.config:RoundsConfig"
     config_key = "rounds"
     job_specs = (SAMPLE, LABEL, REPORT)
 

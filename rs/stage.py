@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from camelid.rs.config import RSConfig
+from typing import TYPE_CHECKING
+
 from camelid.sft.stage import RESUME_KEYS as SFT_RESUME_KEYS
 from camelid.stage import JobSpec, Stage
 from camelid.stages import policy_kinds
+
+if TYPE_CHECKING:
+    from camelid.rs.config import RSConfig
 
 # A sampling checkpoint is one finished batch: checkpoint-<b>/samples.json, marked complete by this file.
 SAMPLE = JobSpec("rs-sample", kind="dataset", checkpoint_marker="batch_state.json",
@@ -21,7 +25,7 @@ class RSStage(Stage):
     description = ("Llama 2's rejection sampling: K answers per prompt from the policy, scored by the combined "
                    "helpfulness/safety reward; the best are published as a dataset (stages.rs.samples_output, with "
                    "the K curve) and the policy is fine-tuned on them with the SFT recipe (stages.rs.output).")
-    config_model = RSConfig
+    config_model = "camelid.rs.config:RSConfig"
     shared = ("safety_threshold",)  # the combined reward's switch to the safety score
     job_specs = (SAMPLE, FINETUNE)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from camelid.sft.config import SFTConfig
 from camelid.stage import JobSpec, Stage
 from camelid.stages import policy_kinds
 
@@ -16,7 +15,7 @@ class SFTStage(Stage):
     help = "Supervised fine-tuning (Llama 2 recipe on TRL), publishes sft/vN"
     description = ("Supervised fine-tuning (Llama 2 recipe on TRL's SFTTrainer); publishes the model into the "
                    "registry as sft/vN (stages.sft.output).")
-    config_model = SFTConfig
+    config_model = "camelid.sft.config:SFTConfig"
     job_specs = (JobSpec("sft", kind="sft", checkpoint_marker="trainer_state.json", policy=True,
                          resume_keys=RESUME_KEYS, recipe="camelid.sft.recipe:SFTRecipe"),)
 

@@ -25,6 +25,24 @@ def test_console_script_runs():
     assert out.returncode == 0 and "camelid COMMAND" in out.stdout
 
 
+HELP_IMPORTS = """
+import contextlib, io, sys
+from camelid.cli import main
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    rc = main(["--help"])
+heavy = {"torch", "transformers", "trl", "datasets", "peft", "accelerate"}
+print(rc, "camelid COMMAND" in out.getvalue(), sorted({m.split(".")[0] for m in sys.modules} & heavy))
+"""
+
+
+def test_help_imports_no_torch():
+    """`camelid --help` loads every stage's declaration but no training library, so it answers in well under a
+    second (8-9 s when a declaration imported torch)."""
+    out = subprocess.run([sys.executable, "-c", HELP_IMPORTS], capture_output=True, text=True)
+    assert out.stdout.strip() == "0 True []", out.stdout + out.stderr
+
+
 def test_registry_ls_and_show(tmp_path, capsys):
     from camelid.registry import Registry
 

@@ -64,12 +64,13 @@ def test_config_sections_kinds_and_policies_come_from_the_declarations():
 
     stages_fields = PipelineConfig.model_fields["stages"].annotation.model_fields
     for stage in all_stages():
-        if stage.config_model is None:
+        model = stage.section_model()
+        if model is None:
             assert stage.name not in stages_fields
         elif stage.config_key:
-            assert PipelineConfig.model_fields[stage.config_key].annotation is stage.config_model
+            assert PipelineConfig.model_fields[stage.config_key].annotation is model
         else:
-            assert stages_fields[stage.name].annotation is stage.config_model
+            assert stages_fields[stage.name].annotation is model
         for spec in stage.job_specs:
             assert spec.kind in artifact_kinds()
             assert (spec.kind in policy_kinds()) >= spec.policy
