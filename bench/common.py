@@ -167,7 +167,7 @@ def default_profile(a) -> None:
 
 def import_smol(registry):
     """SmolLM2-135M-Instruct as `smollm2` in ``registry`` (from ./.cache/wheels: no network when it is there)."""
-    from camelid.import_cmd import import_model
+    from camelid.hf.imports import import_model
 
     return import_model(SMOL_SOURCE, SMOL_NAME, registry)
 

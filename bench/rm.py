@@ -52,7 +52,7 @@ def worker_camelid(a: argparse.Namespace, meter: common.LoopMeter) -> dict:
     precision = pick_precision(rm.precision, device)
     trainer, _, data = recipe.setup(ctx, rm, a.objective, precision, use_cpu=device.type == "cpu")
     if trainer.packing:  # the collator pads; the model runs the packed rows (camelid.reward.trainer.PackedScores)
-        from camelid.packing import pack
+        from camelid.training.packing import pack
 
         meter.slots = lambda batch: pack(batch["input_ids"], batch["attention_mask"]).input_ids.numel()
     trainer.data_collator = meter.wrap_collator(trainer.data_collator)

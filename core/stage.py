@@ -336,7 +336,7 @@ def context_for(cfg, registry: Registry, job: Job, *, resume: bool = False) -> S
     inputs = resolve_inputs(cfg, registry, job, state)
     run_dir, checkpoint = choose_run(cfg, job, inputs, resume=resume, state=state)
     if checkpoint is not None:  # a damaged or unsafe file is one line naming it, not torch.load's traceback
-        from camelid.run_guards import check_resume_checkpoint
+        from camelid.runs.guards import check_resume_checkpoint
 
         check_resume_checkpoint(checkpoint)
     return StageContext(cfg=cfg, registry=registry, job=job, stage=stage, inputs=inputs, run_dir=run_dir,
@@ -349,13 +349,13 @@ def execute(cfg, registry: Registry, job: Job, *, resume: bool = False) -> Artif
         done = already_complete(cfg, registry, job)
         if done is not None:
             return done
-    from camelid.run_lock import after_publish, held_run
+    from camelid.runs.lock import after_publish, held_run
 
     with held_run(cfg, registry, job) as published:  # one trainer per run folder; the others wait
         if published is not None:
             return published
         ctx = context_for(cfg, registry, job, resume=resume)
-        from camelid.run_guards import stopped_by_full_disk
+        from camelid.runs.guards import stopped_by_full_disk
 
         with stopped_by_full_disk(ctx):  # a full disk: which stage stopped, what was kept, how to resume
             art = share_artifact(registry, ctx.stage.run(ctx), ctx.state)
@@ -428,7 +428,7 @@ def share_artifact(registry: Registry, art: Artifact | None, state) -> Artifact:
 
 def stage_main(name: str, argv: list[str]) -> int:
     """The CLI of every stage: shared arguments + the stage's own, then execute each selected job."""
-    from camelid.cli_common import is_first_process, resolve, stage_parser
+    from camelid.config.args import is_first_process, resolve, stage_parser
     from camelid.stages import get_stage
 
     stage = get_stage(name)

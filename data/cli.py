@@ -58,7 +58,7 @@ def parse_spec(text: str, *, split: str | None = None, n: int | None = None, see
 
 def _option_value(key: str, value: str):
     """An --option value read as safe YAML (no tags that build objects); a problem is one line naming it."""
-    from camelid.yaml_load import load_yaml
+    from camelid.config.yaml_load import load_yaml
 
     try:
         return load_yaml(value, f"--option {key}", lines=False)

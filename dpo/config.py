@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 
 from camelid.data.records import RATINGS
 from camelid.data.spec import DataSpec
-from camelid.train_config import LoraSettings, TrainerSettings
+from camelid.training.settings import LoraSettings, TrainerSettings
 
 # TRL's DPO losses camelid offers: sigmoid is DPO (Rafailov et al. 2023), hinge is SLiC, ipo is IPO
 # (Azar et al. 2023), robust is rDPO (Chowdhury et al. 2024, needs label_smoothing > 0).

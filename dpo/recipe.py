@@ -117,7 +117,7 @@ class DPORecipe:
         from transformers.trainer_callback import PrinterCallback
         from trl import DPOTrainer
 
-        from camelid.callbacks import StopOnNonFiniteLoss
+        from camelid.training.callbacks import StopOnNonFiniteLoss
 
         trainer = DPOTrainer(
             model=model, args=self._trl_args(), processing_class=self.tokenizer,

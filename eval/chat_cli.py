@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from camelid.cli_common import resolve, stage_parser
+from camelid.config.args import resolve, stage_parser
 from camelid.errors import CamelidError
 from camelid.registry import Registry
 
@@ -98,7 +98,7 @@ def _registry(args: argparse.Namespace) -> Registry:
 def _resolve(registry: Registry, args: argparse.Namespace):
     """The checkpoint to chat with; an empty registry's error also says which profiles' registries hold models."""
     from camelid.errors import RegistryError
-    from camelid.registry_hint import elsewhere
+    from camelid.registry.hint import elsewhere
 
     try:
         return registry.resolve(args.ref)

@@ -14,7 +14,7 @@ log = get_logger("compare")
 def benchmarks(registry, checkpoints: list) -> dict:
     """{checkpoints: {ref: {task: {metric: value}}}, sources: {ref: [eval refs]}}: for each checkpoint, the newest
     result per task among the eval artifacts whose input is that checkpoint (by content hash)."""
-    from camelid.model_card import reports_on
+    from camelid.hf.card import reports_on
 
     per, sources = {}, {}
     for art in checkpoints:

@@ -18,7 +18,7 @@ from camelid.eval.share import Share
 from camelid.log import get_logger
 from camelid.registry import Artifact, Registry
 from camelid.reward import combined
-from camelid.reward_rule import unsafe_by_safety_score
+from camelid.training.reward_rule import unsafe_by_safety_score
 
 log = get_logger("compare")
 

@@ -22,9 +22,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from camelid.cli_common import open_registry
+from camelid.config.args import open_registry
 from camelid.errors import CamelidError
-from camelid.export import add_registry_args
+from camelid.hf.export import add_registry_args
 from camelid.log import get_logger
 from camelid.registry import Artifact, Registry, config_hash
 from camelid.stages import policy_kinds

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from camelid.data.spec import DataSpec
-from camelid.train_config import LoraSettings, OptimSettings
+from camelid.training.settings import LoraSettings, OptimSettings
 
 
 class PPOLoraConfig(LoraSettings):

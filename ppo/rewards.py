@@ -1,4 +1,4 @@
-"""Whitening with running statistics and the per-token KL penalty (the combined reward: camelid.reward_rule).
+"""Whitening with running statistics and the per-token KL penalty (the combined reward: camelid.training.reward_rule).
 
 Pure functions on tensors (no models), so every formula has an exact unit test.
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from camelid.packing import pack
+from camelid.training.packing import pack
 
 LOGPROB_CHUNK_BYTES = 64 * 2 ** 20  # fp32 logits per lm_head chunk: ~340 tokens at a 49k vocabulary
 
@@ -136,13 +136,13 @@ def sequence_logprobs(model, sequences: torch.Tensor, attention_mask: torch.Tens
 
 @dataclass
 class Rows:
-    """A batch's sequences packed into rows (`camelid.packing.pack`), plus where each response token is read.
+    """A batch's sequences packed into rows (`camelid.training.packing.pack`), plus where each response token is read.
 
     Each sequence is its real prompt + response tokens; position ids restart at 0 at every sequence, which is
     how transformers reads packing when no attention mask is given (a block-diagonal causal mask).
     """
 
-    input_ids: torch.Tensor     # (R, W) R <= B rows, W = camelid.packing.row_width (>= the longest sequence)
+    input_ids: torch.Tensor     # (R, W) R <= B rows, W = camelid.training.packing.row_width (>= the longest sequence)
     position_ids: torch.Tensor  # (R, W) 0, 1, ... within each packed sequence (the padded layout's positions)
     real: torch.Tensor          # (R, W) bool: a real token (for counting; the model reads the position ids)
     action_row: torch.Tensor    # (B,) the row holding sequence b
@@ -158,7 +158,7 @@ def pack_rows(sequences: torch.Tensor, attention_mask: torch.Tensor, num_actions
     """The real tokens of a (B, P + A) left-padded-prompt + right-padded-response batch, packed (`Rows`).
 
     Every real token sees the same tokens at the same positions as in the padded layout, so its outputs are the
-    same up to float summation order. ``width``: the rows' width (default: `camelid.packing.row_width`).
+    same up to float summation order. ``width``: the rows' width (default: `camelid.training.packing.row_width`).
     """
     packed = pack(sequences, attention_mask, width)
     mask = attention_mask.bool()

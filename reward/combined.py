@@ -4,7 +4,7 @@
     s = rewards.score(conversations, responses, is_safety)  # s.helpfulness, s.safety, s.combined, s.used_safety
 
 Both RMs score every response (one render + tokenize when their tokenizers agree, in batches of similar length),
-and camelid.reward_rule combines the scores: Rc = Rs if the prompt is safety-tagged or sigmoid(Rs) < threshold,
+and camelid.training.reward_rule combines the scores: Rc = Rs if the prompt is safety-tagged or sigmoid(Rs) < threshold,
 else Rh. Compare may run with one RM (the other set to null): its scores and the combined score are then None.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from camelid.reward import scoring
-from camelid.reward_rule import combined_reward
+from camelid.training.reward_rule import combined_reward
 
 
 def length_groups(lengths: list[int], *, overhead: int = 32, max_rows: int = 64) -> list[list[int]]:

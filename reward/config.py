@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from camelid.data.spec import DataSpec
 from camelid.sft.config import LoraConfig
-from camelid.train_config import TrainerSettings
+from camelid.training.settings import TrainerSettings
 
 OBJECTIVES = ("helpfulness", "safety")  # one reward model each
 Objective = Literal["helpfulness", "safety"]

@@ -64,9 +64,9 @@ def build_trainer(rm: RewardModelConfig, model, tokenizer, rows: list[dict], out
     from transformers.trainer_callback import PrinterCallback
     from trl import RewardConfig
 
-    from camelid.batching import GPU_PAD_MULTIPLE
-    from camelid.callbacks import StopOnNonFiniteLoss
     from camelid.reward.trainer import CamelidRewardTrainer, PreferenceCollator
+    from camelid.training.batching import GPU_PAD_MULTIPLE
+    from camelid.training.callbacks import StopOnNonFiniteLoss
 
     args = RewardConfig(
         output_dir=str(out_dir), max_length=rm.max_length, center_rewards_coefficient=rm.center_rewards_coefficient,

@@ -18,11 +18,11 @@ from transformers.modeling_outputs import SequenceClassifierOutputWithPast
 from trl import RewardTrainer
 from trl.trainer.reward_trainer import DataCollatorForPreference
 
-from camelid.batching import EpochSeededLengthGroupedSampler, data_seed
 from camelid.log import get_logger
 from camelid.models import is_sharded
-from camelid.packing import pack
 from camelid.reward.scoring import score_head
+from camelid.training.batching import EpochSeededLengthGroupedSampler, data_seed
+from camelid.training.packing import pack
 
 log = get_logger("reward")
 
@@ -57,7 +57,7 @@ class PackedScores:
 
     TRL pads chosen and rejected answers of a batch to one width (20% of the slots on SmolLM2's toy pairs,
     48% on the tiny model's, with random batches). Here the real tokens are packed into rows
-    (`camelid.packing.pack`: positions restart per sequence, no attention mask, so attention stays within each
+    (`camelid.training.packing.pack`: positions restart per sequence, no attention mask, so attention stays within each
     sequence) and the head reads each sequence's last real token, the token the padded model pools. Same
     batches, same scores to float summation order (tests/unit/reward/test_packed_scores.py), fewer slots.
     """

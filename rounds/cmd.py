@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from camelid.cli_common import resolve, stage_parser
+from camelid.config.args import resolve, stage_parser
 from camelid.errors import RegistryError
 from camelid.log import get_logger
 from camelid.registry import Artifact, Registry

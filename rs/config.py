@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from camelid.data.spec import DataSpec
 from camelid.sft.config import SFTConfig
-from camelid.train_config import Precision
+from camelid.training.settings import Precision
 
 KEPT_FORMAT = "messages"  # the kept answers are chat conversations: prompt messages + the best answer
 

@@ -1,4 +1,4 @@
-"""TRL's SFTTrainer with length-grouped batches that `--resume` replays exactly (see camelid.batching), and a
+"""TRL's SFTTrainer with length-grouped batches that `--resume` replays exactly (see camelid.training.batching), and a
 collator that keeps packed bins as rows for attention kernels without varlen support."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 from trl import SFTTrainer
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-from camelid.batching import EpochSeededLengthGroupedSampler, data_seed
+from camelid.training.batching import EpochSeededLengthGroupedSampler, data_seed
 
 __all__ = ["EpochSeededLengthGroupedSampler", "RowPackedCollator", "SFTTrainerWithSeededGrouping",
            "score_labelled_positions_only"]

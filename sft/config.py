@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from camelid.data.spec import DataSpec
-from camelid.train_config import LoraSettings, TrainerSettings
+from camelid.training.settings import LoraSettings, TrainerSettings
 
 
 class LoraConfig(LoraSettings):

@@ -128,7 +128,7 @@ class SFTRecipe(Recipe):
         sc = self.sc
         if sc.pad_to_multiple_of or self.device.type != "cuda":
             return sc.pad_to_multiple_of
-        from camelid.batching import GPU_PAD_MULTIPLE
+        from camelid.training.batching import GPU_PAD_MULTIPLE
 
         return sc.batch_size * sc.max_length if sc.packing else GPU_PAD_MULTIPLE
 
@@ -220,9 +220,9 @@ class SFTRecipe(Recipe):
     def _build_trainer(self, model):
         from transformers.trainer_callback import ProgressCallback
 
-        from camelid.callbacks import StopOnNonFiniteLoss
         from camelid.sft.batching import RowPackedCollator, SFTTrainerWithSeededGrouping
         from camelid.sft.progress import LogLines
+        from camelid.training.callbacks import StopOnNonFiniteLoss
 
         trainer = SFTTrainerWithSeededGrouping(
             model=model, args=self._trl_args(), processing_class=self.tokenizer,

@@ -18,7 +18,7 @@ APACHE_2_SHA256 = "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523
 SKIP_DIRS = {"build", "dist", "node_modules", "__pycache__", "mt_bench"}
 SKIP_PREFIXES = ("registry", "runs", ".")
 CITING_SUFFIXES = {".py", ".toml", ".yaml", ".yml", ".md"}
-# A file name that is not a citation: the folder an export writes (camelid.export's docstring).
+# A file name that is not a citation: the folder an export writes (camelid.hf.export's docstring).
 NOT_CITATIONS = {"DIR/README.md"}
 
 FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.M | re.S)

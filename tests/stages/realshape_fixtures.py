@@ -112,7 +112,7 @@ def save_folder(folder: Path, tok=None, model=None) -> Path:
 
 def import_into(registry_root: Path, name: str = "smolish", folder: Path | None = None):
     """`camelid import` of the fixture model into ``registry_root`` -> the base artifact."""
-    from camelid.import_cmd import import_model
+    from camelid.hf.imports import import_model
     from camelid.registry import Registry
 
     folder = folder or save_folder(Path(registry_root).parent / f"{name}-src")

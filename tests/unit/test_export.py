@@ -45,7 +45,7 @@ def _logits(model, tok) -> torch.Tensor:
 def test_export_round_trip_same_logits_readable_files(lora_sft, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from camelid.export import export
+    from camelid.hf.export import export
     from camelid.models import load_causal_lm
 
     registry, art = lora_sft
@@ -75,7 +75,7 @@ def test_export_round_trip_same_logits_readable_files(lora_sft, tmp_path):
 def test_model_card_parses_and_tells_the_lineage(lora_sft, tmp_path):
     from huggingface_hub import ModelCard
 
-    from camelid.export import export
+    from camelid.hf.export import export
 
     registry, art = lora_sft
     out = export(art.ref, tmp_path / "hf", registry)
@@ -95,7 +95,7 @@ def test_model_card_parses_and_tells_the_lineage(lora_sft, tmp_path):
 
 def test_generation_config_lists_every_end_of_turn_token(micro_base_registry):
     """A template that closes a turn with another special token than eos: both stop plain transformers."""
-    from camelid.export import generation_config
+    from camelid.hf.export import generation_config
     from camelid.models import load_tokenizer
     from camelid.registry import Registry
 
@@ -110,7 +110,7 @@ def test_generation_config_lists_every_end_of_turn_token(micro_base_registry):
 
 
 def test_export_refuses_a_non_empty_folder_unless_forced(micro_base_registry, tmp_path):
-    from camelid.export import export
+    from camelid.hf.export import export
     from camelid.registry import Registry
 
     registry = Registry(micro_base_registry)

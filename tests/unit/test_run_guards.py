@@ -128,7 +128,7 @@ def test_quota_exceeded_while_checkpointing_is_a_full_disk_too(fill_stage, tmp_p
 
 
 def test_other_failures_keep_their_traceback(fill_stage, tmp_path):
-    from camelid.run_guards import disk_full_reason
+    from camelid.runs.guards import disk_full_reason
 
     assert camelid(["diskfill", *cli(tmp_path, "stages.diskfill.fail=crash")]) == 130  # interrupted, as before
     assert disk_full_reason(RuntimeError("CUDA out of memory")) is None

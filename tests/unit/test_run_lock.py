@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from camelid.run_lock import RunLocked, hold_run_folder, prune_checkpoints
+from camelid.runs.lock import RunLocked, hold_run_folder, prune_checkpoints
 
 
 def test_a_second_holder_is_told_who_holds_the_run_folder(tmp_path):

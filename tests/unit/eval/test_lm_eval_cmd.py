@@ -68,7 +68,7 @@ def test_eval_publishes_lm_eval_results_with_lineage(registry, one_torch_thread,
     assert "[INST]" not in row["arguments"][0][0]  # --no-chat-template: the raw prompt
 
     # the model card lists the newest results per task
-    from camelid.model_card import eval_section
+    from camelid.hf.card import eval_section
 
     card = "\n".join(eval_section(registry, base))
     assert "| camelid_toy_gen | exact_match (last-number) |" in card and "`eval-base@v2`" in card

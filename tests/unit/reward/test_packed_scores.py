@@ -79,7 +79,7 @@ def test_loss_and_gradients_on_packed_rows_equal_the_padded_ones(tmp_path, lora)
 
 
 def test_packing_uses_fewer_slots_than_padding():
-    from camelid.packing import pack
+    from camelid.training.packing import pack
 
     batch = PreferenceCollator(pad_token_id=PAD)(_rows(LENGTHS))
     packed = pack(batch["input_ids"], batch["attention_mask"])

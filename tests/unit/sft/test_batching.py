@@ -1,6 +1,6 @@
 import torch
 
-from camelid.batching import EpochSeededLengthGroupedSampler
+from camelid.training.batching import EpochSeededLengthGroupedSampler
 
 
 def _batches(order, size):

@@ -26,7 +26,7 @@ from typing import Any
 
 from camelid.errors import RegistryError
 from camelid.log import get_logger
-from camelid.registry_files import (
+from camelid.registry.files import (
     LOCK_SUFFIX,
     dead_writer,
     digest_tree,
@@ -39,8 +39,8 @@ from camelid.registry_files import (
     rename_error,
     staging_folder,
 )
-from camelid.registry_files import hash_tree as _hash_tree
-from camelid.registry_files import write_json_atomic as _write_json_atomic
+from camelid.registry.files import hash_tree as _hash_tree
+from camelid.registry.files import write_json_atomic as _write_json_atomic
 
 log = get_logger("registry")
 

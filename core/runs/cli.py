@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import time
 
-from camelid.cli_common import resolve, stage_parser
+from camelid.config.args import resolve, stage_parser
 from camelid.errors import ConfigError
 from camelid.log import get_logger
 from camelid.stage import ensure, up_to_date

@@ -46,7 +46,7 @@ def open_registry(path: str | None, config: str, profile: str | None) -> Registr
     """For commands that only need the registry: --registry wins, then the config's, then ./registry."""
     if path:
         return Registry(path)
-    from camelid.packaged import find_config
+    from camelid.config.packaged import find_config
 
     if find_config(config)[0].is_file():  # ./pipelines.yaml, else the packaged one (its registry: here)
         return Registry(load_config(config, profile).registry_path())

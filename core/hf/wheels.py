@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from camelid.errors import RegistryError
-from camelid.registry_files import file_sha256
+from camelid.registry.files import file_sha256
 
 DEFAULT_CACHE = "./.cache/wheels"
 

@@ -1,4 +1,4 @@
-"""`camelid push REF REPO_ID`: export a checkpoint (camelid.export, model card included) and upload the folder to
+"""`camelid push REF REPO_ID`: export a checkpoint (camelid.hf.export, model card included) and upload the folder to
 the Hugging Face Hub through huggingface_hub. The repository is created private unless --public; the endpoint
 is huggingface_hub's (HF_ENDPOINT changes it) and the token its usual one (`hf auth login`, HF_TOKEN) or --token.
 """
@@ -9,9 +9,9 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from camelid.cli_common import open_registry
+from camelid.config.args import open_registry
 from camelid.errors import CamelidError
-from camelid.export import add_registry_args, export
+from camelid.hf.export import add_registry_args, export
 from camelid.log import get_logger
 from camelid.registry import Registry
 

@@ -36,7 +36,7 @@ _NEARLY_FULL = 256 << 20  # free bytes under which torch's wordless "file write 
 def check_resume_checkpoint(folder: Path) -> None:
     """Refuse a checkpoint whose pickled (*.pt, *.pth), JSON or safetensors files cannot be loaded safely."""
     from camelid.errors import RegistryError
-    from camelid.model_files import check_safetensors
+    from camelid.hf.files import check_safetensors
 
     folder = Path(folder)
     for f in sorted(folder.iterdir()):

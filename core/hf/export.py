@@ -3,7 +3,7 @@
     DIR/model.safetensors, config.json       the registry's weights, byte for byte
     DIR/tokenizer*, chat_template.jinja       the tokenizer with the chat template the model was trained with
     DIR/generation_config.json                eos_token_id lists every end-of-turn token (camelid.models.stop_token_ids)
-    DIR/README.md                             the model card (camelid.model_card)
+    DIR/README.md                             the model card (camelid.hf.card)
     DIR/adapter/                              LoRA runs: the PEFT adapter (DIR itself is the merged model)
 
 Files are 0644 and folders 0755 (the registry writes 0600 files). The folder is written beside DIR and
@@ -19,8 +19,8 @@ import shutil
 import uuid
 from pathlib import Path
 
-from camelid.cli_common import open_registry
 from camelid.config import DEFAULT_CONFIG
+from camelid.config.args import open_registry
 from camelid.errors import CamelidError
 from camelid.log import get_logger
 from camelid.registry import Registry
@@ -92,7 +92,7 @@ def make_readable(root: Path) -> None:
 
 def export(ref: str, out: str | Path, registry: Registry, *, force: bool = False) -> Path:
     """Write ``ref`` as a Hugging Face folder at ``out``; returns it."""
-    from camelid.model_card import base_origin, render_card
+    from camelid.hf.card import base_origin, render_card
     from camelid.models import load_tokenizer
 
     out = Path(out)

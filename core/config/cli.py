@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import yaml
 from pydantic import BaseModel
 
-from camelid.cli_common import resolve, stage_parser
 from camelid.config import list_profiles
+from camelid.config.args import resolve, stage_parser
 from camelid.errors import ConfigError
 
 

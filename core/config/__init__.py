@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from camelid.config.yaml_load import load_yaml
 from camelid.errors import ConfigError
-from camelid.yaml_load import load_yaml
 
 DEFAULT_CONFIG = "pipelines.yaml"
 
@@ -319,7 +319,7 @@ def read_yaml(path: Path) -> dict:
 def load_config(path: str | Path = DEFAULT_CONFIG, profile: str | None = None,
                 overrides: list[str] | None = None) -> PipelineSettings:
     """Read, merge profile and overrides, validate. Raises ConfigError listing every problem."""
-    from camelid.packaged import find_config
+    from camelid.config.packaged import find_config
 
     path, packaged = find_config(path)  # outside a clone: the pipelines.yaml shipped with camelid
     raw = read_yaml(path)
@@ -360,7 +360,7 @@ def _profile_body(profiles: dict, name: str, path: Path) -> dict:
 
 def list_profiles(path: str | Path = DEFAULT_CONFIG) -> dict[str, str]:
     """Profile name -> its `description` (empty when it has none)."""
-    from camelid.packaged import find_config
+    from camelid.config.packaged import find_config
 
     path, _ = find_config(path)
     profiles = _profiles(read_yaml(path), path)

@@ -28,7 +28,7 @@ _announced = False
 def _candidates() -> list[Path]:
     """Folders that may hold the shipped files: the source tree (a clone, an editable install), then the
     data folders a wheel installs into (the environment's, then the user's)."""
-    source = Path(__file__).resolve().parent.parent  # core/.. in a clone
+    source = Path(__file__).resolve().parents[2]  # core/config/../.. in a clone
     out = [source] if (source / "pyproject.toml").is_file() and (source / "core").is_dir() else []
     bases = [sysconfig.get_path("data"), sys.prefix, getattr(site, "USER_BASE", None)]
     out += [Path(b) / "share" / "camelid" for b in bases if b]

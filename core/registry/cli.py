@@ -7,11 +7,11 @@ import json
 import os
 import sys
 
-from camelid.cli_common import open_registry
 from camelid.config import DEFAULT_CONFIG
+from camelid.config.args import open_registry
 from camelid.errors import RegistryError
 from camelid.registry import BrokenArtifactError, Registry
-from camelid.registry_hint import empty_registry_message
+from camelid.registry.hint import empty_registry_message
 
 
 def _fmt_metrics(m: dict, limit: int = 4) -> str:
