@@ -5,7 +5,7 @@
     train()    DPOTrainer.train() (resumes from the newest checkpoint in the run folder with --resume)
     evaluate() held-out pairs: DPO loss, implicit-reward accuracy and margin; greedy answers to held-out
                prompts scored by the toy world's oracle, as the sft stage publishes them
-    save()     publish dpo/vN (model/, plus adapter/ for LoRA) with metrics; main process only
+    publish()  publish dpo/vN (model/, plus adapter/ for LoRA) with metrics; main process only
 
 DPO (Rafailov et al. 2023) skips the reward model and PPO's sampling: it raises the policy's log-likelihood
 ratio to the reference on the chosen answer over the rejected one, -log sigmoid(beta * difference).
@@ -23,16 +23,17 @@ from camelid.dpo.data import MARGIN, PreparedPairs, prepare, with_margins
 from camelid.errors import ConfigError
 from camelid.log import get_logger
 from camelid.registry import Artifact
-from camelid.stage import StageContext
+from camelid.stage import Recipe, StageContext
 
 log = get_logger("dpo")
 LOGGED = (("rewards/accuracies", "acc"), ("rewards/margins", "margin"), ("logps/chosen", "logp_c"),
           ("logps/rejected", "logp_r"))
 
 
-class DPORecipe:
+class DPORecipe(Recipe):
     def __init__(self, ctx: StageContext):
-        self.ctx, self.job, self.state = ctx, ctx.job, ctx.state
+        super().__init__(ctx)
+        self.job, self.state = ctx.job, ctx.state
         self.runtime = ctx.job.runtime  # device, remote code, attention kernel
         self.dc: DPOConfig = ctx.section
         self.policy = ctx.inputs["policy"]
@@ -199,8 +200,8 @@ class DPORecipe:
             log.info("oracle on %d held-out prompts (greedy): %s", len(self.generations), format_metrics(oracle))
         self.metrics["eval_prompts_seconds"] = round(time.perf_counter() - t0, 1)
 
-    # ---- save -------------------------------------------------------------------------------------
-    def save(self) -> Artifact | None:
+    # ---- publish ----------------------------------------------------------------------------------
+    def publish(self) -> Artifact | None:
         """Publish on the main process (others return None). Nothing appears in the registry if this raises."""
         from transformers import AutoModelForCausalLM
 
@@ -237,11 +238,3 @@ class LogLines(TrainerCallback):
             parts.append(f"lr {logs['learning_rate']:.2e}")
         log.info("  ".join(parts))
 
-
-def run(ctx: StageContext) -> Artifact | None:
-    """The DPO stage: setup -> train -> evaluate -> publish (the artifact on the main process, None elsewhere)."""
-    recipe = DPORecipe(ctx)
-    recipe.setup()
-    recipe.train()
-    recipe.evaluate()
-    return recipe.save()

@@ -16,16 +16,14 @@ class DPOStage(Stage):
                    "safety RM mixes them); publishes a policy as stages.dpo.output/vN.")
     config_model = "camelid.dpo.config:DPOConfig"  # imported when a config is built, not by `camelid --help`
     job_specs = (JobSpec("dpo", kind="dpo", checkpoint_marker="trainer_state.json", policy=True,
-                         resume_keys=RESUME_KEYS),)
+                         resume_keys=RESUME_KEYS, recipe="camelid.dpo.recipe:DPORecipe"),)
 
     def jobs(self, cfg):
-        dc = cfg.stages.dpo
-        return [self.make_job(cfg, dc, inputs={"policy": dc.policy}, input_kinds={"policy": policy_kinds()})]
+        return [self.job(cfg, cfg.stages.dpo)]
 
-    def run(self, ctx):
-        from camelid.dpo.recipe import run
-
-        return run(ctx)
+    def job(self, cfg, dc):
+        """The job of section ``dc`` (stages.dpo, or a round's copy)."""
+        return self.make_job(cfg, dc, inputs={"policy": dc.policy}, input_kinds={"policy": policy_kinds()})
 
 
 STAGE = DPOStage()
