@@ -3,7 +3,7 @@
     round r   round-sample-r<r>   answers-r<r>        two answers per new prompt from the latest policy
               round-label-r<r>    pairs-r<r>          simulated labels, or people in the annotation app
               reward-*            rm-<objective>-r<r> each RM on its own data + pairs-r1 .. pairs-r<r>
-              rs-sample, rs / ppo rs-r<r> / ppo-r<r>  the policy update (rounds.policy_update)
+              rs-sample, rs / ppo rs-r<r> / ppo-r<r>  the policy update (rounds.policy_update; dpo: dpo-r<r>)
               compare             compare-r<r>        the new policy against the start and every earlier round
     after the last round: the report across rounds (rounds-report)
 
@@ -49,10 +49,12 @@ class Progress:
 
 
 def update_policy(cfg, registry: Registry, r: int, policy: Artifact, rms: dict[str, Artifact],
-                  resume: bool) -> Artifact:
-    """Rejection sampling and/or PPO from ``policy`` against this round's RMs (rs+ppo: PPO starts from rs), as
-    rounds.policy_update says for round r."""
+                  resume: bool, pairs: list[Artifact], sizes: dict[str, int]) -> Artifact:
+    """Rejection sampling and/or PPO from ``policy`` against this round's RMs (rs+ppo: PPO starts from rs), or DPO
+    from it on the rounds' ``pairs`` (the safety RM's training pairs), as rounds.policy_update says for round r."""
     steps = cfg.rounds.update_for(r).split("+")
+    if "dpo" in steps:
+        return ensure(cfg, plan.dpo_job(cfg, r, policy.ref, pairs, sizes), registry=registry, resume=resume)
     if "rs" in steps:
         for job in plan.rs_jobs(cfg, r, policy.ref, rms):
             policy = ensure(cfg, job, registry=registry, resume=resume)
@@ -89,7 +91,8 @@ def run_round(cfg, registry: Registry, r: int, progress: Progress, *, resume: bo
     rms = {o: ensure(cfg, plan.reward_job(cfg, r, o, progress.pairs, sizes), registry=registry, resume=resume)
            for o in OBJECTIVES}
     progress.rms.append(rms)
-    progress.policies.append(update_policy(cfg, registry, r, progress.policy, rms, resume))
+    progress.policies.append(update_policy(cfg, registry, r, progress.policy, rms, resume, progress.pairs,
+                                            sizes))
     checkpoints = [progress.start.ref] + [p.ref for p in progress.policies]
     progress.compares.append(ensure(cfg, plan.compare_job(cfg, r, checkpoints, rms), registry=registry))
     log.info("round %d done: policy %s, RMs %s", r, progress.policy.ref, ", ".join(a.ref for a in rms.values()))

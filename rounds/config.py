@@ -1,6 +1,7 @@
 """Typed config of iterative rounds (the top-level `rounds:` section of pipelines.yaml).
 
-A round copies the stage sections it runs (`stages.reward.*`, `stages.rs`, `stages.ppo`, `stages.compare`)
+A round copies the stage sections it runs (`stages.reward.*`, `stages.rs`, `stages.ppo`, `stages.dpo`,
+`stages.compare`)
 and changes only what the round decides: the policy, the reward models, the training pairs and the output
 names (`<name>-r<round>`). `overrides` adjusts the copies for rounds only (e.g. fewer PPO iterations per
 round than a one-off `camelid ppo`).
@@ -14,9 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from camelid.data.spec import DataSpec
 
-POLICY_UPDATES = ("rs", "ppo", "rs+ppo")
-Update = Literal["rs", "ppo", "rs+ppo"]
-OVERRIDABLE = ("reward", "rs", "ppo", "compare")
+POLICY_UPDATES = ("rs", "ppo", "rs+ppo", "dpo")
+Update = Literal["rs", "ppo", "rs+ppo", "dpo"]
+OVERRIDABLE = ("reward", "rs", "ppo", "dpo", "compare")
 
 
 class AnnotationConfig(BaseModel):
@@ -47,7 +48,8 @@ class RoundsConfig(BaseModel):
     policy: str = Field("sft", description="The policy round 1 samples from and improves (registry ref).")
     policy_update: Update | list[Update] = Field(
         "rs", description="How a round updates the policy: rejection sampling, PPO, or rejection sampling then "
-        "PPO from its result (Llama 2's RLHF-V5). A list gives each round its own (Llama 2's schedule: "
+        "PPO from its result (Llama 2's RLHF-V5), or DPO on the pairs the round's safety RM trains on. A list "
+        "gives each round its own (Llama 2's schedule: "
         "[rs, rs, rs+ppo]); rounds past its end repeat its last entry.")
     pairs_per_round: int = Field(256, ge=1, description="New prompts a round samples two answers for.")
     prompts: DataSpec = Field(default_factory=lambda: DataSpec(format="toy", split="ppo"),
@@ -70,7 +72,7 @@ class RoundsConfig(BaseModel):
         "kept earlier data when it retrained); false: train on the rounds' pairs only.")
     overrides: dict[str, Any] = Field(
         default_factory=dict, description="Settings for the rounds' copies of stage sections, by stage: "
-        "{reward: {helpfulness: {...}, safety: {...}}, rs: {...}, ppo: {...}, compare: {...}}.")
+        "{reward: {helpfulness: {...}, safety: {...}}, rs: {...}, ppo: {...}, dpo: {...}, compare: {...}}.")
     report_output: str = Field("rounds-report", description="Registry name of the report across rounds.")
 
     @field_validator("overrides")

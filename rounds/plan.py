@@ -89,21 +89,28 @@ def base_size(data) -> int:
     return load_records(data, "pairs").kept
 
 
+def rm_data(cfg, objective: str, pairs: list[Artifact], sizes: dict[str, int]) -> list[dict]:
+    """What ``objective``'s RM of a round trains on: its own data (rounds.base_data) + the rounds' ``pairs``."""
+    rm = getattr(cfg.stages.reward, objective)
+    data = weighted(_specs(rm.data), sizes[objective]) if cfg.rounds.base_data else []
+    return data + [DataSpec(format="preference", path=f"registry:{p.ref}", weight=p.manifest["metrics"]["n_pairs"])
+                   .model_dump(mode="json") for p in pairs]
+
+
+def with_pairs(job: Job, pairs: list[Artifact]) -> Job:
+    """The rounds' pairs as inputs too: lineage shows them, and a relabelled round retrains on them."""
+    return job.replace(inputs={**job.inputs, **{f"pairs_r{i}": p.ref for i, p in enumerate(pairs, 1)}},
+                       input_kinds={**job.input_kinds,
+                                    **{f"pairs_r{i}": ("dataset",) for i in range(1, len(pairs) + 1)}})
+
+
 def reward_job(cfg, r: int, objective: str, pairs: list[Artifact], sizes: dict[str, int]) -> Job:
     """``objective``'s RM of round r: its own data (rounds.base_data) + the pairs of rounds 1..r."""
     rm = getattr(cfg.stages.reward, objective)
-    data = weighted(_specs(rm.data), sizes[objective]) if cfg.rounds.base_data else []
-    data += [DataSpec(format="preference", path=f"registry:{p.ref}", weight=p.manifest["metrics"]["n_pairs"])
-             .model_dump(mode="json") for p in pairs]
     where = f"stages.reward.{objective}"
     section = derive(type(rm), rm, where, cfg.rounds.overrides.get("reward", {}).get(objective, {}),
-                     {"output": f"rm-{objective}-r{r}", "data": data})
-    job = get_stage("reward").job(cfg, objective, section)
-    # The pairs are inputs too: lineage shows them, and a relabelled round retrains the RMs.
-    job = job.replace(inputs={**job.inputs, **{f"pairs_r{i}": p.ref for i, p in enumerate(pairs, 1)}},
-                      input_kinds={**job.input_kinds,
-                                   **{f"pairs_r{i}": ("dataset",) for i in range(1, len(pairs) + 1)}})
-    return with_round(job, r)
+                     {"output": f"rm-{objective}-r{r}", "data": rm_data(cfg, objective, pairs, sizes)})
+    return with_round(with_pairs(get_stage("reward").job(cfg, objective, section), pairs), r)
 
 
 # ---- policy update and comparison -----------------------------------------------------------------------
@@ -126,6 +133,15 @@ def ppo_job(cfg, r: int, policy: str, rms: dict[str, Artifact]) -> Job:
                       "reward_safety": rms["safety"].ref, "value_init": rms["helpfulness"].ref,
                       "output": f"ppo-r{r}"})
     return with_round(get_stage("ppo").job(cfg, section), r)
+
+
+def dpo_job(cfg, r: int, policy: str, pairs: list[Artifact], sizes: dict[str, int]) -> Job:
+    """dpo-r<r>: DPO from the policy on the pairs this round's safety RM trains on (its data + pairs-r1..r<r>);
+    stages.dpo's mix_data is mixed in at its mix_share, as in a one-off `camelid dpo`. No RM is read."""
+    dpo = cfg.stages.dpo
+    section = derive(type(dpo), dpo, "stages.dpo", cfg.rounds.overrides.get("dpo", {}),
+                     {"policy": policy, "output": f"dpo-r{r}", "data": rm_data(cfg, "safety", pairs, sizes)})
+    return with_round(with_pairs(get_stage("dpo").job(cfg, section), pairs), r)
 
 
 def compare_job(cfg, r: int, checkpoints: list[str], rms: dict[str, Artifact]) -> Job:

@@ -103,7 +103,7 @@ def test_a_bad_override_names_the_section(tmp_path):
 @pytest.mark.parametrize(("override", "message"), [
     ("rounds.overrides.sft.epochs=1", "unknown section 'sft'"),
     ("rounds.temperatures=[0, 1]", "temperatures must be > 0"),
-    ("rounds.policy_update=dpo", "policy_update"),
+    ("rounds.policy_update=sft", "policy_update"),
     ("rounds.annotation.mode=crowd", "annotation.mode"),
 ])
 def test_bad_rounds_settings_are_config_errors(tmp_path, override, message):
@@ -147,7 +147,7 @@ def test_a_list_of_updates_gives_each_round_its_own_and_the_last_repeats(tmp_pat
     ro = _cfg(tmp_path, "rounds.policy_update=[rs, rs, rs+ppo]").rounds
     assert [ro.update_for(r) for r in range(1, 6)] == ["rs", "rs", "rs+ppo", "rs+ppo", "rs+ppo"]
     assert [_cfg(tmp_path, "rounds.policy_update=ppo").rounds.update_for(r) for r in (1, 4)] == ["ppo", "ppo"]
-    for bad, message in (("[]", "not \\[\\]"), ("[rs, dpo]", "policy_update")):
+    for bad, message in (("[]", "not \\[\\]"), ("[rs, sft]", "policy_update")):
         with pytest.raises(ConfigError, match=message):
             _cfg(tmp_path, f"rounds.policy_update={bad}")
 
@@ -163,9 +163,11 @@ def test_each_round_runs_the_update_its_schedule_names(tmp_path, monkeypatch):
         return SimpleNamespace(ref=f"{job.output}@v1")
 
     monkeypatch.setattr(cmd, "ensure", fake_ensure)
-    cfg = _cfg(tmp_path, "rounds.policy_update=[rs, rs+ppo]")
+    cfg = _cfg(tmp_path, "rounds.policy_update=[rs, rs+ppo, dpo]")
     rms = {o: SimpleNamespace(ref=f"rm-{o}@v1") for o in ("helpfulness", "safety")}
-    got = [cmd.update_policy(cfg, None, r, SimpleNamespace(ref=f"p{r}@v1"), rms, False).ref for r in (1, 2)]
-    assert got == ["rs-r1@v1", "ppo-r2@v1"]
+    pairs = [SimpleNamespace(ref="pairs-r1@v1", manifest={"metrics": {"n_pairs": 5}})]
+    got = [cmd.update_policy(cfg, None, r, SimpleNamespace(ref=f"p{r}@v1"), rms, False, pairs, {"safety": 10}).ref
+           for r in (1, 2, 3)]
+    assert got == ["rs-r1@v1", "ppo-r2@v1", "dpo-r3@v1"]
     assert ran == [("rs-sample-r1", "p1@v1"), ("rs-r1", "p1@v1"), ("rs-sample-r2", "p2@v1"), ("rs-r2", "p2@v1"),
-                   ("ppo-r2", "rs-r2@v1")]
+                   ("ppo-r2", "rs-r2@v1"), ("dpo-r3", "p3@v1")]
