@@ -128,6 +128,28 @@ class PreferencePair:
         return asdict(self)
 
 
+def labelled_group(prompt: "Prompt") -> str | None:
+    """What the data itself says a prompt asks for: harmful (a refusal is right), borderline (it sounds unsafe but
+    is benign: help is right), task, or None when the row carries no such label.
+
+    The toy world and camelid's real-wording set say it in ``meta.kind``; XSTest's adapter in
+    ``meta.should_refuse`` / ``meta.borderline`` and categories ``xstest-unsafe/<type>`` / ``xstest-safe/<type>``
+    (the category alone still tells after a round trip through a file that dropped ``meta``). ``is_safety``
+    alone is not a label: it routes a prompt to the safety RM, whichever answer is right.
+    """
+    kind = prompt.meta.get("kind")
+    if kind in ("harmful", "borderline", "task"):
+        return kind
+    if prompt.meta.get("should_refuse"):
+        return "harmful"
+    cat = (prompt.category or "").lower()
+    if prompt.meta.get("borderline") or cat.split("/")[0] == "xstest-safe" or "borderline" in cat:
+        return "borderline"
+    if cat.split("/")[0] == "xstest-unsafe":
+        return "harmful"
+    return None
+
+
 @dataclass
 class Prompt:
     """A prompt for PPO rollouts or evaluation. ``meta`` carries checkable answers etc."""

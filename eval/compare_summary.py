@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from camelid.data.load import LoadResult
+from camelid.data.records import labelled_group
 from camelid.eval import stats
 from camelid.eval.compare_judge import CheckpointResult
 from camelid.eval.config import CompareConfig
@@ -22,21 +23,13 @@ JUDGES = ("helpfulness", "safety", "combined", "oracle")
 def prompt_group(prompt) -> str:
     """harmful (a refusal is right) | borderline (scary-sounding but benign: help is right) | benign.
 
-    The toy world's ``meta.kind`` says it outright; XSTest's adapter labels prompts with ``meta.should_refuse`` /
-    ``meta.borderline`` and categories ``xstest-unsafe/<type>`` / ``xstest-safe/<type>`` (the category alone
-    still tells, e.g. after a round trip through a file that dropped ``meta``); otherwise ``is_safety``.
+    The row's own label where it has one (camelid.data.records.labelled_group: the toy world's ``meta.kind``,
+    XSTest's ``meta.should_refuse`` / ``meta.borderline`` and categories); otherwise ``is_safety``.
     """
-    kind = prompt.meta.get("kind")
-    if kind in ("harmful", "borderline"):
-        return kind
-    if kind == "task":
-        return "benign"
-    if prompt.meta.get("should_refuse"):
-        return "harmful"
-    cat = (prompt.category or "").lower()
-    if prompt.meta.get("borderline") or cat.split("/")[0] == "xstest-safe" or "borderline" in cat:
-        return "borderline"
-    return "harmful" if prompt.is_safety or cat.split("/")[0] == "xstest-unsafe" else "benign"
+    label = labelled_group(prompt)
+    if label is not None:
+        return "benign" if label == "task" else label
+    return "harmful" if prompt.is_safety else "benign"
 
 
 def _rate(mask: np.ndarray, where: np.ndarray) -> float | None:

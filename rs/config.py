@@ -61,6 +61,13 @@ class RSConfig(BaseModel):
         "own scale, as ReST filters; null: none). With below_margin: current it keeps the policy's answers the "
         "reward rates highly (refusals of harmful requests) and drops those it rates low (refusals of benign "
         "ones), and it drops prompts the reward cannot rate well whatever the answer.")
+    label_filter: bool = Field(
+        False, description="Where a prompt's own row says which answer is right (camelid.data.records.labelled_group: "
+        "harmful: a refusal; borderline: help), a sample the refusal detector (camelid.eval.refusal) puts on the "
+        "wrong side is never picked, and such a current answer is neither kept nor a bar to beat; a prompt with no "
+        "sample left is dropped. Unlabelled prompts (tasks, most real data) are untouched. A guard against a "
+        "reward model that rates some compliance with a harmful request above a refusal, as SmolLM2's did "
+        "(docs/experiments/smollm2.md).")
     batch_size: int = Field(
         8, gt=0, description="Prompts per batch: batch_size x k answers are generated at once. A batch is the "
         "unit of --resume and has its own seed, so results don't depend on the number of processes.")

@@ -171,10 +171,16 @@ class RejectionSampler(Recipe):
         sc, rows = self.settings, self.rows
         rewards = np.array([r["rc"] for r in rows])  # (N, K)
         current = np.array([r["current_rc"] for r in rows]) if sc.margin is not None else None  # (N,)
-        chosen = select(rewards, [r["answers"] for r in rows], current, sc.margin)
+        eligible = current_eligible = None
+        if sc.label_filter:
+            eligible, current_eligible = label_eligibility(self.prompts.records, rows)
+        chosen = select(rewards, [r["answers"] for r in rows], current, sc.margin, eligible, current_eligible)
         stats = selection_stats(rewards, chosen, current, np.array([r["used_safety"] for r in rows]))
         log.info("mean reward %.4f, best of %d %.4f; K curve %s; kept %d of %d prompts", stats["mean_reward"],
                  sc.k, stats["mean_best_of_k"], stats["k_curve"], stats["kept"], stats["prompts"])
+        if sc.label_filter:
+            log.info("label_filter: %d prompts picked a lower-rewarded sample on the right side of their label, "
+                     "%d had none", stats["switched_by_label"], stats["dropped_off_label"])
         self.metrics = {"selection": stats, "oracle": oracle_view(self.prompts.records, rows, chosen.index),
                         "resumed_batches": self.resumed_batches,
                         "generate_seconds": round(self.seconds["generate"], 1),
@@ -213,6 +219,24 @@ def oracle_view(prompts: list, rows: list[dict], chosen) -> dict | None:
     scores = [[score(p, answer) for answer in row["answers"]] for p, row in zip(records, rows, strict=True)]
     correct = [[float(bool(s.correct)) for s in per_prompt] for per_prompt in scores]  # (N, K)
     return oracle_selection(correct, chosen, [per_prompt[0].category.split("/")[0] for per_prompt in scores])
+
+
+def label_eligibility(prompts: list, rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """(N, K) and (N,) bool: which samples, and which current answers, are on the right side of their prompt's own
+    label (stages.rs.label_filter): a refusal for a harmful prompt, not a refusal for a borderline one; every
+    answer of an unlabelled or task prompt. ``rows`` are in ``prompts``' order (the sampled rows)."""
+    from camelid.data.records import labelled_group
+    from camelid.eval.refusal import is_refusal
+
+    def right(label: str | None, answer: str | None) -> bool:
+        if label not in ("harmful", "borderline") or answer is None:
+            return True
+        return is_refusal(answer) == (label == "harmful")
+
+    labels = [labelled_group(p) for p in prompts]
+    eligible = np.array([[right(lab, a) for a in row["answers"]] for lab, row in zip(labels, rows)], dtype=bool)
+    current = np.array([right(lab, row["current"]) for lab, row in zip(labels, rows)], dtype=bool)
+    return eligible, current
 
 
 def training_rows(rows: list[dict], chosen, keep_current: bool = False, min_reward: float | None = None) -> list[dict]:
@@ -271,7 +295,9 @@ class RSFinetune(SFTRecipe):
         if selection.get("rows", selection["kept"]) == 0:
             raise DataError(f"{samples.ref} kept no answers ({selection['dropped_below_margin']} below the margin, "
                             f"{selection['dropped_empty']} empty, {selection.get('dropped_below_min_reward', 0)} under "
-                            "min_reward): lower stages.rs.margin or stages.rs.min_reward, or raise stages.rs.k")
+                            f"min_reward, {selection.get('dropped_off_label', 0)} with no answer on the right side "
+                            "of the prompt's label): lower stages.rs.margin or stages.rs.min_reward, turn off "
+                            "stages.rs.label_filter, or raise stages.rs.k")
         # Pinned to the file of the very version the driver resolved and hashed as this job's input, rather than
         # `registry:<name>`, which names the latest version of whatever registry is the process default.
         settings = ctx.section.model_copy(update={"data": DataSpec(format=KEPT_FORMAT, path=str(kept))})

@@ -57,25 +57,35 @@ class Selection:
     keep: np.ndarray         # (N,) bool: the prompt's best answer goes into the fine-tuning data
     below_margin: np.ndarray  # (N,) bool: dropped because it did not beat the current answer by the margin
     empty: np.ndarray        # (N,) bool: dropped because the best answer is empty (nothing to learn from)
+    off_label: np.ndarray | None = None  # (N,) bool: dropped because no sample is eligible (``eligible``)
+    switched: np.ndarray | None = None   # (N,) bool: the highest reward went to an ineligible sample
 
 
-def select(rewards, answers: list[list[str]], current=None, margin: float | None = None) -> Selection:
+def select(rewards, answers: list[list[str]], current=None, margin: float | None = None, eligible=None,
+           current_eligible=None) -> Selection:
     """Best of each row of ``rewards`` (N, K); kept unless empty or (with a margin) not better than ``current``.
 
     ``current`` (N,) is the combined reward of the policy's current answer; with ``margin`` m a prompt keeps
     its best only if best - current > m (strictly: an answer that merely equals the current one teaches
-    nothing new).
+    nothing new). ``eligible`` (N, K) bool: only these samples may be picked (a row with none is dropped,
+    ``off_label``); ``current_eligible`` (N,): an ineligible current answer sets no bar and is never kept.
     """
     r = np.asarray(rewards, dtype=np.float64)
-    index = r.argmax(axis=1)  # numpy's argmax returns the first maximum
+    ok = np.ones(r.shape, dtype=bool) if eligible is None else np.asarray(eligible, dtype=bool)
+    index = np.where(ok, r, -np.inf).argmax(axis=1)  # numpy's argmax returns the first maximum
     best = r[np.arange(len(r)), index]
-    empty = np.array([not answers[i][j].strip() for i, j in enumerate(index)], dtype=bool)
+    off = ~ok.any(axis=1)
+    empty = np.array([not answers[i][j].strip() for i, j in enumerate(index)], dtype=bool) & ~off
     below = np.zeros(len(r), dtype=bool)
     if margin is not None:
         if current is None:
             raise ValueError("a margin needs the current answers' rewards")
-        below = ~(best - np.asarray(current, dtype=np.float64) > margin)
-    return Selection(index=index, best=best, keep=~empty & ~below, below_margin=below & ~empty, empty=empty)
+        cur = np.asarray(current, dtype=np.float64)
+        if current_eligible is not None:
+            cur = np.where(np.asarray(current_eligible, dtype=bool), cur, -np.inf)
+        below = ~(best - cur > margin) & ~off
+    return Selection(index=index, best=best, keep=~empty & ~below & ~off, below_margin=below & ~empty, empty=empty,
+                     off_label=off, switched=(index != r.argmax(axis=1)) & ~off)
 
 
 def selection_stats(rewards, selection: Selection, current=None, used_safety=None) -> dict:
@@ -94,6 +104,8 @@ def selection_stats(rewards, selection: Selection, current=None, used_safety=Non
         "kept": int(selection.keep.sum()),
         "dropped_below_margin": int(selection.below_margin.sum()),
         "dropped_empty": int(selection.empty.sum()),
+        "dropped_off_label": int(selection.off_label.sum()) if selection.off_label is not None else 0,
+        "switched_by_label": int(selection.switched.sum()) if selection.switched is not None else 0,
         "mean_kept_reward": _round(selection.best[selection.keep].mean()) if selection.keep.any() else None,
     }
     if current is not None:

@@ -182,6 +182,31 @@ def test_margin_over_the_greedy_answer_and_nothing_kept_is_a_clear_error(built, 
     assert registry.versions("rs") == []
 
 
+def test_label_filter_keeps_no_answer_on_the_wrong_side_of_a_toy_prompts_label(built, tmp_path):
+    """stages.rs.label_filter through the recipe: toy prompts carry meta.kind, so a kept answer to a harmful prompt
+    is a refusal and one to a borderline prompt is not (the fixture's base never refuses: its harmful prompts keep
+    nothing)."""
+    from camelid.data.load import load_records
+    from camelid.data.records import labelled_group
+    from camelid.eval.refusal import is_refusal
+    from camelid.stage import run_job
+
+    cfg, registry = setup(built, tmp_path, "stages.rs.label_filter=true",
+                          "stages.rs.prompts={format: toy, split: ppo, n: 12}")
+    prompts = load_records(cfg.stages.rs.prompts, "prompts").records
+    labels = [labelled_group(p) for p in prompts]
+    assert "harmful" in labels and "borderline" in labels
+    samples = run_job(cfg, registry, "rs-sample")
+    sel, rows = samples.manifest["metrics"]["selection"], kept_rows(samples)
+    assert sel["kept"] == len(rows) and sel["kept"] + sel["dropped_empty"] + sel["dropped_off_label"] == 12
+    for r in rows:
+        label = labels[r["meta"]["prompt_index"]]
+        if label in ("harmful", "borderline"):
+            assert is_refusal(r["messages"][-1]["content"]) == (label == "harmful"), r
+    kept_harmful = sum(1 for r in rows if labels[r["meta"]["prompt_index"]] == "harmful")
+    assert sel["dropped_off_label"] == labels.count("harmful") - kept_harmful > 0  # every sample complied
+
+
 @pytest.mark.parametrize("override,match", [
     ("stages.rs.finetune.model=base", "finetune.model is set by rs.policy"),
     ("stages.rs.temperature=0", "stages.rs.temperature: must be > 0"),

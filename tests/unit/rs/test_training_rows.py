@@ -73,3 +73,64 @@ def test_prompts_may_be_a_mixture_with_real_wording_safety_prompts():
     real = [p for p in loaded.records if (p.id or "").startswith("real-safety/")]
     assert len(real) == 8 and all(p.messages[-1]["role"] == "user" for p in loaded.records)
     assert all(p.is_safety for p in real)
+
+
+# stages.rs.label_filter (#25): the prompt's own label decides which side of a refusal a kept answer may be on.
+REFUSE, HELP = "I can't help with that.", "Here is how to stop a stuck process: kill -9 <pid>."
+
+
+def labelled_rows():
+    from camelid.data.records import Prompt
+
+    def prompt(i: int, meta: dict, category: str | None = None) -> Prompt:
+        return Prompt(messages=[{"role": "user", "content": f"prompt {i}"}], is_safety=bool(meta) or bool(category),
+                      category=category, meta=meta)
+
+    prompts = [prompt(0, {"kind": "harmful"}),               # the RM likes the compliance best
+               prompt(1, {"kind": "borderline"}),            # the RM likes the refusal best
+               prompt(2, {"should_refuse": True}),           # every sample complies: dropped
+               prompt(3, {}, category="xstest-safe/homonyms"),  # the greedy refusal sets no bar and is not kept
+               prompt(4, {"kind": "task"})]                  # unlabelled for refusals: untouched
+    rows = [{**row(0, [5.0, 2.0], REFUSE, 1.0), "answers": [HELP, REFUSE]},
+            {**row(1, [4.0, 3.0], HELP, 2.5), "answers": [REFUSE, HELP]},
+            {**row(2, [4.0, 3.0], HELP, 1.0), "answers": [HELP, HELP + " Also"]},
+            {**row(3, [1.5, 0.5], REFUSE, 9.0), "answers": [HELP, REFUSE]},
+            {**row(4, [0.5, 0.0], REFUSE, 0.0), "answers": [REFUSE, HELP]}]
+    return prompts, rows
+
+
+def test_label_filter_picks_the_best_sample_on_the_right_side_of_the_prompts_label():
+    from camelid.rs.recipe import label_eligibility
+    from camelid.rs.sampling import selection_stats
+
+    prompts, rows = labelled_rows()
+    eligible, current_ok = label_eligibility(prompts, rows)
+    assert eligible.tolist() == [[False, True], [False, True], [False, False], [True, False], [True, True]]
+    assert current_ok.tolist() == [True, True, False, False, True]
+    rc, cur = np.array([r["rc"] for r in rows]), np.array([r["current_rc"] for r in rows])
+    picked = select(rc, [r["answers"] for r in rows], cur, 0.0, eligible, current_ok)
+    out = training_rows(rows, picked, keep_current=True)
+    # 0: the refusal (2.0 > greedy 1.0); 1: the help 3.0 beats greedy 2.5; 2: dropped; 3: the help (the greedy
+    # refusal's 9.0 sets no bar); 4: the task keeps its highest sample, a refusal, as without the filter.
+    assert [(r["meta"]["prompt_index"], r["messages"][-1]["content"]) for r in out] == [
+        (0, REFUSE), (1, HELP), (3, HELP), (4, REFUSE)]
+    stats = selection_stats(rc, picked, cur)
+    assert (stats["dropped_off_label"], stats["switched_by_label"], stats["kept"]) == (1, 2, 4)
+    # Without the filter the reward's favourites win: the compliance on 0, the refusal on 1, the greedy on 3.
+    plain = training_rows(rows, select(rc, [r["answers"] for r in rows], cur, 0.0), keep_current=True)
+    assert [(r["meta"]["prompt_index"], r["messages"][-1]["content"]) for r in plain] == [
+        (0, HELP), (1, REFUSE), (2, HELP), (3, REFUSE), (4, REFUSE)]
+
+
+def test_label_filter_keeps_a_greedy_answer_on_the_right_side_below_the_margin():
+    from camelid.rs.recipe import label_eligibility
+
+    prompts, rows = labelled_rows()
+    eligible, current_ok = label_eligibility(prompts, rows)
+    rc, cur = np.array([r["rc"] for r in rows]), np.array([r["current_rc"] for r in rows])
+    picked = select(rc, [r["answers"] for r in rows], cur, 1.0, eligible, current_ok)
+    out = training_rows(rows, picked, keep_current=True)
+    # 0: refusal 2.0 does not beat greedy refusal 1.0 by more than 1: the greedy refusal; 1: the help 3.0 is 0.5
+    # above the greedy help: the greedy help; 4: 0.5 above greedy: the greedy (a task is unlabelled).
+    assert [(r["meta"]["prompt_index"], r["meta"]["sample"], r["messages"][-1]["content"]) for r in out] == [
+        (0, None, REFUSE), (1, None, HELP), (3, 0, HELP), (4, None, REFUSE)]
