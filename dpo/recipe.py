@@ -176,7 +176,7 @@ class DPORecipe(Recipe):
     # ---- evaluate ---------------------------------------------------------------------------------
     def evaluate(self) -> None:
         from camelid.models import is_sharded
-        from camelid.sft.evaluate import answer_prompts, format_metrics
+        from camelid.sft.evaluate import held_out_answers
 
         dc = self.dc
         if self.data.eval is not None:  # every rank takes part (DDP gathers)
@@ -185,20 +185,10 @@ class DPORecipe(Recipe):
                                     "reward_margin": out.get("eval_rewards/margins")}
             log.info("held-out pairs: loss %.4f, implicit-reward accuracy %s, margin %s", out["eval_loss"],
                      _num(out.get("eval_rewards/accuracies")), _num(out.get("eval_rewards/margins")))
-        if dc.eval_prompts is not None and is_sharded(self.trainer):
-            log.info("sharded weights (FSDP / ZeRO-3): skipping the held-out prompt answers; run `camelid compare` "
-                     "on the published model for them")
-            self.metrics["eval_prompts_skipped"] = "sharded weights (FSDP / ZeRO-3)"
-            return
-        if dc.eval_prompts is None or not self.state.is_main_process:
-            return
-        t0 = time.perf_counter()
-        oracle, self.generations, self.data.fingerprints["eval_prompts"] = answer_prompts(
-            self.model, self.tokenizer, dc.eval_prompts, max_new_tokens=dc.max_new_tokens)
-        if oracle:
-            self.metrics["oracle"] = oracle
-            log.info("oracle on %d held-out prompts (greedy): %s", len(self.generations), format_metrics(oracle))
-        self.metrics["eval_prompts_seconds"] = round(time.perf_counter() - t0, 1)
+        self.generations = held_out_answers(self.model, self.tokenizer, dc.eval_prompts,
+                                            max_new_tokens=dc.max_new_tokens, sharded=is_sharded(self.trainer),
+                                            is_main=self.state.is_main_process, metrics=self.metrics,
+                                            fingerprints=self.data.fingerprints)
 
     # ---- publish ----------------------------------------------------------------------------------
     def publish(self) -> Artifact | None:
@@ -206,6 +196,7 @@ class DPORecipe(Recipe):
         from transformers import AutoModelForCausalLM
 
         from camelid.models import gather_full_model, save_model
+        from camelid.sft.evaluate import write_generations
 
         full = gather_full_model(self.trainer, AutoModelForCausalLM)  # a collective: every rank calls it
         if not self.state.is_main_process:
@@ -215,10 +206,7 @@ class DPORecipe(Recipe):
                 save_model(pub.dir, self.model, self.tokenizer, folder="adapter")
                 full = self.model.merge_and_unload()  # a plain model the next stages load like any other
             save_model(pub.dir, full, self.tokenizer)
-            if self.generations:
-                with open(pub.dir / "generations.jsonl", "w") as f:
-                    for row in self.generations:
-                        f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            write_generations(pub.dir, self.generations)
         return pub.artifact
 
 

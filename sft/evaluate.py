@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
+
 from camelid.data.spec import DataSpec
 from camelid.log import get_logger
 
@@ -31,3 +35,38 @@ def answer_prompts(model, tokenizer, spec: DataSpec, *, max_new_tokens: int, bat
 def format_metrics(metrics: dict) -> str:
     return ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
                      if isinstance(v, int | float))
+
+
+def held_out_answers(model, tokenizer, spec: DataSpec | None, *, max_new_tokens: int, sharded: bool, is_main: bool,
+                     metrics: dict, fingerprints: dict) -> list[dict]:
+    """The held-out prompt answers a policy stage (sft, rs, dpo) publishes after training; -> the generation rows.
+
+    Main process only, and not on sharded weights (FSDP / ZeRO-3: the metrics say it was skipped; compare the
+    published model instead). Fills ``metrics`` (oracle, eval_prompts_seconds) and ``fingerprints``
+    (eval_prompts) in place."""
+    if spec is not None and sharded:
+        log.info("sharded weights (FSDP / ZeRO-3): skipping the held-out prompt answers; run `camelid compare` "
+                 "on the published model for them")
+        metrics["eval_prompts_skipped"] = "sharded weights (FSDP / ZeRO-3)"
+        return []
+    if spec is None or not is_main:
+        return []
+    t0 = time.perf_counter()
+    oracle, generations, fingerprints["eval_prompts"] = answer_prompts(model, tokenizer, spec,
+                                                                       max_new_tokens=max_new_tokens)
+    if oracle:
+        metrics["oracle"] = oracle
+        log.info("oracle on %d held-out prompts (greedy): %s", len(generations), format_metrics(oracle))
+    else:
+        log.info("answered %d held-out prompts (stored in generations.jsonl; no oracle for this data)",
+                 len(generations))
+    metrics["eval_prompts_seconds"] = round(time.perf_counter() - t0, 1)
+    return generations
+
+
+def write_generations(folder: Path, generations: list[dict]) -> None:
+    """generations.jsonl in a published policy's folder (nothing when there are none)."""
+    if generations:
+        with open(folder / "generations.jsonl", "w", encoding="utf-8") as f:
+            for row in generations:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")

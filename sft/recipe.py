@@ -24,7 +24,7 @@ from camelid.log import get_logger
 from camelid.registry import Artifact
 from camelid.sft.config import SFTConfig
 from camelid.sft.data import PreparedData, prepare
-from camelid.sft.evaluate import answer_prompts, format_metrics
+from camelid.sft.evaluate import held_out_answers, write_generations
 from camelid.stage import Recipe, StageContext
 
 log = get_logger("sft")
@@ -309,24 +309,10 @@ class SFTRecipe(Recipe):
             self.metrics["eval_loss"] = self._eval_loss()  # every rank takes part (DDP gathers)
             self.metrics["eval_perplexity"] = math.exp(min(self.metrics["eval_loss"], 50))
             log.info("held-out loss after training: %.4f", self.metrics["eval_loss"])
-        if sc.eval_prompts is not None and self.sharded:
-            log.info("sharded weights (FSDP / ZeRO-3): skipping the held-out prompt answers; run `camelid compare` "
-                     "on the published model for them")
-            self.metrics["eval_prompts_skipped"] = "sharded weights (FSDP / ZeRO-3)"
-            return
-        if sc.eval_prompts is None or not self.state.is_main_process:
-            return
-        t0 = time.perf_counter()
-        oracle, self.generations, fingerprint = answer_prompts(self.model, self.tokenizer, sc.eval_prompts,
-                                                               max_new_tokens=sc.max_new_tokens)
-        self.fingerprints["eval_prompts"] = fingerprint
-        if oracle:
-            self.metrics["oracle"] = oracle
-            log.info("oracle on %d held-out prompts (greedy): %s", len(self.generations), format_metrics(oracle))
-        else:
-            log.info("answered %d held-out prompts (stored in generations.jsonl; no oracle for this data)",
-                     len(self.generations))
-        self.metrics["eval_prompts_seconds"] = round(time.perf_counter() - t0, 1)
+        self.generations = held_out_answers(self.model, self.tokenizer, sc.eval_prompts,
+                                            max_new_tokens=sc.max_new_tokens, sharded=self.sharded,
+                                            is_main=self.state.is_main_process, metrics=self.metrics,
+                                            fingerprints=self.fingerprints)
 
     # ---- publish ----------------------------------------------------------------------------------
     def publish(self) -> Artifact | None:
@@ -344,10 +330,7 @@ class SFTRecipe(Recipe):
                 save_model(pub.dir, self.model, self.tokenizer, folder="adapter")
                 full = self._merged_model(pub.dir / "adapter")
             save_model(pub.dir, full, self.tokenizer)
-            if self.generations:
-                with open(pub.dir / "generations.jsonl", "w") as f:
-                    for row in self.generations:
-                        f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            write_generations(pub.dir, self.generations)
         return pub.artifact
 
     def _merged_model(self, adapter_dir: Path):
