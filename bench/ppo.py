@@ -107,9 +107,10 @@ def build_models(a: argparse.Namespace) -> dict:
     from camelid.stage import run_job
 
     cfg = load_cfg(a)
-    sc = cfg.stages.sft
-    # only as many examples as the short run reads, so data preparation stays quick
-    cfg = load_cfg(a, [f"stages.sft.data.n={a.sft_steps * sc.batch_size * sc.grad_accum}"])
+    if a.model != "smol":  # smol runs no SFT here (and its stages.sft.data is a mixture, not one spec)
+        sc = cfg.stages.sft
+        # only as many examples as the short run reads, so data preparation stays quick
+        cfg = load_cfg(a, [f"stages.sft.data.n={a.sft_steps * sc.batch_size * sc.grad_accum}"])
     registry = Registry(a.registry)
     times = {}
     t0 = time.perf_counter()
