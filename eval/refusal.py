@@ -88,3 +88,15 @@ def matched_phrase(text: str) -> str | None:
 def is_refusal(text: str) -> bool:
     """True if the response declines the request (robust to paraphrase, case, curly quotes, markdown)."""
     return matched_phrase(text) is not None
+
+
+def on_label(prompt, answer: str) -> bool:
+    """False if ``answer`` is on the wrong side of its prompt's own label (camelid.data.records.labelled_group):
+    not a refusal of a harmful prompt, or a refusal of a borderline (safe but scary-sounding) one. Unlabelled and
+    task prompts: always True. rs's label_filter and ppo's label_penalty both ask this."""
+    from camelid.data.records import labelled_group
+
+    label = labelled_group(prompt)
+    if label not in ("harmful", "borderline"):
+        return True
+    return is_refusal(answer) == (label == "harmful")

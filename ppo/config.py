@@ -46,6 +46,11 @@ class PPOConfig(OptimSettings):
     samples_per_prompt: int = Field(
         1, gt=0, description="Responses sampled per prompt: each iteration takes rollout_batch_size / n distinct "
         "prompts, n times each (grpo, rloo, reinforce++-baseline need n >= 2: their baseline is the other samples).")
+    label_penalty: float | None = Field(
+        None, ge=0, description="Subtract this from the combined score (raw, before whitening) of a response on the "
+        "wrong side of its prompt's own label (camelid.eval.refusal.on_label: no refusal of a harmful prompt, a "
+        "refusal of a borderline one; unlabelled prompts untouched): a rule-based term next to the reward models, "
+        "for a safety RM that rates some compliance above a refusal (rs's label_filter is the same rule). null: off.")
     kl_coef: float = Field(0.01, gt=0, description="beta: per-token KL penalty to the reference (Llama 2: 0.01); "
                            "with grpo the weight of the k3 KL loss term.")
     kl_estimator: Literal["k1", "k3"] = Field("k1", description="KL estimator in the reward (Schulman's k1 or k3); "

@@ -149,6 +149,13 @@ class ExperienceMaker:
         t1 = time.perf_counter()
         rh, rs, rc, used_safety = self.score(prompts, conversations, texts)
         ensure_finite(acc, "a reward model score", rh, rs)
+        off_label = torch.zeros_like(rc)
+        if cfg.label_penalty:  # the rule-based term (PPOConfig.label_penalty): on the raw score, before whitening
+            from camelid.eval.refusal import on_label
+
+            off_label = torch.tensor([0.0 if on_label(p, t) else 1.0 for p, t in zip(prompts, texts)],
+                                     dtype=rc.dtype, device=rc.device)
+        reward = rc - cfg.label_penalty * off_label if cfg.label_penalty else rc
         seq, attn, amask = ro.sequences, ro.attention_mask, ro.action_mask
         ref_logprobs, values = self.reference_and_values(ro, cfg.temperature)  # (B, A) each
         ensure_finite(acc, "the rollout log-probs, reference log-probs or values", ro.logprobs, ref_logprobs, values)
@@ -156,8 +163,8 @@ class ExperienceMaker:
 
         # Whiten the raw combined score (= logit(sigmoid(score)), see rewards.py) with statistics of every
         # score seen so far, on all processes.
-        self.moments.update(acc.gather(rc) if acc.num_processes > 1 else rc)
-        scores = whiten(rc, self.moments.mean, self.moments.std)  # (B,)
+        self.moments.update(acc.gather(reward) if acc.num_processes > 1 else reward)
+        scores = whiten(reward, self.moments.mean, self.moments.std)  # (B,)
         kl = kl_penalty(ro.logprobs, ref_logprobs, cfg.kl_estimator) * amask  # (B, A)
         all_reduce = (lambda t: sum_over_processes(acc, t)) if acc.num_processes > 1 else None
         est = estimate(cfg.advantage, scores, kl, values, amask, samples_per_prompt=cfg.samples_per_prompt,
@@ -166,7 +173,7 @@ class ExperienceMaker:
             sequences=seq, attention_mask=attn, action_mask=amask, old_logprobs=ro.logprobs,
             ref_logprobs=ref_logprobs, values=values, rewards=est.rewards, advantages=est.advantages,
             returns=est.returns, scores=scores,
-            info={"rh": rh, "rs": rs, "rc": rc, "used_safety": used_safety.float(),
+            info={"rh": rh, "rs": rs, "rc": rc, "used_safety": used_safety.float(), "off_label": off_label,
                   "kl": (ro.logprobs - ref_logprobs).mul(amask).sum(-1),  # (B,) sequence KL, k1
                   "length": amask.sum(-1).float(), "truncated": ro.truncated.float()},
         )
@@ -181,4 +188,5 @@ def experience_metrics(exp: Experience) -> dict[str, float]:
         "reward/combined": info["rc"].mean().item(), "reward/whitened": exp.scores.mean().item(),
         "kl": info["kl"].mean().item(), "safety_share": info["used_safety"].mean().item(),
         "response_length": info["length"].mean().item(), "truncated_share": info["truncated"].mean().item(),
+        "off_label_share": info["off_label"].mean().item(),
     }

@@ -225,17 +225,11 @@ def label_eligibility(prompts: list, rows: list[dict]) -> tuple[np.ndarray, np.n
     """(N, K) and (N,) bool: which samples, and which current answers, are on the right side of their prompt's own
     label (stages.rs.label_filter): a refusal for a harmful prompt, not a refusal for a borderline one; every
     answer of an unlabelled or task prompt. ``rows`` are in ``prompts``' order (the sampled rows)."""
-    from camelid.data.records import labelled_group
-    from camelid.eval.refusal import is_refusal
+    from camelid.eval.refusal import on_label
 
-    def right(label: str | None, answer: str | None) -> bool:
-        if label not in ("harmful", "borderline") or answer is None:
-            return True
-        return is_refusal(answer) == (label == "harmful")
-
-    labels = [labelled_group(p) for p in prompts]
-    eligible = np.array([[right(lab, a) for a in row["answers"]] for lab, row in zip(labels, rows)], dtype=bool)
-    current = np.array([right(lab, row["current"]) for lab, row in zip(labels, rows)], dtype=bool)
+    eligible = np.array([[on_label(p, a) for a in row["answers"]] for p, row in zip(prompts, rows)], dtype=bool)
+    current = np.array([row["current"] is None or on_label(p, row["current"]) for p, row in zip(prompts, rows)],
+                       dtype=bool)
     return eligible, current
 
 

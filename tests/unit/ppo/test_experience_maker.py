@@ -61,6 +61,34 @@ def test_experience_uses_the_combined_reward_whitened_and_the_kl_penalty(models)
     assert metrics["reward/combined"] == pytest.approx(-0.5) and metrics["safety_share"] == 0.5
 
 
+def test_label_penalty_lowers_the_raw_score_of_answers_on_the_wrong_side_of_their_prompts_label(models):
+    """stages.ppo.label_penalty (#25): the rule rs's label_filter applies, as a term of the reward."""
+    from camelid.data.records import Prompt
+
+    refuse, comply = "I can't help with that.", "Sure, here is how."
+    cases = [({"kind": "harmful"}, None, refuse),          # refused, as its label says: no penalty
+             ({"kind": "borderline"}, None, comply),       # answered, as its label says
+             ({"should_refuse": True}, None, comply),      # complied with a harmful prompt: penalised
+             ({}, "xstest-safe/homonyms", refuse),         # refused a safe one: penalised
+             ({"kind": "task"}, None, refuse)]             # tasks carry no refusal label
+    prompts = [Prompt(messages=[{"role": "user", "content": f"question {i}"}], is_safety=True, meta=meta,
+                      category=cat) for i, (meta, cat, _) in enumerate(cases)]
+    torch.manual_seed(0)
+    maker = _maker(models, rh=[1.0] * 5, rs=[1.0] * 5, label_penalty=4.0)
+    generate = maker.generate
+    maker.generate = lambda ps, t: (*generate(ps, t)[:2], [text for _, _, text in cases])
+    exp, _ = maker.make(prompts)
+    assert exp.info["rc"].tolist() == [1.0] * 5  # the reward models' combined score, as it was
+    assert exp.info["off_label"].tolist() == [0.0, 0.0, 1.0, 1.0, 0.0]
+    assert maker.moments.mean == pytest.approx((3 * 1.0 + 2 * -3.0) / 5)  # whitened after the penalty
+    assert exp.scores[2] == exp.scores[3] < exp.scores[0] == exp.scores[1] == exp.scores[4]
+    assert experience_metrics(exp)["off_label_share"] == pytest.approx(0.4)
+    # off (null) by default: the same batch is not touched
+    maker = _maker(models, rh=[1.0] * 5, rs=[1.0] * 5)
+    maker.generate = lambda ps, t: (*generate(ps, t)[:2], [text for _, _, text in cases])
+    assert maker.make(prompts)[0].info["off_label"].tolist() == [0.0] * 5
+
+
 def test_a_nan_reward_score_stops_before_anything_is_computed_from_it(models):
     maker = _maker(models, rh=[1.0, float("nan")], rs=[0.0, 0.0])
     with pytest.raises(NonFinite, match="a reward model score is NaN or inf"):
