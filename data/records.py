@@ -128,7 +128,7 @@ class PreferencePair:
         return asdict(self)
 
 
-def labelled_group(prompt: "Prompt") -> str | None:
+def labelled_group(prompt: Prompt) -> str | None:
     """What the data itself says a prompt asks for: harmful (a refusal is right), borderline (it sounds unsafe but
     is benign: help is right), task, or None when the row carries no such label.
 
