@@ -150,12 +150,13 @@ class ExperienceMaker:
         rh, rs, rc, used_safety = self.score(prompts, conversations, texts)
         ensure_finite(acc, "a reward model score", rh, rs)
         off_label = torch.zeros_like(rc)
+        reward = rc
         if cfg.label_penalty:  # the rule-based term (PPOConfig.label_penalty): on the raw score, before whitening
             from camelid.eval.refusal import on_label
 
             off_label = torch.tensor([0.0 if on_label(p, t) else 1.0 for p, t in zip(prompts, texts)],
                                      dtype=rc.dtype, device=rc.device)
-        reward = rc - cfg.label_penalty * off_label if cfg.label_penalty else rc
+            reward = rc - cfg.label_penalty * off_label
         seq, attn, amask = ro.sequences, ro.attention_mask, ro.action_mask
         ref_logprobs, values = self.reference_and_values(ro, cfg.temperature)  # (B, A) each
         ensure_finite(acc, "the rollout log-probs, reference log-probs or values", ro.logprobs, ref_logprobs, values)

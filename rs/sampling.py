@@ -57,8 +57,8 @@ class Selection:
     keep: np.ndarray         # (N,) bool: the prompt's best answer goes into the fine-tuning data
     below_margin: np.ndarray  # (N,) bool: dropped because it did not beat the current answer by the margin
     empty: np.ndarray        # (N,) bool: dropped because the best answer is empty (nothing to learn from)
-    off_label: np.ndarray | None = None  # (N,) bool: dropped because no sample is eligible (``eligible``)
-    switched: np.ndarray | None = None   # (N,) bool: the highest reward went to an ineligible sample
+    off_label: np.ndarray    # (N,) bool: dropped because no sample is eligible (``eligible``)
+    switched: np.ndarray     # (N,) bool: the highest reward went to an ineligible sample
 
 
 def select(rewards, answers: list[list[str]], current=None, margin: float | None = None, eligible=None,
@@ -104,8 +104,8 @@ def selection_stats(rewards, selection: Selection, current=None, used_safety=Non
         "kept": int(selection.keep.sum()),
         "dropped_below_margin": int(selection.below_margin.sum()),
         "dropped_empty": int(selection.empty.sum()),
-        "dropped_off_label": int(selection.off_label.sum()) if selection.off_label is not None else 0,
-        "switched_by_label": int(selection.switched.sum()) if selection.switched is not None else 0,
+        "dropped_off_label": int(selection.off_label.sum()),
+        "switched_by_label": int(selection.switched.sum()),
         "mean_kept_reward": _round(selection.best[selection.keep].mean()) if selection.keep.any() else None,
     }
     if current is not None:
