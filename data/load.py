@@ -142,7 +142,8 @@ def _load_toy(spec: DataSpec, kind: str) -> LoadResult:
         raise DataError("format 'toy': the toy world (camelid.data.toyworld.records) is not available in this "
                         "build; use a data file instead") from None
     split = spec.split or ("ppo" if kind == "prompts" else "train")
-    records = list(generate(kind, split=split, n=spec.n, seed=spec.seed, objective=spec.objective))
+    records = list(generate(kind, split=split, n=spec.n, seed=spec.seed, objective=spec.objective,
+                            options=spec.options))
     return LoadResult(kind=kind, records=records, read=len(records), name=f"toy/{split}", format="toy")
 
 

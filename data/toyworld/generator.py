@@ -19,6 +19,7 @@ from camelid.data.records import RATINGS, PreferencePair, Prompt, SFTExample
 from camelid.data.toyworld.atlas import Atlas, build_atlas
 from camelid.data.toyworld.detect import REFUSALS, SUPPORTIVE_REFUSALS, normalize
 from camelid.data.toyworld.families import (
+    FLAWS,
     SUBFAMILIES,
     TASK_FAMILIES,
     TOPICS,
@@ -144,14 +145,16 @@ class ToyWorld:
         return value
 
     # ------------------------------------------------------------------ SFT
-    def _sft(self, split: str, i: int) -> tuple[SFTExample, list[tuple[SubFamily, Task, bool]]]:
+    def _sft(self, split: str, i: int, flaws: frozenset[str] | None = None
+             ) -> tuple[SFTExample, list[tuple[SubFamily, Task, bool]]]:
         rng = self._rng(f"sft-{split}", i)
         messages = self._system(rng, 0.2)
         r = rng.random()
         turns = []
         for _ in range(3 if r < 0.03 else 2 if r < 0.18 else 1):
             sub, task = self._draw(rng, _pick(rng, SFT_MIX), split)
-            flawed = rng.random() < sub.flaw_rate
+            # The draw happens whatever ``flaws`` says, so the default stream is the same with or without it.
+            flawed = rng.random() < sub.flaw_rate and (flaws is None or sub.category in flaws)
             answer = sub.flawed(rng, task) if flawed else sub.gold(rng, task)
             messages += [self._user(rng, task), {"role": "assistant", "content": answer}]
             turns.append((sub, task, flawed))
@@ -159,14 +162,17 @@ class ToyWorld:
         source = f"toy:{main[1].category}" + (":flawed" if main[2] else "")
         return SFTExample(messages=messages, source=source, id=self._id(f"sft-{split}", i)), turns
 
-    def sft_examples(self, n: int | None = None, split: str = "train") -> list[SFTExample]:
+    def sft_examples(self, n: int | None = None, split: str = "train",
+                     flaws: bool | Sequence[str] = True) -> list[SFTExample]:
         """SFT conversations (27,540 by default for train); some with a system prompt, some multi-turn.
 
         ``source`` is ``toy:<family>/<subfamily>``, with ``:flawed`` appended when the row carries a
-        deliberate systematic flaw (see FLAWS and `flaw_report`).
+        deliberate systematic flaw (see FLAWS and `flaw_report`). ``flaws``: True keeps every sub-family's
+        flaw, False none (the flawed rows get gold answers), a list keeps only those sub-families' flaws.
         """
         split = self._check(split, ("train", "heldout"), "SFT split")
-        return [self._sft(split, i)[0] for i in range(self._n(n, f"sft-{split}"))]
+        keep = None if flaws is True else frozenset(_flaw_list(flaws))
+        return [self._sft(split, i, keep)[0] for i in range(self._n(n, f"sft-{split}"))]
 
     # ------------------------------------------------------------------ preference pairs
     def _respond(self, rng: random.Random, sub: SubFamily, task: Task, how: str, composed: bool = False) -> str:
@@ -329,12 +335,37 @@ def score_by_id(prompt_id: str, response: str) -> OracleScore:
     return world(0).score_by_id(prompt_id, response)
 
 
+def _flaw_list(flaws) -> list[str]:
+    if flaws is False:
+        return []
+    if isinstance(flaws, str) or not isinstance(flaws, (list, tuple, set, frozenset)):
+        raise DataError(f"toy world: options.flaws must be true, false or a list of sub-families, got {flaws!r}")
+    unknown = [f for f in flaws if f not in FLAWS]
+    if unknown:
+        raise DataError(f"toy world: options.flaws: {', '.join(map(str, unknown))} carry no flaw; the flawed "
+                        f"sub-families are {', '.join(FLAWS)}")
+    return list(flaws)
+
+
+TOY_OPTIONS = ("flaws",)
+
+
 def records(kind: str, *, split: str | None = None, n: int | None = None, seed: int = 0,
-            objective: str | None = None) -> list:
-    """What the data loader calls for ``format: toy`` specs: 'sft' | 'pairs' | 'prompts' records."""
+            objective: str | None = None, options: dict | None = None) -> list:
+    """What the data loader calls for ``format: toy`` specs: 'sft' | 'pairs' | 'prompts' records.
+
+    ``options.flaws`` (SFT only): true (the default: every deliberate flaw of FLAWS), false (none: those rows
+    get gold answers) or the list of sub-families whose flaws stay."""
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(TOY_OPTIONS))
+    if unknown:
+        raise DataError(f"format 'toy': unknown option(s) {', '.join(unknown)}; the toy world takes "
+                        f"{', '.join(TOY_OPTIONS)}")
+    if "flaws" in options and kind != "sft":
+        raise DataError("format 'toy': options.flaws is for SFT data; pairs and prompts carry no flaws")
     w = world(seed)
     if kind == "sft":
-        return w.sft_examples(n=n, split=split or "train")
+        return w.sft_examples(n=n, split=split or "train", flaws=options.get("flaws", True))
     if kind == "pairs":
         return w.preference_pairs(objective or "helpfulness", n=n, split=split or "train")
     if kind == "prompts":

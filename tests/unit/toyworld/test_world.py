@@ -120,6 +120,38 @@ def test_sft_answers_gold_score_helpful_flawed_do_not(w):
     assert checked[True] > 100 and checked[False] > 1500
 
 
+def test_flaws_option_keeps_only_the_sub_families_named(w):
+    """options.flaws: the default stream is unchanged, false gives gold answers everywhere, a list keeps only
+    its own sub-families' flaws (and the flaw-free rows answer as the oracle's gold does)."""
+    default = records("sft", split="train", n=800)
+    assert [e.messages for e in default] == [e.messages for e in w.sft_examples(n=800)]
+    assert [e.messages for e in records("sft", split="train", n=800, options={"flaws": True})] == \
+        [e.messages for e in default]
+    none = records("sft", split="train", n=800, options={"flaws": False})
+    assert flaw_report(none)["imperfect"] == 0
+    only = records("sft", split="train", n=800, options={"flaws": ["list/max"]})
+    kept = {c for c, r in flaw_report(only)["by_subfamily"].items() if r["imperfect"]}
+    assert kept == {"list/max"}
+    assert flaw_report(only)["by_subfamily"]["list/max"] == flaw_report(default)["by_subfamily"]["list/max"]
+    for e in none:
+        if sum(m["role"] == "user" for m in e.messages) == 1:
+            assert score(w.prompt_by_id(e.id), e.messages[-1]["content"]).helpful == 1.0, e.messages
+    # the prompts stay where the dropped flaws don't change the rest of a multi-turn row's draws
+    same = sum(a.messages[:-1] == b.messages[:-1] for a, b in zip(default, none))
+    assert same > 0.9 * len(default)
+
+
+@pytest.mark.parametrize("options, kind, message", [
+    ({"flaws": ["borderline/attack"]}, "sft", "borderline/attack carry no flaw"),
+    ({"flaws": "list/max"}, "sft", "true, false or a list"),
+    ({"flaws": False}, "prompts", "for SFT data"),
+    ({"groups": ["safe"]}, "sft", "unknown option(s) groups"),
+])
+def test_flaws_option_errors_say_what(options, kind, message):
+    with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        records(kind, split="train" if kind == "sft" else "ppo", n=4, options=options)
+
+
 def test_every_pair_agrees_with_the_oracle(scored):
     flipped = 0
     for objective, rows in scored.items():
