@@ -24,6 +24,7 @@ import sys
 import tempfile
 from collections import defaultdict
 from dataclasses import asdict, dataclass
+from types import SimpleNamespace
 
 import torch
 
@@ -35,7 +36,7 @@ class AdvantageRow:
     """One rollout response: what kind of prompt, whether it refused, and its advantages."""
 
     iteration: int
-    prompt_type: str       # the prompt's meta.kind (toy and real: task / harmful / borderline / ordinary), else safety / other
+    prompt_type: str       # labelled_group or meta.kind (task / harmful / borderline / ordinary), else safety / other
     refusal: bool
     run: float             # the run's advantage, mean over the response's tokens
     first_token: float     # the run's advantage at the first response token, where a refusal starts
@@ -43,8 +44,12 @@ class AdvantageRow:
 
 
 def prompt_type(prompt) -> str:
-    """harmful / borderline / task / ordinary from the prompt's meta, else safety / other by its is_safety tag."""
-    kind = (getattr(prompt, "meta", None) or {}).get("kind")
+    """The data's own label (`labelled_group`: harmful / borderline / task, XSTest's included), else the prompt's
+    meta.kind (e.g. ordinary), else safety / other by its is_safety tag."""
+    from camelid.data.records import labelled_group
+
+    meta = getattr(prompt, "meta", None) or {}
+    kind = labelled_group(SimpleNamespace(meta=meta, category=getattr(prompt, "category", None))) or meta.get("kind")
     return str(kind) if kind else "safety" if getattr(prompt, "is_safety", False) else "other"
 
 

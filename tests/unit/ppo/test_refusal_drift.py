@@ -41,8 +41,12 @@ def _exp(advantages: list[list[float]], mask: list[list[int]], scores: list[floa
 
 
 def test_prompt_types():
-    assert [prompt_type(_prompt("harmful")), prompt_type(_prompt(None, True)), prompt_type(_prompt(None))] == [
-        "harmful", "safety", "other"]
+    assert [prompt_type(_prompt("harmful")), prompt_type(_prompt("ordinary")), prompt_type(_prompt(None, True)),
+            prompt_type(_prompt(None))] == ["harmful", "ordinary", "safety", "other"]
+    # the same labels as rejection sampling's filter and compare's groups (camelid.data.records.labelled_group)
+    xstest_safe = SimpleNamespace(messages=[], is_safety=True, category="xstest-safe/homonyms", meta={})
+    xstest_unsafe = SimpleNamespace(messages=[], is_safety=True, category="x", meta={"should_refuse": True})
+    assert [prompt_type(xstest_safe), prompt_type(xstest_unsafe)] == ["borderline", "harmful"]
 
 
 def test_the_table_on_a_hand_made_batch():
