@@ -24,10 +24,10 @@ import sys
 import tempfile
 from collections import defaultdict
 from dataclasses import asdict, dataclass
-from types import SimpleNamespace
 
 import torch
 
+from camelid.data.records import labelled_group
 from camelid.ppo.advantages import masked_mean, masked_whiten, rloo_advantages
 
 
@@ -46,11 +46,8 @@ class AdvantageRow:
 def prompt_type(prompt) -> str:
     """The data's own label (`labelled_group`: harmful / borderline / task, XSTest's included), else the prompt's
     meta.kind (e.g. ordinary), else safety / other by its is_safety tag."""
-    from camelid.data.records import labelled_group
-
-    meta = getattr(prompt, "meta", None) or {}
-    kind = labelled_group(SimpleNamespace(meta=meta, category=getattr(prompt, "category", None))) or meta.get("kind")
-    return str(kind) if kind else "safety" if getattr(prompt, "is_safety", False) else "other"
+    kind = labelled_group(prompt) or prompt.meta.get("kind")
+    return str(kind) if kind else "safety" if prompt.is_safety else "other"
 
 
 def advantage_rows(exp, prompts: list, texts: list[str], *, samples_per_prompt: int, iteration: int = 0,

@@ -28,7 +28,7 @@ from ppo_helpers import CPU, FixedScorer, tiny_chat_models  # noqa: E402
 
 
 def _prompt(kind: str | None, is_safety: bool = False):
-    return SimpleNamespace(messages=[{"role": "user", "content": "q"}], is_safety=is_safety,
+    return SimpleNamespace(messages=[{"role": "user", "content": "q"}], is_safety=is_safety, category=None,
                            meta={"kind": kind} if kind else {})
 
 
