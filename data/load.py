@@ -155,6 +155,8 @@ def _load_real(spec: DataSpec, kind: str) -> LoadResult:
         if kind != "prompts":
             raise DataError("format 'knowledge' (the general-knowledge check) gives prompts only: it is for "
                             "evaluation, never for training")
+        if spec.options:
+            raise DataError(f"format 'knowledge' takes no options, got {', '.join(map(str, spec.options))}")
         records = realworld.knowledge_prompts(spec.n)
         return LoadResult(kind=kind, records=records, read=len(records), name="knowledge", format="knowledge")
     split = spec.split or "train"

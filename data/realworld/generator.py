@@ -200,10 +200,17 @@ EVASIONS = (
 )
 
 
+REAL_OPTIONS = ("groups",)
+
+
 def records(kind: str, *, split: str | None = None, n: int | None = None, seed: int = 0,
             objective: str | None = None, options: dict | None = None) -> list:
     """What the data loader calls for ``format: real`` specs. ``options.groups`` keeps some of harmful, safe,
     ordinary (e.g. ``[safe, ordinary]`` for self-distillation prompts)."""
+    unknown = sorted(set(options or {}) - set(REAL_OPTIONS))
+    if unknown:  # a misspelt key would otherwise be dropped without a word (the toy world checks its own)
+        raise DataError(f"format 'real': unknown option(s) {', '.join(map(str, unknown))}; it takes "
+                        f"{', '.join(REAL_OPTIONS)}")
     split = SPLIT_ALIASES.get(split or "train", split or "train")
     if split not in SPLITS:
         raise DataError(f"format 'real': split must be train or eval, got {split!r}")

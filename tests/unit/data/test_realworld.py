@@ -43,6 +43,8 @@ def test_rows_are_tagged_for_routing_and_stable_as_prefixes():
     assert {p.meta["kind"] for p in only} == {"harmful", "borderline"}
     with pytest.raises(DataError, match="unknown group"):
         records("prompts", options={"groups": ["harmfull"]})
+    with pytest.raises(DataError, match="unknown option.*group.*it takes groups"):
+        records("prompts", options={"group": ["harmful"]})  # misspelt: an error, not every group
     with pytest.raises(DataError, match="split must be train or eval"):
         records("sft", split="dev")
 
@@ -67,6 +69,10 @@ def test_the_loader_reads_real_and_knowledge_specs():
     assert knowledge.kept == len(QUESTIONS) and all(p.meta["answers"] for p in knowledge.records)
     with pytest.raises(DataError, match="never for training"):
         load_records(DataSpec(format="knowledge"), "sft")
+    with pytest.raises(DataError, match="'knowledge' takes no options, got groups"):
+        load_records(DataSpec(format="knowledge", options={"groups": ["safe"]}), "prompts")
+    with pytest.raises(DataError, match="unknown option"):  # through the loader, as a pipelines.yaml spec is read
+        load_records(DataSpec(format="real", options={"group": ["safe"]}), "prompts")
 
 
 def test_knowledge_answers_match_as_whole_words_near_the_start():
