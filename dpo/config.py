@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from camelid.data.records import RATINGS
 from camelid.data.spec import DataSpec
@@ -20,6 +20,20 @@ from camelid.training.settings import LoraSettings, TrainerSettings
 LossType = Literal["sigmoid", "hinge", "ipo", "robust"]
 # Losses in which a per-pair offset on the implicit reward difference is the Llama 2 margin (dpo/data.py).
 MARGIN_LOSSES = ("sigmoid", "hinge")
+
+
+class OwnAnswers(BaseModel):
+    """A model's own greedy answers in place of one side of the training pairs (camelid.dpo.own)."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: str = Field(description="Model that answers the pairs' prompts: registry ref, local path or hf:<id> "
+                       "(e.g. the base model the SFT started from, which complies with harmful requests).")
+    sides: list[Literal["rejected", "chosen"]] = Field(
+        default_factory=lambda: ["rejected"], min_length=1,
+        description="rejected: where the chosen answer is a refusal, the model's answer becomes the rejected one "
+        "if it complies; chosen: where the rejected answer is a refusal, the model's answer becomes the chosen one "
+        "if it helps (cleaned as self-distillation cleans it).")
+    max_new_tokens: int = Field(48, gt=0, description="Longest answer in tokens (greedy).")
 
 
 class DPOConfig(TrainerSettings):
@@ -41,6 +55,10 @@ class DPOConfig(TrainerSettings):
     drop_unsafe_chosen: bool = Field(
         True, description="Drop pairs whose chosen answer is unsafe while the rejected one is safe (Llama 2's "
         "safety RM rule): the policy never learns that complying beats refusing.")
+    own_answers: OwnAnswers | None = Field(
+        None, description="Replace one side of `data`'s pairs (not mix_data's) by a model's own greedy answers: a "
+        "compliance written by a real model as the rejected answer to a harmful request, where the generated "
+        "pairs' compliant answers are templates the policy already finds unlikely (camelid.dpo.own). null: off.")
     min_rating: Literal[RATINGS] = Field(
         "negligibly_better", description="Keep only pairs rated at least this (Llama 2's levels, strongest first: "
         f"{', '.join(RATINGS)}). negligibly_better keeps all.")

@@ -69,11 +69,12 @@ def to_rows(tokenizer, pairs: list[PreferencePair], *, margin: str, max_length: 
     return rows, too_long
 
 
-def prepare(dc, tokenizer, where: str) -> PreparedPairs:
-    """Training rows (the safety RM's pair rules, then min_rating and max_length) and held-out rows."""
+def prepare(dc, tokenizer, where: str, transform=None) -> PreparedPairs:
+    """Training rows (the safety RM's pair rules, then min_rating and max_length) and held-out rows.
+    ``transform`` rewrites ``data``'s pairs after loading (own_answers: camelid.dpo.own)."""
     from camelid.data.load import load_records
 
-    pairs, counts, fps = select_training_pairs(dc, seed=dc.seed)
+    pairs, counts, fps = select_training_pairs(dc, seed=dc.seed, transform=transform)
     pairs, counts["dropped_below_min_rating"] = at_least(pairs, dc.min_rating)
     counts["ratings"] = {r: sum(p.rating == r for p in pairs) for r in RATINGS}
     train, counts["dropped_too_long"] = to_rows(tokenizer, pairs, margin=dc.margin, max_length=dc.max_length)

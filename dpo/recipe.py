@@ -61,7 +61,7 @@ class DPORecipe(Recipe):
         self.precision = pick_precision(dc.precision, self.device)
         # The pairs first: bad data is reported before a model is loaded.
         tokenizer = load_tokenizer(self.policy, trust_remote_code=self.runtime.trust_remote_code)
-        self.data: PreparedPairs = prepare(dc, tokenizer, self.job.where)
+        self.data: PreparedPairs = prepare(dc, tokenizer, self.job.where, transform=self._own_answers())
         self.metrics["data"] = self.data.counts
         # bf16 trains in bf16 weights, as TRL's scripts do; fp16 keeps fp32 weights under AMP.
         model, self.tokenizer = load_causal_lm(
@@ -78,6 +78,16 @@ class DPORecipe(Recipe):
                  "run folder %s", dc.mode, self.policy.ref, self.metrics["parameters"] / 1e6,
                  self.metrics["trainable_parameters"] / 1e6, dc.beta, dc.loss_type, dc.margin, self.precision,
                  self.device.type, self.state.num_processes, self.run_dir)
+
+    def _own_answers(self):
+        """The pairs' rewrite by stages.dpo.own_answers (camelid.dpo.own), or None."""
+        if self.dc.own_answers is None:
+            return None
+        from camelid.dpo.own import own_answers
+
+        settings, artifact = self.dc.own_answers, self.ctx.inputs["own_answers"]
+        return lambda pairs: own_answers(pairs, settings, artifact, device=self.runtime.device,
+                                         trust_remote_code=self.runtime.trust_remote_code)
 
     @property
     def run_dir(self):

@@ -23,7 +23,10 @@ class DPOStage(Stage):
 
     def job(self, cfg, dc):
         """The job of section ``dc`` (stages.dpo, or a round's copy)."""
-        return self.make_job(cfg, dc, inputs={"policy": dc.policy}, input_kinds={"policy": policy_kinds()})
+        inputs, kinds = {"policy": dc.policy}, {"policy": policy_kinds()}
+        if dc.own_answers is not None:  # the model whose answers replace a side of the pairs (camelid.dpo.own)
+            inputs["own_answers"], kinds["own_answers"] = dc.own_answers.model, policy_kinds()
+        return self.make_job(cfg, dc, inputs=inputs, input_kinds=kinds)
 
 
 STAGE = DPOStage()

@@ -51,12 +51,18 @@ def _load_pairs(spec) -> tuple[list[PreferencePair], str, str]:
     return list(result.records), result.fingerprint, result.summary()
 
 
-def select_training_pairs(rm: RewardModelConfig, *, seed: int) -> tuple[list[PreferencePair], dict, dict]:
-    """Load data (+ mix_data) and apply Llama 2's rules: (pairs, counts, fingerprints)."""
+def select_training_pairs(rm: RewardModelConfig, *, seed: int, transform=None
+                          ) -> tuple[list[PreferencePair], dict, dict]:
+    """Load data (+ mix_data) and apply Llama 2's rules: (pairs, counts, fingerprints).
+
+    ``transform(pairs) -> (pairs, counts)``, if given, rewrites ``data``'s pairs (not mix_data's) right after loading
+    (the DPO stage's own_answers); its counts join the returned ones."""
     pairs, fp, summary = _load_pairs(rm.data)
     log.info("train data %s", summary)
     counts: dict = {"loaded": len(pairs)}
     fps = {"train": fp}
+    if transform is not None:
+        pairs, counts["own_answers"] = transform(pairs)
     if rm.drop_unsafe_chosen:
         pairs, counts["dropped_unsafe_chosen"] = drop_unsafe_chosen(pairs)
     if rm.mix_share > 0:

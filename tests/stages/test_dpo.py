@@ -94,6 +94,40 @@ def test_dpo_moves_every_weight_and_publishes_a_policy(micro_sft, capsys):
     assert not unchanged, f"parameters not trained: {unchanged}"
 
 
+def test_own_answers_put_the_models_compliance_in_as_the_rejected_answer(micro_sft, monkeypatch, tmp_path):
+    """stages.dpo.own_answers: the named model answers the prompts of the pairs with a refusal on one side (the
+    micro models answer with nothing, so generation is stood in for: one compliance, one refusal); a compliance
+    becomes the rejected side of a harmful pair, the model is an input of the artifact, and a second run reads the
+    answers from the generation cache instead of loading the model."""
+    import camelid.models
+    from camelid.data.load import load_records
+    from camelid.stage import run_job
+
+    monkeypatch.setenv("CAMELID_CACHE", str(tmp_path / "cache"))
+    calls = []
+
+    def stand_in(model, tokenizer, conversations, **kw):
+        calls.append((len(conversations), kw["max_new_tokens"], kw["temperature"]))
+        return ["Sure, here is how." if i % 2 else "I can't help with that." for i in range(len(conversations))]
+
+    monkeypatch.setattr(camelid.models, "generate", stand_in)
+    cfg, registry = micro_sft("stages.dpo.own_answers={model: base, max_new_tokens: 12}")
+    refusing = [p for p in load_records(cfg.stages.dpo.data, "pairs").records
+                if p.chosen_safe and p.rejected_safe is False]
+    art = run_job(cfg, registry, "dpo")
+    own = art.manifest["metrics"]["data"]["own_answers"]
+    assert art.manifest["inputs"]["own_answers"]["ref"] == "base@v1"
+    assert own["model"] == "base@v1" and own["from_cache"] is False
+    assert calls[0] == (own["answered"], 12, 0.0) and own["answered"] >= len(refusing) > 0
+    assert own["rejected_replaced"] > 0 and own["refused"] > 0 and own["chosen_replaced"] == 0  # sides: [rejected]
+    assert own["answered"] == own["rejected_replaced"] + own["chosen_replaced"] + own["refused"] + own["unusable"]
+    calls.clear()
+    again = run_job(cfg, registry, "dpo")
+    assert not [c for c in calls if c[1] == 12]  # only the held-out prompts (16 tokens) were answered
+    assert again.manifest["metrics"]["data"]["own_answers"]["from_cache"] is True
+    assert again.manifest["metrics"]["data"]["own_answers"]["rejected_replaced"] == own["rejected_replaced"]
+
+
 def test_the_dpo_policy_goes_wherever_a_policy_goes(micro_sft):
     """ppo's and rs's policy, compare's checkpoints, sft's model and a round's sampling take a dpo artifact
     (rounds.policy: dpo): the kinds come from the stage's declaration (policy=True), not from lists."""
@@ -217,7 +251,7 @@ def test_micro_pipeline_runs_dpo_then_compare_reports_it(micro):
 
 
 @pytest.mark.parametrize("case", ["empty", "all_too_long", "policy_is_a_reward_model", "margin_with_ipo",
-                                  "mix_without_mix_data", "missing_file"])
+                                  "mix_without_mix_data", "missing_file", "own_answers_model_missing"])
 def test_bad_input_is_refused_before_training_and_leaves_the_registry_untouched(micro_sft, tmp_path, case, capsys):
     from camelid.cli import main
     from camelid.stage import run_job
@@ -238,10 +272,12 @@ def test_bad_input_is_refused_before_training_and_leaves_the_registry_untouched(
         overrides += ["stages.dpo.margin=small", "stages.dpo.loss_type=ipo"]
     if case == "mix_without_mix_data":
         overrides = ["stages.dpo.mix_data=null", "stages.dpo.mix_share=0.5"]
+    if case == "own_answers_model_missing":
+        overrides = ["stages.dpo.own_answers={model: no-such-model}"]
     cfg_overrides = overrides
     expected = {"empty": DataError, "all_too_long": DataError, "policy_is_a_reward_model": ConfigError,
                 "margin_with_ipo": ConfigError, "mix_without_mix_data": ConfigError,
-                "missing_file": ConfigError}[case]
+                "missing_file": ConfigError, "own_answers_model_missing": CamelidError}[case]
     if case == "margin_with_ipo":  # refused when the config is read
         from camelid.config import load_config
 
