@@ -6,8 +6,10 @@ is near zero from the first steps, so the harmful half of the data stops pulling
 refusal the policy does write) keeps pushing refusals down everywhere. Measured on SmolLM2 after the smol profile's
 SFT (docs/experiments/smollm2.md): real held-out harmful refusal 0.957 -> 0.891 and XSTest's unsafe prompts 0.893 ->
 0.813, while over-refusal fell. A compliance written by a real model, the base model the SFT started from (it
-complies with 0.93 of real harmful requests), is what the policy would write if it complied: with it as the
-rejected answer the harmful half keeps pulling (XSTest unsafe 0.893 -> 0.92).
+complies with most real harmful requests), is closer to what the policy would write if it complied: with it as the
+rejected answer the refusals held better (held-out harmful 0.935, XSTest unsafe 0.867) and over-refusal still fell
+(XSTest safe 0.427 -> 0.347). With its help as the chosen answer too (``sides: [rejected, chosen]``) nothing safe
+moved.
 
 Which pairs a side is replaced in, by the refusal detector (camelid.eval.refusal), so any pair data works:
 - ``rejected``: the chosen answer is a refusal and the model's answer is not (nor empty): the model's answer
