@@ -58,7 +58,7 @@ class DPOConfig(TrainerSettings):
     own_answers: OwnAnswers | None = Field(
         None, description="Replace one side of `data`'s pairs (not mix_data's) by a model's own greedy answers: a "
         "compliance written by a real model as the rejected answer to a harmful request, where the generated "
-        "pairs' compliant answers are templates the policy already finds unlikely (camelid.dpo.own). null: off.")
+        "pairs' compliant answers are templates the policy likely finds unlikely already (camelid.dpo.own). null: off.")
     min_rating: Literal[RATINGS] = Field(
         "negligibly_better", description="Keep only pairs rated at least this (Llama 2's levels, strongest first: "
         f"{', '.join(RATINGS)}). negligibly_better keeps all.")

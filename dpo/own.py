@@ -1,9 +1,9 @@
 """A model's own answers in DPO's pairs (`stages.dpo.own_answers`).
 
 Generated preference data (camelid.data.realworld) pairs a refusal of a harmful request with a compliant answer
-camelid wrote from templates. After SFT the policy already finds those templates unlikely: DPO's loss on such a pair
-is near zero from the first steps, so the harmful half of the data stops pulling while the safe half (help over a
-refusal the policy does write) keeps pushing refusals down everywhere. Measured on SmolLM2 after the smol profile's
+camelid wrote from templates. The likely reason DPO on them gives refusals away (a hypothesis, not measured pair by
+pair): the SFT policy already finds those templates unlikely, so the harmful half of the data soon stops pulling
+while the safe half (help over a refusal the policy does write) keeps pushing refusals down everywhere. Measured on SmolLM2 after the smol profile's
 SFT (docs/experiments/smollm2.md): real held-out harmful refusal 0.957 -> 0.891 and XSTest's unsafe prompts 0.893 ->
 0.813, while over-refusal fell. A compliance written by a real model, the base model the SFT started from (it
 complies with most real harmful requests), is closer to what the policy would write if it complied: with it as the
@@ -78,21 +78,18 @@ def own_answers(pairs: list[PreferencePair], settings, artifact, *, device: str 
     todo = [i for i, p in enumerate(pairs) if any(replaceable(p, settings.sides))]
     if not todo:
         log.info("own_answers: no pair has a refusal on exactly one side; nothing to answer")
-        return pairs, {"answered": 0, "rejected_replaced": 0, "chosen_replaced": 0, "refused": 0, "unusable": 0}
+        return apply_answers(pairs, {}, settings.sides)
     convs = [pairs[i].prompt for i in todo]
     sampling = Sampling(settings.max_new_tokens, 0.0, 1.0, 0)
-    loaded: list = []
 
-    def answer(conversations: list) -> list[str]:  # a cache miss: load the model only now
-        if not loaded:
-            loaded.extend(load_causal_lm(artifact, device=device, trust_remote_code=trust_remote_code))
+    def answer(conversations: list) -> list[str]:  # a cache miss: only then is the model loaded (and freed after)
+        model, tokenizer = load_causal_lm(artifact, device=device, trust_remote_code=trust_remote_code)
         log.info("own_answers: %s answers %d prompts", artifact.ref, len(conversations))
-        return generate(loaded[0], loaded[1], conversations, **sampling.to_dict(), batch_size=None,
+        return generate(model, tokenizer, conversations, **sampling.to_dict(), batch_size=None,
                         progress=f"{artifact.ref} own answers")
 
     t0 = time.perf_counter()
     answers, from_cache = cached_generate(artifact, convs, sampling, answer, cache=cache, use="dpo_own_answers")
-    loaded.clear()
     out, counts = apply_answers(pairs, dict(zip(todo, answers)), settings.sides)
     counts.update(model=artifact.ref, from_cache=from_cache, seconds=round(time.perf_counter() - t0, 1))
     log.info("own_answers: %s", ", ".join(f"{k}={v}" for k, v in counts.items()))
