@@ -70,26 +70,21 @@ def apply_answers(pairs: list[PreferencePair], answers: dict[int, str], sides) -
 
 
 def own_answers(pairs: list[PreferencePair], settings, artifact, *, device: str = "auto",
-                trust_remote_code: bool = False, cache=None) -> tuple[list[PreferencePair], dict]:
+                cache=None) -> tuple[list[PreferencePair], dict]:
     """``pairs`` with ``settings.model``'s (``artifact``'s) greedy answers put in (see the module doc), and counts."""
-    from camelid.eval.generations import Sampling, cached_generate
-    from camelid.models import generate, load_causal_lm
+    from camelid.eval.compare_judge import answer
+    from camelid.eval.generations import Sampling
+    from camelid.eval.share import Share
 
     todo = [i for i, p in enumerate(pairs) if any(replaceable(p, settings.sides))]
     if not todo:
         log.info("own_answers: no pair has a refusal on exactly one side; nothing to answer")
         return apply_answers(pairs, {}, settings.sides)
     convs = [pairs[i].prompt for i in todo]
-    sampling = Sampling(settings.max_new_tokens, 0.0, 1.0, 0)
-
-    def answer(conversations: list) -> list[str]:  # a cache miss: only then is the model loaded (and freed after)
-        model, tokenizer = load_causal_lm(artifact, device=device, trust_remote_code=trust_remote_code)
-        log.info("own_answers: %s answers %d prompts", artifact.ref, len(conversations))
-        return generate(model, tokenizer, conversations, **sampling.to_dict(), batch_size=None,
-                        progress=f"{artifact.ref} own answers")
-
     t0 = time.perf_counter()
-    answers, from_cache = cached_generate(artifact, convs, sampling, answer, cache=cache, use="dpo_own_answers")
+    # compare's cached answering: the model is loaded only on a cache miss; every process answers all (greedy)
+    answers, from_cache = answer(artifact, convs, Sampling(settings.max_new_tokens, 0.0, 1.0, 0), None,
+                                 Share(len(convs)), cache=cache, device=device)
     out, counts = apply_answers(pairs, dict(zip(todo, answers)), settings.sides)
     counts.update(model=artifact.ref, from_cache=from_cache, seconds=round(time.perf_counter() - t0, 1))
     log.info("own_answers: %s", ", ".join(f"{k}={v}" for k, v in counts.items()))

@@ -86,8 +86,7 @@ class DPORecipe(Recipe):
         from camelid.dpo.own import own_answers
 
         settings, artifact = self.dc.own_answers, self.ctx.inputs["own_answers"]
-        return lambda pairs: own_answers(pairs, settings, artifact, device=self.runtime.device,
-                                         trust_remote_code=self.runtime.trust_remote_code)
+        return lambda pairs: own_answers(pairs, settings, artifact, device=self.runtime.device)
 
     @property
     def run_dir(self):
