@@ -118,6 +118,27 @@ def test_resume_matches_the_uninterrupted_run(uninterrupted, built, tmp_path):
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
 
 
+def test_the_last_iterations_evaluation_is_the_final_one(built, tmp_path, monkeypatch):
+    """eval_every dividing iterations: the policy is evaluated twice (before, after), not three times; the final
+    evaluation's greedy scores are recorded as the last iteration's `evals` row (the same policy and answers)."""
+    from camelid.ppo.trainer import PPOTrainer
+
+    calls = []
+    evaluate = PPOTrainer.evaluate
+
+    def counting(self, **kw):
+        calls.append((self.iteration, kw.get("sampled_kl", False)))
+        return evaluate(self, **kw)
+
+    monkeypatch.setattr(PPOTrainer, "evaluate", counting)
+    cfg, registry = _setup(built, tmp_path, "stages.ppo.iterations=2")
+    m = _run(cfg, registry).manifest["metrics"]
+    assert calls == [(0, False), (2, True)]
+    assert [e["iteration"] for e in m["evals"]] == [0, 2]
+    assert m["evals"][1] == {"iteration": 2, **{k: v for k, v in m["eval"].items() if k != "kl"}}
+    assert "kl" in m["eval"]
+
+
 def test_nan_stops_with_a_message_and_publishes_nothing(built, tmp_path):
     from camelid.ppo.trainer import TrainingDiverged
 
