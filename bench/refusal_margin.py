@@ -1,7 +1,8 @@
 """#25: is a checkpoint's refusal a confident decision, or the argmax of a flat first token?
 
     python bench/refusal_margin.py REF [REF ...] [--registry ./registry-smol] [--set NAME=SPEC ...]
-                                   [--samples 4] [--interpolate BASE --alpha 0.5 0.7] [--out FILE]
+                                   [--samples 4] [--interpolate BASE --alpha 0.5 0.7] [--first-token-only]
+                                   [--out FILE]
 
 SPEC as for `camelid compare --set` (default: the smol profile's `real-eval`, the first 100 prompts of
 `real:eval`; add the XSTest sample with
@@ -60,13 +61,13 @@ def load_set(spec_text: str, n: int | None = None) -> list:
     return out
 
 
-def measure(model, tok, prompts: list, samples: int) -> dict:
+def measure(model, tok, prompts: list, samples: int, answers: bool = True) -> dict:
     from camelid.data.records import labelled_group
     from camelid.eval.refusal import is_refusal
     from camelid.models import generate
 
     convs = [p.messages for p in prompts]
-    greedy = [is_refusal(a) for a in generate(model, tok, convs, max_new_tokens=48)]
+    greedy = [is_refusal(a) for a in generate(model, tok, convs, max_new_tokens=48)] if answers else [0] * len(convs)
     sampled = [0.0] * len(convs)
     for s in range(samples):
         for i, a in enumerate(generate(model, tok, convs, max_new_tokens=16, temperature=1.0, seed=s)):
@@ -114,6 +115,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--interpolate", metavar="BASE")
     ap.add_argument("--alpha", type=float, nargs="*", default=[])
     ap.add_argument("--chat-template", default="tokenizer")
+    ap.add_argument("--first-token-only", action="store_true",
+                    help="p(open), top other, argmax and the AUC alone: no greedy answers (their column reads 0) and no "
+                    "samples; a forward pass per prompt, seconds per checkpoint")
     ap.add_argument("--out")
     args = ap.parse_args(argv)
     from camelid.models import load_causal_lm
@@ -136,18 +140,24 @@ def main(argv: list[str] | None = None) -> None:
                 model.load_state_dict({k: base[k] + alpha * (v - base[k]) if v.is_floating_point() else v
                                        for k, v in tuned.items()})
             for name, prompts in sets.items():
-                measured = measure(model, tok, prompts, args.samples)
+                measured = measure(model, tok, prompts, 0 if args.first_token_only else args.samples,
+                                   answers=not args.first_token_only)
                 if "auc" in measured:
                     area = measured.pop("auc")
                     rows.append({"ref": ref, "alpha": alpha, "set": name, "auc": area})
                     print(f"{ref:>12} a={alpha:<4} {name:>10} AUC of p(open), harmful over borderline: {area:.3f}",
                           flush=True)
                 for group, m in measured.items():
+                    if args.first_token_only:  # no answers: their columns would read 0
+                        m = {k: v for k, v in m.items() if k in ("n", "p_open", "top_other", "argmax")}
                     rows.append({"ref": ref, "alpha": alpha, "set": name, "group": group, **m})
-                    print(f"{ref:>12} a={alpha:<4} {name:>10} {group:>10} n={m['n']:<3} greedy {m['greedy']:.3f}  "
-                          f"sampled {m['sampled']:.3f}  p(open) {m['p_open']:.3f}  top other {m['top_other']:.3f}  "
-                          f"argmax {m['argmax']:.2f}  greedy-refused, sampled < 0.5: "
-                          f"{m['greedy_refused_sampled_under_half']}", flush=True)
+                    answered = "" if args.first_token_only else (
+                        f"greedy {m['greedy']:.3f}  sampled {m['sampled']:.3f}  ")
+                    tail = "" if args.first_token_only else (
+                        f"  greedy-refused, sampled < 0.5: {m['greedy_refused_sampled_under_half']}")
+                    print(f"{ref:>12} a={alpha:<4} {name:>10} {group:>10} n={m['n']:<3} {answered}"
+                          f"p(open) {m['p_open']:.3f}  top other {m['top_other']:.3f}  argmax {m['argmax']:.2f}{tail}",
+                          flush=True)
     if args.out:
         Path(args.out).write_text("".join(json.dumps(r) + "\n" for r in rows))
 
