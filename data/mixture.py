@@ -122,4 +122,13 @@ def mix(parts: list[tuple[DataSpec, LoadResult]], kind: str) -> LoadResult:
             records = [records[i] for i in idx]
         result.records.extend(records)
         result.mixture.append((part.name, spec.weight, part.kept, len(records)))
+    cut = sum(len(k) - c for k, c in zip(kept_per_source, counts))
+    if cut:  # say which source set the size: a weight above its rows left after dedup cuts every other source
+        _, i = min((len(k) / spec.weight, i) for i, ((spec, _), k) in enumerate(zip(parts, kept_per_source)) if k)
+        (spec, part), n = parts[i], len(kept_per_source[i])
+        dups = len(part.records) - n
+        result.notes.append(
+            f"{part.name} set the mixture's size: {n} rows"
+            f"{f' ({dups} dropped as duplicates of an earlier source)' if dups else ''} for weight {spec.weight:g}, so "
+            f"{cut} rows of the other sources were not sampled, to keep the weights' proportions")
     return result

@@ -33,6 +33,8 @@ def test_mixture_samples_by_weight_with_the_seed(tmp_path):
     assert sum(r.source == "messages/a" for r in res.records) == 20
     assert res.dropped == {"not sampled (mixture weights)": 20}
     assert res.mixture == [("messages/a", 2.0, 40, 20), ("messages/b", 1.0, 10, 10)]
+    assert res.notes == ["messages/b set the mixture's size: 10 rows for weight 1, so 20 rows of the other sources "
+                         "were not sampled, to keep the weights' proportions"]
     again = load_records(specs, "sft")
     assert again.fingerprint == res.fingerprint
     other_seed = load_records([specs[0].model_copy(update={"seed": 8}), specs[1]], "sft")
@@ -72,3 +74,17 @@ def test_heldout_split_by_prompt_never_shares_a_prompt():
 
 def test_normalise():
     assert normalise("  Ｈello\n\tWORLD ") == "hello world"
+
+
+def test_a_source_that_duplicates_cut_below_its_weight_is_named(tmp_path):
+    """Weight = n, but rows an earlier source holds are dropped: the others shrink, and the note says why."""
+    a = write_sft(tmp_path / "a.jsonl", 10, "Q")
+    b = write_sft(tmp_path / "b.jsonl", 10, "Q", offset=6)  # 4 of its 10 repeat a's
+    res = load_records([DataSpec(format="messages", path=a, weight=10), DataSpec(format="messages", path=b, weight=10)],
+                       "sft")
+    assert res.kept == 12 and res.dropped["not sampled (mixture weights)"] == 4
+    assert res.notes == ["messages/b set the mixture's size: 6 rows (4 dropped as duplicates of an earlier source) "
+                         "for weight 10, so 4 rows of the other sources were not sampled, to keep the weights' "
+                         "proportions"]
+    assert load_records([DataSpec(format="messages", path=a, weight=10), DataSpec(format="messages", path=b, weight=6)],
+                        "sft").notes == []
