@@ -116,8 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--alpha", type=float, nargs="*", default=[])
     ap.add_argument("--chat-template", default="tokenizer")
     ap.add_argument("--first-token-only", action="store_true",
-                    help="p(open), top other, argmax and the AUC alone: no greedy answers (their column reads 0) and no "
-                    "samples; a forward pass per prompt, seconds per checkpoint")
+                    help="p(open), top other, argmax and the AUC alone: no greedy answers and no samples (their "
+                    "columns are left out); a forward pass per prompt, seconds per checkpoint")
     ap.add_argument("--out")
     args = ap.parse_args(argv)
     from camelid.models import load_causal_lm

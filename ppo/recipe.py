@@ -131,10 +131,7 @@ class PPORecipe(Recipe):
     def evaluate(self) -> None:
         """The published policy on the held-out prompts; with the training history, the manifest's metrics."""
         trainer, result = self.trainer, self.result
-        final = trainer.evaluate(sampled_kl=True) if trainer.eval_prompts else {}
-        if final and trainer.iteration % self.ctx.section.eval_every == 0 and trainer.last_eval_deferred() \
-                and not any(e["iteration"] == trainer.iteration for e in trainer.evals):
-            trainer.record_eval(final)  # the last iteration's periodic evaluation, left to this one
+        final = trainer.final_evaluation()
         if final:
             log.info("after PPO: %s", _fmt(final))
         self.metrics = {

@@ -180,11 +180,22 @@ class PPOTrainer:
         return self.early_stopping.observe(self.acc, self.unwrapped_policy, self.evals[-1])
 
     def last_eval_deferred(self) -> bool:
-        """True at the last iteration without early stopping: the recipe's final evaluation answers the same policy's
-        prompts greedily (adding the sampled KL), so the periodic one there would be the same answers a second time
-        (about a minute of the smol profile's ppo); the recipe records it as this iteration's (`record_eval`).
-        Early stopping keeps it: it picks the best policy from these evaluations."""
+        """True at the last iteration without early stopping: the final evaluation answers the same policy's prompts
+        greedily (adding the sampled KL), so the periodic one there would be the same answers a second time (about a
+        minute of the smol profile's ppo); `final_evaluation` records it as this iteration's. Early stopping keeps
+        it: it picks the best policy from these evaluations."""
         return self.iteration == self.cfg.iterations and self.cfg.early_stopping_patience is None
+
+    def final_evaluation(self) -> dict[str, float]:
+        """The published policy's greedy answers with the sampled KL ({} without held-out prompts); also the last
+        iteration's periodic `evals` row where that one was left to it (`last_eval_deferred`)."""
+        if not self.eval_prompts:
+            return {}
+        final = self.evaluate(sampled_kl=True)
+        if self.iteration % self.cfg.eval_every == 0 and self.last_eval_deferred() \
+                and not any(e["iteration"] == self.iteration for e in self.evals):
+            self.record_eval(final)
+        return final
 
     def record_eval(self, metrics: dict[str, float]) -> None:
         """One periodic evaluation (the greedy answers' scores) as this iteration's `evals` row, logged."""
