@@ -12,7 +12,7 @@ from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
 from camelid.training.batching import EpochSeededLengthGroupedSampler, data_seed
 
-__all__ = ["EpochSeededLengthGroupedSampler", "RowPackedCollator", "SFTTrainerWithSeededGrouping",
+__all__ = ["EpochSeededLengthGroupedSampler", "RowPackedCollator", "SFTTrainerWithSeededGrouping", "opening_mask",
            "score_labelled_positions_only"]
 
 REAL_TOKENS = "camelid_real_tokens"  # a batch key the trainer pops before the forward: tokens that are not padding
@@ -76,12 +76,33 @@ def score_labelled_positions_only() -> None:
     trl_utils._use_triton = compact_on_cpu
 
 
+def opening_mask(label_mask: torch.Tensor, tokens: int) -> torch.Tensor:
+    """The first `tokens` positions of every run of labelled positions (each answer's opening; packed rows and
+    multi-turn conversations have several runs), as a bool tensor shaped like `label_mask`."""
+    m = label_mask.bool()
+    shift = lambda x: torch.nn.functional.pad(x[..., :-1], (1, 0), value=False)  # noqa: E731 (x[i] <- x[i-1])
+    cur = m & ~shift(m)  # each run's first position
+    out = cur.clone()
+    for _ in range(tokens - 1):
+        cur = shift(cur) & m
+        out |= cur
+    return out
+
+
 class SFTTrainerWithSeededGrouping(SFTTrainer):
     """TRL's SFTTrainer; with `train_sampling_strategy="group_by_length"` its train sampler is epoch-seeded, and
-    its fused LM head scores only labelled positions on CPUs too (`score_labelled_positions_only`)."""
+    its fused LM head scores only labelled positions on CPUs too (`score_labelled_positions_only`).
 
-    def __init__(self, *args, **kwargs):
+    `opening_weight` > 1 weights the training loss of each answer's first `opening_tokens` tokens (the SFT config's
+    fields of those names). TRL has no per-token loss weights; its `compute_loss_func` hook would need the full
+    logits and a second, metrics-only forward. So the weighting is an extra term on the per-token log-probs of
+    TRL's own fused forward (caught by a forward hook): loss + (weight - 1) * (the opening tokens' summed NLL) /
+    (the tokens TRL divides by).
+    """
+
+    def __init__(self, *args, opening_weight: float = 1.0, opening_tokens: int = 1, **kwargs):
         score_labelled_positions_only()
+        self.opening_weight, self.opening_tokens = opening_weight, opening_tokens
         super().__init__(*args, **kwargs)
 
     def _get_train_sampler(self, train_dataset=None):
@@ -96,8 +117,26 @@ class SFTTrainerWithSeededGrouping(SFTTrainer):
         a batch without an attention mask as one flattened row: position_ids.size(1))."""
         real = inputs.pop(REAL_TOKENS, None)
         before = self._total_train_tokens
-        out = super().compute_loss(model, inputs, return_outputs=return_outputs,
-                                   num_items_in_batch=num_items_in_batch)
+        weighted = self.opening_weight != 1.0 and self.model.training
+        fused: list = []  # TRL's fused forward's outputs (per-token log-probs), caught on their way back
+        hook = model.register_forward_hook(
+            lambda _m, _a, kwargs, result: fused.append(result) if kwargs.get("fused_lm_head") else None,
+            with_kwargs=True) if weighted else None
+        try:
+            out = super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                       num_items_in_batch=num_items_in_batch)
+        finally:
+            if hook is not None:
+                hook.remove()
+        if weighted:
+            outputs = fused[-1]
+            opening = opening_mask(outputs.label_mask, self.opening_tokens)
+            count = outputs.label_mask.sum() if num_items_in_batch is None else num_items_in_batch
+            extra = -(outputs.log_probs * opening).sum() / torch.as_tensor(count).clamp(min=1)
+            if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                extra = extra * (self.accelerator.num_processes // self.get_tp_size())  # as TRL scales its loss
+            extra = (self.opening_weight - 1.0) * extra
+            out = (out[0] + extra, out[1]) if return_outputs else out + extra
         if real is not None and self.model.training:
             total = self.accelerator.gather_for_metrics(real.to(self.accelerator.device)).sum().item()
             self._total_train_tokens = before + total // self._tp_size

@@ -51,3 +51,11 @@ class SFTConfig(TrainerSettings):
     save_total_limit: int = Field(2, gt=0, description="Keep only the newest N checkpoints in the run folder.")
     eval_steps: int = Field(0, ge=0, description="Held-out loss every N steps (0: only before and after training).")
     max_new_tokens: int = Field(64, gt=0, description="Generation length for the held-out prompt evaluation.")
+    opening_weight: float = Field(
+        1.0, ge=1.0, description="Training-loss weight of each answer's first `opening_tokens` tokens, where a chat "
+        "model decides to refuse or to help (1: plain per-token loss). Safety alignment sits mostly in an answer's "
+        "first tokens (Qi et al. 2024); on SmolLM2 a weight of 10 on the first token ordered XSTest's unsafe "
+        "prompts above its safe ones better than plain SFT did (docs/experiments/smollm2.md). The eval loss stays "
+        "plain.")
+    opening_tokens: int = Field(1, gt=0, description="How many of each answer's first tokens `opening_weight` "
+                                "weights.")

@@ -229,6 +229,7 @@ class SFTRecipe(Recipe):
             train_dataset=self.train_data.dataset(),
             eval_dataset=self.eval_data.dataset() if self.eval_data is not None else None,
             peft_config=self._peft_config(),
+            opening_weight=self.sc.opening_weight, opening_tokens=self.sc.opening_tokens,
         )
         if self.sc.packing and not self._varlen_kernel():
             # TRL refuses a custom collator with packing; its own would flatten the batch into one row.
