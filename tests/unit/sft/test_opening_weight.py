@@ -24,8 +24,8 @@ def test_opening_mask_marks_the_first_tokens_of_every_labelled_run():
 
 def _trainer(tmp_path, weight: float, tokens: int):
     from datasets import Dataset
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
     from tokenizers import Tokenizer, models
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
     from trl import SFTConfig
 
     torch.manual_seed(0)
