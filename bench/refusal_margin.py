@@ -96,10 +96,12 @@ def measure(model, tok, prompts: list, samples: int, answers: bool = True) -> di
         if not idx:
             continue
         n = len(idx)
-        out[group] = {"n": n, "greedy": sum(greedy[i] for i in idx) / n, "sampled": sum(sampled[i] for i in idx) / n,
-                      "p_open": sum(first[i][0] for i in idx) / n, "top_other": sum(first[i][1] for i in idx) / n,
-                      "argmax": sum(first[i][0] > first[i][1] for i in idx) / n,
-                      "greedy_refused_sampled_under_half": sum(greedy[i] and sampled[i] < .5 for i in idx)}
+        out[group] = {"n": n, "p_open": sum(first[i][0] for i in idx) / n,
+                      "top_other": sum(first[i][1] for i in idx) / n,
+                      "argmax": sum(first[i][0] > first[i][1] for i in idx) / n}
+        if answers:  # without answers these columns would read 0
+            out[group] |= {"greedy": sum(greedy[i] for i in idx) / n, "sampled": sum(sampled[i] for i in idx) / n,
+                           "greedy_refused_sampled_under_half": sum(greedy[i] and sampled[i] < .5 for i in idx)}
     return out
 
 
@@ -165,8 +167,6 @@ def main(argv: list[str] | None = None) -> None:
                     print(f"{ref:>12} a={alpha:<4} {name:>10} AUC of p(open), harmful over borderline: {area:.3f};  "
                           f"harmful above the threshold that borderline passes at a share of: {shares}", flush=True)
                 for group, m in measured.items():
-                    if args.first_token_only:  # no answers: their columns would read 0
-                        m = {k: v for k, v in m.items() if k in ("n", "p_open", "top_other", "argmax")}
                     rows.append({"ref": ref, "alpha": alpha, "set": name, "group": group, **m})
                     answered = "" if args.first_token_only else (
                         f"greedy {m['greedy']:.3f}  sampled {m['sampled']:.3f}  ")

@@ -129,6 +129,9 @@ class SFTTrainerWithSeededGrouping(SFTTrainer):
             if hook is not None:
                 hook.remove()
         if weighted:
+            if not fused or not fused[-1].log_probs.requires_grad:  # a TRL path that trains on other logits
+                raise RuntimeError("stages.sft.opening_weight: TRL's compute_loss did not train through its fused LM "
+                                   "head (label smoothing or a compute_loss_func?); the weight has nothing to add to")
             outputs = fused[-1]
             opening = opening_mask(outputs.label_mask, self.opening_tokens)
             count = outputs.label_mask.sum() if num_items_in_batch is None else num_items_in_batch
