@@ -50,6 +50,8 @@ class LogLines(ProgressCallback):
             parts.append(f"acc {logs['mean_token_accuracy']:.3f}")
         tokens = logs.get("num_tokens")
         if tokens is not None and elapsed > 0:
+            if tokens < self._tokens0:  # TRL restarted its count on resume (it printed "-11,756 tok/s" before)
+                self._tokens0 = 0
             parts.append(f"{(tokens - self._tokens0) / elapsed:,.0f} tok/s")
         if done > 0 and state.max_steps > state.global_step and "loss" in logs:
             parts.append(f"eta {_duration(elapsed / done * (state.max_steps - state.global_step))}")
