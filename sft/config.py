@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from camelid.data.spec import DataSpec
 from camelid.training.settings import LoraSettings, TrainerSettings
@@ -59,3 +59,51 @@ class SFTConfig(TrainerSettings):
         "plain.")
     opening_tokens: int = Field(1, gt=0, description="How many of each answer's first tokens `opening_weight` "
                                 "weights.")
+
+
+# The settings a second pass sets itself; every other one is the first pass's.
+SECOND_PASS_OWN = ("epochs", "max_steps", "learning_rate", "opening_weight", "opening_tokens")
+
+
+class SFTSecondPass(BaseModel):
+    """A second pass of the SFT stage: the first pass's model trained further on other data, as its own job.
+
+    Curriculum-style fine-tunes end on a short pass over the data the model should follow most closely, at a lower
+    rate. Here it publishes its own artifact, so the first pass stays in the registry and changing the second pass
+    reruns only it. Settings it does not name (template, max_length, batch size, eval data, ...) are the first
+    pass's; it does no self-distillation.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    output: str = Field(..., description="Registry name of the second pass's model (the first pass publishes "
+                        "stages.sft.output, which is this pass's starting model).")
+    data: DataSpec | list[DataSpec] = Field(..., description="Its training conversations: one data spec or a "
+                                            "weighted list (mixture).")
+    epochs: float | None = Field(None, gt=0, description="Passes over its data (null: the first pass's).")
+    max_steps: int | None = Field(None, description="Stop after this many steps (null: the first pass's).")
+    learning_rate: float | None = Field(None, gt=0, description="Its peak learning rate (null: the first pass's).")
+    opening_weight: float | None = Field(None, ge=1.0, description="Its opening_weight (null: the first pass's).")
+    opening_tokens: int | None = Field(None, gt=0, description="Its opening_tokens (null: the first pass's).")
+
+    def section(self, first: SFTConfig) -> SFTConfig:
+        """The SFT section this pass trains with: the first pass's, from its output, with this pass's settings."""
+        values = first.model_dump(exclude={"second_pass"})
+        values.update(model=first.output, output=self.output, data=self.data, self_distill=None)
+        values.update({k: getattr(self, k) for k in SECOND_PASS_OWN if getattr(self, k) is not None})
+        return SFTConfig.model_validate(values)
+
+
+class SFTStageConfig(SFTConfig):
+    """`stages.sft`: one SFT pass, and optionally a second from its model (`second_pass`)."""
+
+    second_pass: SFTSecondPass | None = Field(
+        None, description="A second SFT job from this one's model, on other data (e.g. a short, low-rate pass over "
+        "the real-wording rows alone): {output, data, and optionally epochs, max_steps, learning_rate, "
+        "opening_weight, opening_tokens}; its other settings are this section's. null: one pass.")
+
+    @model_validator(mode="after")
+    def _two_names(self):
+        if self.second_pass is not None and self.second_pass.output == self.output:
+            raise ValueError(f"second_pass.output is {self.output!r}, the first pass's output too: give the second "
+                             "pass its own registry name (the first pass's model is its starting point)")
+        return self
