@@ -1,5 +1,5 @@
 # camelid: `make demo` runs the whole pipeline on the built-in toy world (CPU, minutes);
-# `make demo-real` runs it on a real pretrained model (SmolLM2-135M-Instruct, 52-63 minutes measured on a 2-core CPU);
+# `make demo-real` runs it on a real pretrained model (SmolLM2-135M-Instruct, about 57 minutes measured on a 2-core CPU, over the hour on a slower day);
 # `make test` runs the test suite. All set up .venv first.
 VENV ?= .venv
 PY := $(VENV)/bin/python

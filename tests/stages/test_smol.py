@@ -57,8 +57,10 @@ def wheel_cache() -> Path:
 def cli(command: str, ws, *args: str) -> int:
     from camelid.cli import main
 
+    # keep_checkpoints=none: each stage's run folder loses its checkpoints once it publishes (a SmolLM2 checkpoint
+    # with its optimizer state is ~1.6 GB; the chain publishes seven 538 MB models besides)
     return main([command, "--config", str(REPO / "pipelines.yaml"), "--profile", "smol", "--registry",
-                 str(ws.root), f"runs_dir={ws.runs}", *args])
+                 str(ws.root), f"runs_dir={ws.runs}", "keep_checkpoints=none", *args])
 
 
 @pytest.fixture(scope="module")
