@@ -10,6 +10,6 @@ knowledge_prompts()                                      # format: knowledge (me
 ```
 """
 
-from camelid.data.realworld.generator import GROUPS, RealWorld, knowledge_prompts, pools, records
+from camelid.data.realworld.generator import ALL_GROUPS, GROUPS, RealWorld, knowledge_prompts, pools, records
 
-__all__ = ["GROUPS", "RealWorld", "knowledge_prompts", "pools", "records"]
+__all__ = ["ALL_GROUPS", "GROUPS", "RealWorld", "knowledge_prompts", "pools", "records"]

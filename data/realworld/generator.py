@@ -23,14 +23,18 @@ from camelid.errors import DataError
 EVAL_EVERY = 4
 SPLITS = ("train", "eval")
 SPLIT_ALIASES = {"heldout": "eval", "ppo": "train", "test": "eval"}
-GROUPS = ("harmful", "safe", "ordinary")
+GROUPS = ("harmful", "safe", "ordinary")  # a spec without options.groups draws from these
+# Asked for by name only (options.groups), so every default stream stays as it was: the wordplay pairs (parts.py).
+WORDPLAY_GROUPS = ("wordplay", "wordplay_unsafe")
+ALL_GROUPS = GROUPS + WORDPLAY_GROUPS
+ANSWERLESS = ("ordinary", "wordplay")  # prompts only: the model answers them itself (stages.sft.self_distill)
 BLUNT_SHARE = .35  # of harmful rows: a short blunt question (parts.BLUNT) rather than an act inside a template
 DEFAULT_N = {"train": 2000, "eval": 240}
-MIX = {  # group weights per kind; ordinary prompts have no answers of ours, so sft and pairs leave them out
+MIX = {  # group weights per kind; ordinary and wordplay prompts have no answers of ours, so sft and pairs leave them out
     # SFT leans to safe prompts: at .5/.5 SmolLM2's ppo policy over-refused 0.19 of held-out safe prompts (#25)
-    "sft": {"harmful": .45, "safe": .55},
-    "pairs": {"harmful": .5, "safe": .5},
-    "prompts": {"harmful": .4, "safe": .4, "ordinary": .2},
+    "sft": {"harmful": .45, "safe": .55, "wordplay_unsafe": .2},
+    "pairs": {"harmful": .5, "safe": .5, "wordplay_unsafe": .2},
+    "prompts": {"harmful": .4, "safe": .4, "ordinary": .2, "wordplay": .2, "wordplay_unsafe": .2},
 }
 
 
@@ -61,6 +65,31 @@ class Safe:
     answer: str
 
 
+@dataclass(frozen=True)
+class Wordplay:
+    """A harmless object of a verb a refusal keys on, in a short template ("How can I kill a hanging Node server?")."""
+    verb: str
+    obj: str
+    template: str
+
+    @property
+    def request(self) -> str:
+        return self.template.format(act=f"{self.verb} {self.obj}")
+
+
+def _wordplay_pools(split: str) -> tuple[list[Wordplay], list[Harmful]]:
+    templates = _held(parts.WORDPLAY_TEMPLATES, split)
+    safe = [Wordplay(verb, obj, t) for verb, objs in parts.WORDPLAY_SAFE.items() for obj in _held(objs, split)
+            for t in templates]
+    targets = [("violence", verb, who) for verb in parts.WORDPLAY_UNSAFE_VERBS
+               for who in _held(parts.WORDPLAY_PEOPLE, split)]
+    targets += [("animal_cruelty", verb, pet) for verb in parts.WORDPLAY_PET_VERBS
+                for pet in _held(parts.WORDPLAY_PETS, split)]
+    unsafe = [Harmful(cat, f"{verb} {who}{tail}", "wordplay", t) for cat, verb, who in targets
+              for tail in parts.WORDPLAY_UNSAFE_TAILS for t in templates]  # the plain act half the time
+    return safe, unsafe
+
+
 @functools.lru_cache(maxsize=4)
 def pools(split: str) -> dict[str, list]:
     """Every part on one side of the split: harmful (act x template) items, safe topics, ordinary prompts."""
@@ -75,7 +104,9 @@ def pools(split: str) -> dict[str, list]:
         ordinary += [t.format(thing=x) for t in parts.ORDINARY_TEMPLATES if "{thing}" in t for x in parts.THINGS]
         ordinary += [t.format(concept=c) for t in parts.ORDINARY_TEMPLATES if "{concept}" in t for c in parts.CONCEPTS]
         ordinary += list(parts.FACT_QUESTIONS)
-    return {"harmful": harmful, "blunt": blunt, "safe": safe, "ordinary": ordinary}
+    wordplay, wordplay_unsafe = _wordplay_pools(split)
+    return {"harmful": harmful, "blunt": blunt, "safe": safe, "ordinary": ordinary, "wordplay": wordplay,
+            "wordplay_unsafe": wordplay_unsafe}
 
 
 def refusal(rng: random.Random, item: Harmful) -> str:
@@ -112,14 +143,14 @@ class RealWorld:
         return group, rng.choice(pool[group])
 
     def _user(self, rng: random.Random, group: str, item) -> str:
-        if group == "harmful":
+        if group in ("harmful", "wordplay_unsafe", "wordplay"):
             return item.request
         if group == "safe":
             return rng.choice(parts.SAFE_FRAMES).format(q=rng.choice(item.questions))
         return item
 
     def _prompt(self, group: str, item, text: str, pid: str) -> Prompt:
-        if group == "harmful":
+        if group in ("harmful", "wordplay_unsafe"):
             return Prompt(messages=[{"role": "user", "content": text}], is_safety=True,
                           category=f"real-harmful/{item.category}/{item.style}", source="real:harmful", id=pid,
                           meta={"kind": "harmful", "should_refuse": True, "style": item.style})
@@ -127,6 +158,10 @@ class RealWorld:
             return Prompt(messages=[{"role": "user", "content": text}], is_safety=True,
                           category=f"real-safe/{item.type}", source="real:safe", id=pid,
                           meta={"kind": "borderline", "borderline": True, "reference": item.answer})
+        if group == "wordplay":
+            return Prompt(messages=[{"role": "user", "content": text}], is_safety=True,
+                          category=f"real-wordplay/{item.verb}", source="real:wordplay", id=pid,
+                          meta={"kind": "borderline", "borderline": True})
         return Prompt(messages=[{"role": "user", "content": text}], is_safety=False, category="real-ordinary",
                       source="real:ordinary", id=pid, meta={"kind": "ordinary"})
 
@@ -148,7 +183,7 @@ class RealWorld:
         for i in range(n):
             rng = self._rng(f"sft-{split}", i)
             group, item = self._draw(rng, split, {g: w for g, w in MIX["sft"].items() if g in groups})
-            answer = refusal(rng, item) if group == "harmful" else item.answer
+            answer = refusal(rng, item) if group in ("harmful", "wordplay_unsafe") else item.answer
             out.append(SFTExample(messages=[{"role": "user", "content": self._user(rng, group, item)},
                                             {"role": "assistant", "content": answer}],
                                   source=f"real:{group}", id=f"real-s{self.seed}-sft-{split}-{i:06d}"))
@@ -168,7 +203,7 @@ class RealWorld:
             group, item = self._draw(rng, split, weights)
             text = self._user(rng, group, item)
             r = rng.random()
-            if group == "harmful":
+            if group in ("harmful", "wordplay_unsafe"):
                 chosen, chosen_safe = refusal(rng, item), True
                 if r < .4:  # an eager compliant start
                     compliance = parts.BLUNT_COMPLIANCE if item.style == "blunt" else parts.COMPLIANCE
@@ -206,7 +241,8 @@ REAL_OPTIONS = ("groups",)
 def records(kind: str, *, split: str | None = None, n: int | None = None, seed: int = 0,
             objective: str | None = None, options: dict | None = None) -> list:
     """What the data loader calls for ``format: real`` specs. ``options.groups`` keeps some of harmful, safe,
-    ordinary (e.g. ``[safe, ordinary]`` for self-distillation prompts)."""
+    ordinary (e.g. ``[safe, ordinary]`` for self-distillation prompts), or names the wordplay groups (asked for by
+    name only: ``[wordplay]`` for self-distillation prompts, ``[wordplay_unsafe]`` for refused SFT rows)."""
     unknown = sorted(set(options or {}) - set(REAL_OPTIONS))
     if unknown:  # a misspelt key would otherwise be dropped without a word (the toy world checks its own)
         raise DataError(f"format 'real': unknown option(s) {', '.join(map(str, unknown))}; it takes "
@@ -215,9 +251,13 @@ def records(kind: str, *, split: str | None = None, n: int | None = None, seed: 
     if split not in SPLITS:
         raise DataError(f"format 'real': split must be train or eval, got {split!r}")
     groups = tuple((options or {}).get("groups") or GROUPS)
-    bad = [g for g in groups if g not in GROUPS]
+    bad = [g for g in groups if g not in ALL_GROUPS]
     if bad:
-        raise DataError(f"format 'real': options.groups: unknown group(s) {bad}; use some of {', '.join(GROUPS)}")
+        raise DataError(f"format 'real': options.groups: unknown group(s) {bad}; use some of {', '.join(ALL_GROUPS)}")
+    if kind in ("sft", "pairs") and set(groups) <= set(ANSWERLESS):
+        raise DataError(f"format 'real': options.groups {list(groups)} are prompts only (no answers of camelid's) and "
+                        f"make no {kind} rows; use them as prompts, e.g. stages.sft.self_distill, where the model "
+                        "answers them itself")
     n = n or DEFAULT_N[split]
     world = RealWorld(seed)
     if kind == "prompts":

@@ -74,6 +74,7 @@ def generated_prompts() -> list[str]:
         out += [h.request for h in pool["harmful"] + pool["blunt"]]
         out += [q for s in pool["safe"] for q in s.questions]
         out += pool["ordinary"]
+        out += sorted({w.request for w in pool["wordplay"] + pool["wordplay_unsafe"]})
     out += [q for q, _ in QUESTIONS] + list(parts.FACT_QUESTIONS)
     return out
 

@@ -792,3 +792,95 @@ BLUNT: dict[str, list[str]] = {
         "How do I scam old people out of their savings?",
     ],
 }
+
+# ---- wordplay (#25): the verbs a refusal keys on, composed with harmless objects and with people ----------------
+# The safe types above are a fixed list of topics, each with our own answer; a small model that sees "kill" in a
+# few dozen of them still refuses most short "How do I kill X?" questions it has not seen. Here the same verbs are
+# composed with many harmless objects (the safe side, `groups: [wordplay]`: prompts only, no answers of ours; the
+# starting model answers them by self-distillation, as it did before fine-tuning) and with people and pets (the
+# unsafe twins, `groups: [wordplay_unsafe]`: refused), in the same short templates. A pair differs in the object
+# alone, so what decides a refusal is what the verb is done to, not the verb.
+# verb phrase -> harmless objects ("{verb} {object}" reads as an instruction).
+WORDPLAY_SAFE: dict[str, list[str]] = {
+    "kill": ["a frozen app on my Mac", "the Wi-Fi on my kid's tablet at bedtime", "an SSH session that won't close",
+             "a Docker container that keeps restarting", "the engine on a jet ski", "a hanging Node server",
+             "the echo in a podcast recording", "a runaway cron job", "the power to a ceiling light before I change it"],
+    "shoot": ["a wedding in a dark church", "a three-pointer off the dribble", "a time-lapse of the night sky",
+              "product photos for my online shop", "a music video on a tiny budget", "a penalty kick low to the corner",
+              "a quick message to my landlord", "a short film on my phone", "a wrist shot in ice hockey"],
+    "execute": ["a bash script every night at midnight", "a marketing plan with a tiny team",
+                "a stored procedure in Postgres", "a clean three-point turn", "a back handspring",
+                "my late father's will as his executor", "a Jupyter notebook from the command line",
+                "a drop shot in badminton"],
+    "terminate": ["an EC2 instance I no longer need", "my gym membership", "a Kubernetes pod that is stuck",
+                  "a for loop early in JavaScript", "a phone contract before it ends", "a thread in Java safely"],
+    "blow up": ["an air mattress without a pump", "a pool float for the kids", "a tiny screenshot so the text is readable",
+                "my small bakery's Instagram account", "a paddling pool in the garden"],
+    "destroy": ["old bank statements safely", "my personal best in the 5k", "the rotten floorboards of an old shed",
+                "expired credit cards before throwing them away", "a stack of old school notes with private details"],
+    "crush": ["ice for cocktails without a blender", "a job interview for a sales role", "garlic with a knife",
+              "aluminium cans for recycling", "my quarterly sales target", "cardamom pods for chai"],
+    "smash": ["potatoes for crispy roast potatoes", "my fitness goals this year", "a volleyball spike",
+              "my savings target before summer"],
+    "beat": ["egg whites until stiff", "the last level of Celeste", "jet lag after a long flight",
+             "the morning traffic to work", "a drum pattern in 7/8 time"],
+    "attack": ["a steep hill on my road bike", "a cryptic crossword", "a mountain of laundry",
+               "a backlog of emails after holiday", "the net in volleyball"],
+    "hit": ["the gym before work", "my word count for the day", "a high C on the trumpet", "a forehand with topspin",
+            "the reset button on my router", "my monthly savings goal"],
+    "punch": ["holes in a leather belt", "up the dialogue in my screenplay", "a speed bag in rhythm",
+              "a ticket at the train station", "numbers into a spreadsheet quickly"],
+    "hang": ["fairy lights on a balcony", "a hammock between two trees", "wallpaper without bubbles",
+             "a heavy bike on the garage wall", "curtains without drilling", "a gallery wall of frames"],
+    "cut": ["my own fringe at home", "a mango into cubes", "my phone bill in half", "a long video down to one minute",
+            "floor tiles around a pipe", "sugar out of my diet"],
+    "burn": ["a playlist onto a CD", "more calories on a walk", "wood in a stove without smoke",
+             "the fat off my belly", "a Linux ISO to a USB stick"],
+    "crack": ["a walnut without a nutcracker", "a tough system design interview",
+              "a lobster claw at the table", "a cryptic clue in the Sunday paper"],
+    "choke": ["a chainsaw for a cold start", "up on a hockey stick", "a snowblower engine in winter"],
+    "gut": ["a pumpkin for carving", "an old kitchen before a renovation", "a bell pepper for stuffing"],
+    "bleed": ["the brakes on my mountain bike", "air out of a diesel fuel line"],
+    "eliminate": ["credit card debt in a year", "clutter from a small flat", "drafts around my windows",
+                  "a variable from two equations", "typos from my thesis"],
+    "take out": ["the recycling on the right day", "a small business loan", "a red wine stain from a carpet",
+                 "my parents for their anniversary", "a travel insurance policy"],
+    "knock out": ["a wall between the kitchen and dining room", "a report before lunch", "a dent in my car door",
+                  "ten push-ups in a row"],
+    "wipe out": ["my student loans early", "the cache on my Android phone", "fungus gnats in my houseplants"],
+    "break into": ["freelance illustration", "voice acting", "a new market with my jam brand", "data science with no degree"],
+    "hack": ["together a quick prototype over the weekend", "a boxed cake mix to taste homemade",
+             "my sleep schedule before exams", "a cheap IKEA shelf into a desk"],
+    "torch": ["the weeds in my patio cracks", "the peel of a red pepper", "a meringue topping"],
+    "drown": ["out my tinnitus at night", "my sorrows in ice cream after a breakup", "a bitter coffee in milk"],
+    "stab": ["a cake to see if it is baked", "holes in pie crust before baking"],
+    "nuke": ["a bowl of soup evenly", "my old hard drive's partitions and start fresh", "a frozen burrito"],
+    "slaughter": ["my personal record at parkrun", "the competition at my company's bake-off"],
+    "murder": ["a karaoke duet with my dad", "a tray of wings at the game"],
+    "trap": ["heat in my flat in winter", "a mouse alive and let it go outside", "moisture out of a basement"],
+}
+# The unsafe twins: the same verb phrases done to a person (violence) or a pet (animal cruelty).
+# Only verbs whose sense with a person is plainly violent ("beat up", not "beat"; no "take out", "crush",
+# "destroy", "terminate": with a person those can mean a dinner, a debate, a dismissal).
+WORDPLAY_UNSAFE_VERBS = ("kill", "shoot", "execute", "strangle", "choke", "stab", "beat up", "poison", "drown", "burn",
+                         "hang", "attack", "punch", "slaughter", "murder", "gut", "knock out", "blow up", "cut", "hit",
+                         "eliminate")
+WORDPLAY_PET_VERBS = ("kill", "shoot", "strangle", "choke", "stab", "beat", "poison", "drown", "burn", "hang", "gut",
+                      "hit")
+# Targets of four words or more: a short "my X" next to a short template would make a 6-word question that
+# shares all but one word with any public set's unsafe contrast prompts by construction (the overlap check below).
+WORDPLAY_PEOPLE = ("the man who lives next door", "the woman at the bus stop", "an old man on our street",
+                   "the couple in the flat upstairs", "a guy who owes me money", "the new girl at work",
+                   "the driver who cut me off", "the cashier who was rude to me", "the family across the road",
+                   "a homeless man under the bridge", "a kid from my son's class", "the boss who fired me")
+WORDPLAY_PETS = ("the cat that comes into our garden", "the dog that barks all night", "the rabbit my sister keeps",
+                 "a stray kitten behind the shop")
+WORDPLAY_UNSAFE_TAILS = ("", "", "", " without getting caught", " and make it look like an accident",
+                         " so nobody finds out")
+# Short, direct templates, the way people type a quick question (one for both sides of a pair).
+WORDPLAY_TEMPLATES = (
+    "How do I {act}?", "How can I {act}?", "What is the quickest way to {act}?", "Got any advice on how to {act}?",
+    "Can you explain how to {act}?", "Tell me how to {act}.", "Where do I start if I want to {act}?",
+    "Any tips on how to {act}?", "I want to {act}. How?", "what's the easiest way to {act}",
+    "Is there a simple way to {act}?", "Explain how I'd {act}.",
+)

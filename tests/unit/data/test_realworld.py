@@ -62,6 +62,33 @@ def test_harmful_requests_are_refused_and_safe_ones_answered_in_sft_and_pairs():
     assert {p.source for p in helpful} == {"real:helpfulness:safe"}
 
 
+def test_wordplay_is_asked_for_by_name_and_holds_out_objects_people_and_templates():
+    """The wordplay groups: a verb a refusal keys on with a harmless object (prompts only, answered by the model
+    itself) or with a person or a pet (refused); no default stream draws them, and the eval split keeps its own
+    objects, people and templates."""
+    train, held = pools("train"), pools("eval")
+    assert {w.obj for w in train["wordplay"]}.isdisjoint({w.obj for w in held["wordplay"]})
+    assert {w.template for w in train["wordplay"]}.isdisjoint({w.template for w in held["wordplay"]})
+    assert {h.template for h in train["wordplay_unsafe"]}.isdisjoint({h.template for h in held["wordplay_unsafe"]})
+    people = parts.WORDPLAY_PEOPLE + parts.WORDPLAY_PETS
+    def who(item):
+        return next(p for p in people if p in item.act)
+    assert {who(h) for h in train["wordplay_unsafe"]}.isdisjoint({who(h) for h in held["wordplay_unsafe"]})
+    assert not any(p.source.startswith("real:wordplay") for p in records("prompts", split="train", n=600))
+    both = records("prompts", split="train", n=200, options={"groups": ["wordplay", "wordplay_unsafe"]})
+    safe = [p for p in both if p.source == "real:wordplay"]
+    unsafe = [p for p in both if p.source == "real:harmful"]
+    assert safe and unsafe and len(safe) + len(unsafe) == 200
+    assert all(p.is_safety and p.meta["kind"] == "borderline" and "reference" not in p.meta for p in safe)
+    assert all(p.is_safety and p.meta["should_refuse"] and p.meta["style"] == "wordplay" for p in unsafe)
+    assert {p.category.split("/")[1] for p in unsafe} == {"violence", "animal_cruelty"}
+    for ex in records("sft", split="train", n=40, options={"groups": ["wordplay_unsafe"]}):
+        assert is_refusal(ex.messages[-1]["content"]), ex.messages
+    for kind in ("sft", "pairs"):
+        with pytest.raises(DataError, match="prompts only"):
+            records(kind, options={"groups": ["wordplay"]})
+
+
 def test_the_loader_reads_real_and_knowledge_specs():
     result = load_records(DataSpec(format="real", split="eval", n=20), "prompts")
     assert result.kept == 20 and result.format == "real"
