@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from camelid.data.spec import DataSpec
 from camelid.training.settings import LoraSettings, TrainerSettings
@@ -32,6 +32,10 @@ class SFTConfig(TrainerSettings):
         "cleaned (refusals and empty answers dropped, cut-off ones trimmed to whole sentences), join the training "
         "data. Keeps what the model knew on ordinary and safe prompts (camelid.sft.distill). null: none.")
     self_distill_max_new_tokens: int = Field(64, gt=0, description="Longest self-distilled answer in tokens.")
+    self_distill_model: str | None = Field(
+        None, description="The model that answers the self-distillation prompts (registry ref / path / hf:<id>), "
+        "with its own tokenizer and this section's chat_template. null: the model being fine-tuned. A second pass "
+        "(second_pass.self_distill) sets it to the first pass's starting model, the one whose behaviour it keeps.")
     chat_template: str = Field("llama2", description="'llama2', 'tokenizer' (the tokenizer's own) or a jinja string.")
     mode: Literal["full", "lora"] = Field("full", description="Full fine-tune or LoRA adapters (peft).")
     lora: LoraConfig = Field(default_factory=LoraConfig, description="LoRA settings (mode: lora).")
@@ -60,9 +64,26 @@ class SFTConfig(TrainerSettings):
     opening_tokens: int = Field(1, gt=0, description="How many of each answer's first tokens `opening_weight` "
                                 "weights.")
 
+    @model_serializer(mode="wrap")
+    def _without_unset_teacher(self, handler):
+        # Left out while null, so the config hash of every SFT-shaped section (sft, rs's fine-tune) is what it was
+        # before the key existed: an up-to-date stage stays up to date.
+        out = handler(self)
+        if isinstance(out, dict) and out.get("self_distill_model", 0) is None:
+            del out["self_distill_model"]
+        return out
+
+    @model_validator(mode="after")
+    def _distill_model_needs_prompts(self):
+        if self.self_distill_model is not None and self.self_distill is None:
+            raise ValueError(f"self_distill_model is {self.self_distill_model!r} but self_distill is null: name the "
+                             "prompts it should answer, or drop self_distill_model")
+        return self
+
 
 # The settings a second pass sets itself; every other one is the first pass's.
-SECOND_PASS_OWN = ("epochs", "max_steps", "learning_rate", "opening_weight", "opening_tokens")
+SECOND_PASS_OWN = ("epochs", "max_steps", "learning_rate", "opening_weight", "opening_tokens",
+                   "self_distill_max_new_tokens")
 
 
 class SFTSecondPass(BaseModel):
@@ -71,7 +92,8 @@ class SFTSecondPass(BaseModel):
     Curriculum-style fine-tunes end on a short pass over the data the model should follow most closely, at a lower
     rate. Here it publishes its own artifact, so the first pass stays in the registry and changing the second pass
     reruns only it. Settings it does not name (template, max_length, batch size, eval data, ...) are the first
-    pass's; it does no self-distillation.
+    pass's. Its self-distillation (``self_distill``, none by default) asks the first pass's starting model, not the
+    first pass's model: the behaviour to keep is the one from before any fine-tuning.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -84,11 +106,18 @@ class SFTSecondPass(BaseModel):
     learning_rate: float | None = Field(None, gt=0, description="Its peak learning rate (null: the first pass's).")
     opening_weight: float | None = Field(None, ge=1.0, description="Its opening_weight (null: the first pass's).")
     opening_tokens: int | None = Field(None, gt=0, description="Its opening_tokens (null: the first pass's).")
+    self_distill: DataSpec | list[DataSpec] | None = Field(
+        None, description="Prompts the first pass's starting model (stages.sft.model) answers itself, greedy; its "
+        "cleaned answers join this pass's data (camelid.sft.distill). null: none (the first pass's self_distill "
+        "is its own).")
+    self_distill_max_new_tokens: int | None = Field(None, gt=0, description="Longest self-distilled answer in "
+                                                    "tokens (null: the first pass's).")
 
     def section(self, first: SFTConfig) -> SFTConfig:
         """The SFT section this pass trains with: the first pass's, from its output, with this pass's settings."""
         values = first.model_dump(exclude={"second_pass"})
-        values.update(model=first.output, output=self.output, data=self.data, self_distill=None)
+        values.update(model=first.output, output=self.output, data=self.data, self_distill=self.self_distill,
+                      self_distill_model=first.model if self.self_distill is not None else None)
         values.update({k: getattr(self, k) for k in SECOND_PASS_OWN if getattr(self, k) is not None})
         return SFTConfig.model_validate(values)
 
@@ -99,7 +128,8 @@ class SFTStageConfig(SFTConfig):
     second_pass: SFTSecondPass | None = Field(
         None, description="A second SFT job from this one's model, on other data (e.g. a short, low-rate pass over "
         "the real-wording rows alone): {output, data, and optionally epochs, max_steps, learning_rate, "
-        "opening_weight, opening_tokens}; its other settings are this section's. null: one pass.")
+        "opening_weight, opening_tokens, self_distill, self_distill_max_new_tokens}; its other settings are this "
+        "section's. null: one pass.")
 
     @model_validator(mode="after")
     def _two_names(self):

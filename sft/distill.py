@@ -55,7 +55,10 @@ def clean_answer(text: str) -> tuple[str | None, str]:
 
 def self_distill_examples(model, tokenizer, base, spec, *, max_new_tokens: int, cache=None
                           ) -> tuple[list[SFTExample], dict, str]:
-    """The model's own answers to ``spec``'s prompts as SFT examples, with counts and the prompts' fingerprint."""
+    """The model's own answers to ``spec``'s prompts as SFT examples, with counts and the prompts' fingerprint.
+
+    ``model`` is the model, or a function that loads it: called only on a cache miss (a second pass's teacher is
+    another model, and a rerun finds every answer in the cache)."""
     from camelid.data.load import load_records
     from camelid.eval.generations import Sampling, cached_generate
     from camelid.models import generate
@@ -66,8 +69,8 @@ def self_distill_examples(model, tokenizer, base, spec, *, max_new_tokens: int, 
 
     def answer(conversations: list) -> list[str]:  # a cache miss
         log.info("self-distillation: %s answers %d prompts (%s)", base.ref, len(conversations), prompts.name)
-        return generate(model, tokenizer, conversations, **sampling.to_dict(), batch_size=None,
-                        progress=f"{base.ref} self-distillation")
+        return generate(model if hasattr(model, "generate") else model(), tokenizer,
+                        conversations, **sampling.to_dict(), batch_size=None, progress=f"{base.ref} self-distillation")
 
     t0 = time.perf_counter()
     answers, from_cache = cached_generate(base, convs, sampling, answer, cache=cache, use="self_distill")

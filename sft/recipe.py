@@ -78,8 +78,12 @@ class SFTRecipe(Recipe):
         if sc.self_distill is not None:
             from camelid.sft.distill import self_distill_examples
 
-            own, self.metrics["self_distill"], self.fingerprints["self_distill"] = self_distill_examples(
-                model, self.tokenizer, self.base, sc.self_distill, max_new_tokens=sc.self_distill_max_new_tokens)
+            teacher = self.ctx.inputs.get("self_distill_model")
+            if teacher is None:  # the model being fine-tuned answers, before its first step
+                own, self.metrics["self_distill"], self.fingerprints["self_distill"] = self_distill_examples(
+                    model, self.tokenizer, self.base, sc.self_distill, max_new_tokens=sc.self_distill_max_new_tokens)
+            else:  # another model (a second pass: the first pass's starting model), loaded for this only
+                own, self.metrics["self_distill"], self.fingerprints["self_distill"] = self._distill_from(teacher)
             train.records = [*train.records, *own]
         self.train_data = prepare(train.records, self.tokenizer, max_length=sc.max_length,
                                   too_long=sc.too_long, what="train data")
@@ -104,6 +108,26 @@ class SFTRecipe(Recipe):
                  sc.mode, self.base.ref, type(self.model).__name__, self.metrics["parameters"] / 1e6,
                  self.metrics["trainable_parameters"] / 1e6, self.precision, self.device.type,
                  self.state.num_processes, self.run_dir)
+
+    def _distill_from(self, teacher):
+        """Self-distillation answers from ``teacher`` (another model than the one trained), with its own tokenizer and
+        this section's chat template. It is loaded only on a cache miss and freed before training."""
+        import gc
+
+        from camelid.models import load_causal_lm, load_tokenizer
+        from camelid.sft.distill import self_distill_examples
+
+        def load():
+            return load_causal_lm(teacher, precision="bf16" if self.precision == "bf16" else "fp32",
+                                  device=self.runtime.device, trust_remote_code=self.runtime.trust_remote_code,
+                                  chat_template=self._template())[0]
+
+        tokenizer = load_tokenizer(teacher, chat_template=self._template(),
+                                   trust_remote_code=self.runtime.trust_remote_code)
+        out = self_distill_examples(load, tokenizer, teacher, self.sc.self_distill,
+                                    max_new_tokens=self.sc.self_distill_max_new_tokens)
+        gc.collect()
+        return out
 
     def _load_model(self):
         from camelid.models import load_causal_lm, load_tokenizer

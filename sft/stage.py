@@ -29,15 +29,27 @@ class SFTStage(Stage):
         sc = cfg.stages.sft
         # The second pass's settings are not the first's: changing them reruns the second pass only. They stay in
         # the first job's settings (not its hash), so its data paths are checked before the first training step.
-        first = self.make_job(cfg, sc, inputs={"model": sc.model}, input_kinds={"model": policy_kinds()},
+        first = self.make_job(cfg, sc, inputs=self.inputs(sc.model, sc), input_kinds=self.input_kinds(sc),
                               exclude={"second_pass"})
         if sc.second_pass is None:
             return [first]
         validate_name(sc.second_pass.output, "stages.sft.second_pass.output")  # before the first pass trains
-        second = self.make_job(cfg, sc.second_pass.section(sc), name=SECOND_PASS_JOB,
-                               inputs={"model": sc.output}, input_kinds={"model": policy_kinds()},
-                               where="stages.sft.second_pass")
+        section = sc.second_pass.section(sc)
+        second = self.make_job(cfg, section, name=SECOND_PASS_JOB, inputs=self.inputs(sc.output, section),
+                               input_kinds=self.input_kinds(section), where="stages.sft.second_pass")
         return [first, second]
+
+    @staticmethod
+    def inputs(model: str, section) -> dict[str, str]:
+        """The model to train, and the one that answers the self-distillation prompts where that is another."""
+        out = {"model": model}
+        if section.self_distill_model is not None:
+            out["self_distill_model"] = section.self_distill_model
+        return out
+
+    @staticmethod
+    def input_kinds(section) -> dict[str, tuple[str, ...]]:
+        return {role: policy_kinds() for role in SFTStage.inputs("", section)}
 
 
 STAGE = SFTStage()

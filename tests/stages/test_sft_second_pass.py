@@ -88,3 +88,31 @@ def test_camelid_sft_publishes_both_passes_and_a_changed_second_pass_reruns_only
     j1, j2 = [j for j in jobs(cfg2) if j.stage == "sft"]
     assert registry.find_matching("sft", config_hash(j1.config), {"model": registry.resolve("base")}) is not None
     assert registry.find_matching("sft-real", config_hash(j2.config), {"model": first}) is None
+
+
+def test_the_second_pass_self_distils_from_the_first_passs_starting_model(micro):
+    """Its self-distillation keeps the behaviour from before any fine-tuning: the base answers, not the first pass's
+    model; the base is an input of the job (its version in the hash and the manifest), loaded on a cache miss only."""
+    from camelid.cli import main
+    from camelid.stages import jobs
+
+    distill = "stages.sft.second_pass.self_distill={format: toy, split: eval, n: 4}"
+    cfg, registry = micro(PASS, distill, "stages.sft.max_steps=2", "stages.sft.second_pass.self_distill_max_new_tokens=8")
+    first, second = [j for j in jobs(cfg) if j.stage == "sft"]
+    assert first.inputs == {"model": "base"} and "self_distill_model" not in first.config
+    assert second.inputs == {"model": "sft", "self_distill_model": "base"}
+    assert second.settings.self_distill_model == "base" and second.settings.self_distill_max_new_tokens == 8
+    args = ["--config", str(cfg.config_path), "--profile", "micro", "--registry", str(cfg.registry_path()),
+            f"runs_dir={cfg.runs_path()}", PASS, distill, "stages.sft.max_steps=2",
+            "stages.sft.second_pass.self_distill_max_new_tokens=8"]
+    assert main(["sft", *args]) == 0
+    made = registry.resolve("sft-real").manifest
+    assert made["inputs"]["self_distill_model"]["ref"] == "base@v1" and made["inputs"]["model"]["ref"] == "sft@v1"
+    stats = made["metrics"]["self_distill"]
+    assert stats["prompts"] == 4 and sum(stats["outcomes"].values()) == 4 and not stats["from_cache"]
+    assert made["metrics"]["data"]["train"]["kept"] == 24 + stats["kept"]
+
+
+def test_a_teacher_without_prompts_is_refused(micro):
+    with pytest.raises(ConfigError, match="self_distill_model is 'base' but self_distill is null"):
+        micro("stages.sft.self_distill_model=base")
