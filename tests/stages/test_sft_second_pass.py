@@ -90,12 +90,13 @@ def test_camelid_sft_publishes_both_passes_and_a_changed_second_pass_reruns_only
     assert registry.find_matching("sft-real", config_hash(j2.config), {"model": first}) is None
 
 
-def test_the_second_pass_self_distils_from_the_first_passs_starting_model(micro):
+def test_the_second_pass_self_distils_from_the_first_passs_starting_model(micro, tmp_path, monkeypatch):
     """Its self-distillation keeps the behaviour from before any fine-tuning: the base answers, not the first pass's
     model; the base is an input of the job (its version in the hash and the manifest), loaded on a cache miss only."""
     from camelid.cli import main
     from camelid.stages import jobs
 
+    monkeypatch.setenv("CAMELID_CACHE", str(tmp_path / "cache"))  # a private generation cache: the base answers here
     distill = "stages.sft.second_pass.self_distill={format: toy, split: eval, n: 4}"
     cfg, registry = micro(PASS, distill, "stages.sft.max_steps=2", "stages.sft.second_pass.self_distill_max_new_tokens=8")
     first, second = [j for j in jobs(cfg) if j.stage == "sft"]
