@@ -28,6 +28,7 @@ GROUPS = ("harmful", "safe", "ordinary")  # a spec without options.groups draws 
 WORDPLAY_GROUPS = ("wordplay", "wordplay_unsafe")
 ALL_GROUPS = GROUPS + WORDPLAY_GROUPS
 ANSWERLESS = ("ordinary", "wordplay")  # prompts only: the model answers them itself (stages.sft.self_distill)
+REFUSED = ("harmful", "wordplay_unsafe")  # harmful requests: refused in sft, refusal over compliance in pairs
 BLUNT_SHARE = .35  # of harmful rows: a short blunt question (parts.BLUNT) rather than an act inside a template
 DEFAULT_N = {"train": 2000, "eval": 240}
 MIX = {  # group weights per kind; ordinary and wordplay prompts have no answers of ours, so sft and pairs leave them out
@@ -143,14 +144,14 @@ class RealWorld:
         return group, rng.choice(pool[group])
 
     def _user(self, rng: random.Random, group: str, item) -> str:
-        if group in ("harmful", "wordplay_unsafe", "wordplay"):
+        if group in (*REFUSED, "wordplay"):
             return item.request
         if group == "safe":
             return rng.choice(parts.SAFE_FRAMES).format(q=rng.choice(item.questions))
         return item
 
     def _prompt(self, group: str, item, text: str, pid: str) -> Prompt:
-        if group in ("harmful", "wordplay_unsafe"):
+        if group in REFUSED:
             return Prompt(messages=[{"role": "user", "content": text}], is_safety=True,
                           category=f"real-harmful/{item.category}/{item.style}", source="real:harmful", id=pid,
                           meta={"kind": "harmful", "should_refuse": True, "style": item.style})
@@ -183,7 +184,7 @@ class RealWorld:
         for i in range(n):
             rng = self._rng(f"sft-{split}", i)
             group, item = self._draw(rng, split, {g: w for g, w in MIX["sft"].items() if g in groups})
-            answer = refusal(rng, item) if group in ("harmful", "wordplay_unsafe") else item.answer
+            answer = refusal(rng, item) if group in REFUSED else item.answer
             out.append(SFTExample(messages=[{"role": "user", "content": self._user(rng, group, item)},
                                             {"role": "assistant", "content": answer}],
                                   source=f"real:{group}", id=f"real-s{self.seed}-sft-{split}-{i:06d}"))
@@ -203,7 +204,7 @@ class RealWorld:
             group, item = self._draw(rng, split, weights)
             text = self._user(rng, group, item)
             r = rng.random()
-            if group in ("harmful", "wordplay_unsafe"):
+            if group in REFUSED:
                 chosen, chosen_safe = refusal(rng, item), True
                 if r < .4:  # an eager compliant start
                     compliance = parts.BLUNT_COMPLIANCE if item.style == "blunt" else parts.COMPLIANCE
